@@ -1,0 +1,49 @@
+/**
+ * Where decision records go. `write` is called on the request path and must
+ * never block or throw: a sink buffers and ships in the background.
+ */
+import type { DecisionRecord } from './record.ts';
+
+export interface SinkStats {
+  /** Records handed to the sink. */
+  readonly accepted: number;
+  /** Records delivered (written / acknowledged). */
+  readonly delivered: number;
+  /** Records lost for good (buffer and spool full). Must stay zero. */
+  readonly dropped: number;
+  /** Records waiting in memory. */
+  readonly buffered: number;
+}
+
+export interface DecisionSink {
+  write(record: DecisionRecord): void;
+  /** Resolves when everything accepted so far is delivered (or spooled). */
+  flush(): Promise<void>;
+  /** Flushes, then releases resources. */
+  close(): Promise<void>;
+  stats(): SinkStats;
+}
+
+/** Fans one record out to several sinks (e.g. Kafka plus the in-process detector). */
+export function teeSink(sinks: readonly DecisionSink[]): DecisionSink {
+  return {
+    write(r) {
+      for (const s of sinks) s.write(r);
+    },
+    async flush() {
+      await Promise.all(sinks.map((s) => s.flush()));
+    },
+    async close() {
+      await Promise.all(sinks.map((s) => s.close()));
+    },
+    stats() {
+      const all = sinks.map((s) => s.stats());
+      return {
+        accepted: Math.max(0, ...all.map((s) => s.accepted)),
+        delivered: Math.min(...all.map((s) => s.delivered)),
+        dropped: all.reduce((n, s) => n + s.dropped, 0),
+        buffered: all.reduce((n, s) => n + s.buffered, 0),
+      };
+    },
+  };
+}

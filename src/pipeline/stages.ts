@@ -1,0 +1,24 @@
+/**
+ * The stage registry: which module builds each stage, in pipeline order.
+ * A builder returns null when the policy does not use its stage, so an unused
+ * stage costs nothing per request.
+ */
+import type { PolicyDocument } from '../policy/document.ts';
+import type { Services } from '../sidecar/services.ts';
+import type { Stage, StageName } from './types.ts';
+import { buildAuthzStage } from '../authz/stage.ts';
+
+export interface CompileContext {
+  /** Directory of the policy file: relative paths in the policy resolve against it. */
+  readonly baseDir: string;
+  readonly services: Services;
+  /** Declares route templates (for metrics labels, params, rate-limit keys). */
+  addRoutes(routes: readonly { template: string; methods?: readonly string[] }[]): void;
+}
+
+export type StageBuilder = (doc: PolicyDocument, cc: CompileContext) => Stage | null | Promise<Stage | null>;
+
+/** In pipeline order (see STAGE_ORDER). */
+export const STAGE_BUILDERS: readonly { readonly name: Exclude<StageName, 'forward'>; readonly build: StageBuilder }[] = [
+  { name: 'authz', build: buildAuthzStage },
+];

@@ -1,0 +1,144 @@
+/**
+ * The request pipeline's vocabulary: a request flows through an ordered list of
+ * stages; each returns a typed verdict; one runner (runner.ts) drives them and
+ * the decision record is built from what they returned.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Code } from '../errors/codes.ts';
+import type { CompiledPolicy } from '../policy/compiled.ts';
+
+/** Stage names, in pipeline order. Stable: they appear in events and metrics. */
+export const STAGE_ORDER = ['blocklist', 'authn', 'ratelimit', 'authz', 'validation', 'forward'] as const;
+export type StageName = (typeof STAGE_ORDER)[number];
+/** Who decided: a stage, or the HTTP layer before any stage ran ("request"), or the upstream. */
+export type Decider = StageName | 'request' | 'upstream' | 'sidecar';
+
+/** Facts about the mTLS peer certificate; never the certificate itself. */
+export interface PeerCertificate {
+  /** SPIFFE ID from the URI SAN, if any (spiffe://trust-domain/path). */
+  readonly spiffeId: string | null;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly serialNumber: string;
+  /** SHA-256 fingerprint, colon-separated hex as Node prints it. */
+  readonly fingerprint256: string;
+  readonly validFrom: string;
+  readonly validTo: string;
+}
+
+export interface TlsFacts {
+  readonly protocol: string | null;
+  readonly cipher: string | null;
+  readonly sni: string | null;
+  readonly peer: PeerCertificate | null;
+}
+
+/**
+ * Who the request is from, as established by the authn stage. Only facts that
+ * authorization may read, never a token: decision records carry this as is so
+ * `policy diff` can replay authorization.
+ */
+export interface Identity {
+  /** The principal used for keys (rate limits, block list, Kafka partitioning). */
+  readonly subject: string;
+  /** Which mechanisms vouched for it. */
+  readonly methods: readonly ('mtls' | 'jwt' | 'introspection')[];
+  readonly spiffeId: string | null;
+  readonly issuer: string | null;
+  readonly clientId: string | null;
+  readonly scopes: readonly string[];
+  readonly groups: readonly string[];
+  /** JWT or introspection claims (no raw token); empty for mTLS-only. */
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** Token id (jti), for token-level blocks. */
+  readonly tokenId: string | null;
+  /** Token expiry, epoch seconds. */
+  readonly expiresAt: number | null;
+}
+
+export interface RouteMatch {
+  /** The template that matched, e.g. /orders/{id}; bounded label for metrics. */
+  readonly template: string;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface StageTiming {
+  readonly stage: StageName;
+  /** Microseconds spent in the stage. */
+  readonly us: number;
+  readonly outcome: 'continue' | 'deny' | 'would_deny' | 'error';
+}
+
+export interface WouldDeny {
+  readonly stage: StageName;
+  readonly code: Code;
+  readonly rule: string | null;
+}
+
+/** Per-request state shared by the stages. Created by the sidecar server. */
+export interface RequestContext {
+  readonly id: string;
+  /** Trace id (W3C, 32 hex) if tracing is on or the client sent traceparent. */
+  traceId: string | null;
+  /** process.hrtime.bigint() at request start. */
+  readonly start: bigint;
+  readonly receivedAt: number;
+  readonly method: string;
+  /** Normalized path (see http/normalize-path.ts); the one matched and forwarded. */
+  readonly path: string;
+  /** Raw query string without '?', forwarded as is; never recorded (may hold secrets). */
+  readonly query: string;
+  readonly host: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly clientIp: string;
+  readonly clientPort: number;
+  readonly serverIp: string;
+  readonly serverPort: number;
+  readonly tls: TlsFacts | null;
+  readonly policy: CompiledPolicy;
+  identity: Identity | null;
+  route: RouteMatch | null;
+  /** Bytes of request body read so far (set by the forward/validation stages). */
+  bytesIn: number;
+  /** A buffered body, when a stage had to read it (validation); forwarded instead of the stream. */
+  body: Buffer | null;
+  readonly timings: StageTiming[];
+  readonly wouldDeny: WouldDeny[];
+  /** Rule that allowed the request (authz), for the decision record. */
+  allowRule: string | null;
+  /** Headers a stage wants on the response (RateLimit headers on allowed requests). */
+  responseHeaders: Record<string, string> | null;
+}
+
+export interface Continue {
+  readonly kind: 'continue';
+}
+
+export interface Deny {
+  readonly kind: 'deny';
+  readonly code: Code;
+  /** Rule id that decided, if a rule did. */
+  readonly rule: string | null;
+  /** Safe detail for the client (never a raw value, never upstream internals). */
+  readonly detail?: string;
+  /** Extra problem+json members (e.g. validation errors). */
+  readonly extensions?: Readonly<Record<string, unknown>>;
+  /** Response headers (Retry-After, RateLimit...). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** True when the deciding rule is in audit (dry-run) mode: record, do not enforce. */
+  readonly audit?: boolean;
+}
+
+export type Verdict = Continue | Deny;
+
+export const CONTINUE: Continue = Object.freeze({ kind: 'continue' });
+
+export function deny(code: Code, rule: string | null = null, more: Omit<Deny, 'kind' | 'code' | 'rule'> = {}): Deny {
+  return { kind: 'deny', code, rule, ...more };
+}
+
+/** One stage: one job. May return synchronously (preferred on the hot path). */
+export interface Stage {
+  readonly name: StageName;
+  run(ctx: RequestContext): Verdict | Promise<Verdict>;
+}

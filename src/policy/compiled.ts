@@ -1,0 +1,52 @@
+/**
+ * A policy ready for the request path: the frozen document, its hash, and the
+ * stages built from it. Everything expensive (regexes, keys, schemas) happens
+ * here, once per load, never per request.
+ */
+import type { RouteMatch, Stage, StageName } from '../pipeline/types.ts';
+import type { PolicyDocument } from './document.ts';
+import { compilePathPattern, specificity, type PathPattern } from './path-pattern.ts';
+
+export interface CompiledPolicy {
+  readonly document: PolicyDocument;
+  /** sha256 of the canonical JSON of the validated document (hex). */
+  readonly hash: string;
+  readonly name: string;
+  readonly version: string;
+  /** Stages in pipeline order (forward excluded; the server forwards). */
+  readonly stages: readonly Stage[];
+  readonly auditAll: boolean;
+  readonly auditStages: ReadonlySet<StageName>;
+  readonly allowPlaintext: boolean;
+  readonly allowMatrixParams: boolean;
+  /** Most specific route template of the policy that matches, for labels and params. */
+  routeOf(method: string, path: string): RouteMatch | null;
+}
+
+interface TableEntry {
+  readonly pattern: PathPattern;
+  readonly methods: ReadonlySet<string> | null;
+}
+
+/** Builds the route table from every template a section declared. */
+export function buildRouteTable(templates: readonly { template: string; methods?: readonly string[] }[]): (method: string, path: string) => RouteMatch | null {
+  const merged = new Map<string, Set<string> | null>();
+  for (const t of templates) {
+    const prev = merged.get(t.template);
+    const ms = t.methods && !t.methods.includes('*') ? new Set(t.methods) : null;
+    if (prev === undefined) merged.set(t.template, ms);
+    else if (prev === null || ms === null) merged.set(t.template, null);
+    else for (const m of ms) prev.add(m);
+  }
+  const entries: TableEntry[] = [...merged.entries()]
+    .sort((a, b) => specificity(b[0]) - specificity(a[0]))
+    .map(([template, methods]) => ({ pattern: compilePathPattern(template), methods }));
+  return (method, path) => {
+    for (const e of entries) {
+      if (e.methods && !e.methods.has(method)) continue;
+      const params = e.pattern.match(path);
+      if (params) return { template: e.pattern.source, params };
+    }
+    return null;
+  };
+}
