@@ -1,0 +1,390 @@
+/**
+ * Prometheus metrics of the sidecar and the detector (prom-client).
+ *
+ * Exported API (stable; other modules call it):
+ *
+ *   const registry = new Registry();                  // from 'prom-client'
+ *   const m = createSidecarMetrics(registry);          // SidecarMetrics
+ *   const d = createDetectorMetrics(registry2);        // DetectorMetrics (own registry/process)
+ *   // Both also register the standard process_* and nodejs_* metrics on that registry
+ *   // (pass { processMetrics: false } to skip, e.g. two sets in one test process).
+ *
+ *   Sidecar, request level (the server calls these; nothing else needs to):
+ *     m.recordDecision(record)                // one DecisionRecord -> requests, latency, stages,
+ *                                             //   upstream, bytes, rate-limited, block-list hits, would-deny
+ *     m.requestsInFlight.inc() / .dec()
+ *     m.observer                              // a SidecarObserver (src/sidecar/observer.ts) doing all of
+ *                                             //   onDecision / onPolicyLoaded / onPolicyRefused / onTls* / onUpstreamError
+ *     m.tlsHandshakeFailures.inc({ reason })  // reason from sidecar/tls-errors.ts (bounded)
+ *     m.tlsReloads.inc({ result: 'ok' | 'refused' })
+ *     m.upstreamErrors.inc({ code })          // code: an UPSTREAM_* stable code
+ *                                             //   (recordDecision already counts decisions with UPSTREAM_* codes;
+ *                                             //    the observer's onUpstreamError is a no-op for that reason)
+ *   Authentication (src/authn/...):
+ *     m.jwksFetches.inc({ issuer, result })   // issuer = the CONFIGURED issuer (policy), never a token's iss;
+ *                                             //   result: 'ok' | 'error' | 'not_modified' | 'cooldown'
+ *     m.jwksFetchDuration.observe({ issuer }, seconds)
+ *     m.jwksCacheHits.inc({ issuer })         // key for the kid found in the cached JWKS (no fetch)
+ *     m.jwksKeys.set({ issuer }, n)           // keys currently cached for the issuer
+ *     m.tokenCacheLookups.inc({ mechanism, result })  // mechanism: 'jwt' | 'introspection'; result: 'hit' | 'miss'
+ *     m.introspectionRequests.inc({ result }) // result: 'active' | 'inactive' | 'error'
+ *     m.introspectionDuration.observe(seconds)
+ *   Block list (src/blocklist/...):
+ *     m.blocklistEntries.set({ kind, source }, n)  // kind: 'identity' | 'ip' | 'cidr' | 'token';
+ *                                                  // source: 'static' | 'detector' | 'manual'
+ *     (hits are counted by recordDecision from BLOCKED decisions: palisade_blocklist_hits_total{route})
+ *   Policy (done by m.observer; or directly):
+ *     m.setPolicy({ name, version, hash })    // palisade_policy_info{...} 1, previous series removed
+ *     m.policyReloads.inc({ result: 'ok' | 'refused' })
+ *   Decision sinks (src/decision/sinks/...), label sink = 'kafka' | 'ndjson' | 'detector' | ...:
+ *     m.decisionsPublished.inc({ sink }, n)   // delivered / acknowledged events
+ *     m.decisionsDropped.inc({ sink }, n)     // lost for good (buffer and spool full)
+ *     m.decisionBuffer.set({ sink }, n)       // events waiting in memory
+ *     m.decisionBufferCapacity.set({ sink }, n)
+ *     m.spoolBytes.set({ sink }, bytes)       // bytes in the disk spool
+ *     m.spoolLimitBytes.set({ sink }, bytes)
+ *     -- or, instead of the four calls above for one sink, at wiring time:
+ *     m.watchSink(sink, () => sink.stats())   // read at scrape time (accepted/delivered/dropped/buffered
+ *                                             //   [+ spoolBytes, capacity, spoolLimitBytes]); do not mix both
+ *                                             //   styles for the same sink name.
+ *
+ *   Detector (detectors/...):
+ *     d.eventsConsumed.inc(n)
+ *     d.consumerLag.set({ partition }, events)     // partition as a string, e.g. '3'
+ *     d.clientsTracked.set(n)
+ *     d.anomalies.inc({ detection, severity })     // detection: the detection's id from the detector config
+ *     d.alertsPublished.inc({ channel, result })   // channel: 'kafka' | 'webhook'; result: 'ok' | 'error'
+ *     d.blocksIssued.inc({ detection })
+ *     d.blocksExpired.inc()
+ *     d.blocksActive.set(n)
+ *     d.eventToBlock.observe(seconds)              // decision event time -> block record published
+ *     d.eventProcessing.observe(seconds)           // per consumed batch, for saturation
+ *     d.checkpoints.inc({ result })                // baseline checkpoints to the compacted topic
+ *
+ * Label values are always bounded: verdict, stage, stable code, route template (never the raw path),
+ * configured issuer, detection id, severity, partition. Never a client id, IP, token or path.
+ * Creating the metrics has no side effect beyond registering them on the given registry.
+ */
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import type { DecisionRecord } from '../decision/record.ts';
+import type { SinkStats } from '../decision/sink.ts';
+import type { SidecarObserver } from '../sidecar/observer.ts';
+import { STAGE_ORDER } from '../pipeline/types.ts';
+
+/** Route label for a request that matched no route template of the policy. */
+export const NO_ROUTE = '(none)';
+
+/**
+ * Request latency, seconds. Dense below 10 ms (the sidecar's own budget), coarse up to the
+ * upstream timeout range, so both "sidecar overhead" and "service latency" percentiles work.
+ */
+export const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Per-stage latency, seconds: most stages take microseconds; authn may call out (JWKS, introspection). */
+export const STAGE_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1];
+/** Remote calls (JWKS, introspection), seconds. */
+export const CALL_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/** Detector: decision event to block published, seconds (target: under 2 s). */
+export const TIME_TO_BLOCK_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60];
+
+export interface MetricsOptions {
+  /** Register process_* and nodejs_* default metrics on the registry (default true). */
+  readonly processMetrics?: boolean;
+}
+
+/** Stats a sink can expose for watchSink; the optional fields are read when present. */
+export type WatchedSinkStats = SinkStats & {
+  readonly spoolBytes?: number;
+  readonly spoolLimitBytes?: number;
+  readonly capacity?: number;
+};
+
+export interface SidecarMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'verdict' | 'stage' | 'code' | 'route'>;
+  readonly requestDuration: Histogram<'verdict' | 'route'>;
+  readonly stageDuration: Histogram<'stage' | 'outcome'>;
+  readonly upstreamDuration: Histogram<'route'>;
+  readonly upstreamErrors: Counter<'code'>;
+  readonly requestsInFlight: Gauge;
+  readonly receivedBytes: Counter<'route'>;
+  readonly sentBytes: Counter<'route'>;
+  readonly wouldDeny: Counter<'stage' | 'code'>;
+  readonly tlsHandshakeFailures: Counter<'reason'>;
+  readonly tlsReloads: Counter<'result'>;
+  readonly jwksFetches: Counter<'issuer' | 'result'>;
+  readonly jwksFetchDuration: Histogram<'issuer'>;
+  readonly jwksCacheHits: Counter<'issuer'>;
+  readonly jwksKeys: Gauge<'issuer'>;
+  readonly tokenCacheLookups: Counter<'mechanism' | 'result'>;
+  readonly introspectionRequests: Counter<'result'>;
+  readonly introspectionDuration: Histogram;
+  readonly rateLimited: Counter<'route' | 'code' | 'rule'>;
+  readonly blocklistEntries: Gauge<'kind' | 'source'>;
+  readonly blocklistHits: Counter<'route'>;
+  readonly policyReloads: Counter<'result'>;
+  readonly policyInfo: Gauge<'name' | 'version' | 'hash'>;
+  readonly policyLastReload: Gauge<'result'>;
+  readonly decisionsPublished: Counter<'sink'>;
+  readonly decisionsDropped: Counter<'sink'>;
+  readonly decisionBuffer: Gauge<'sink'>;
+  readonly decisionBufferCapacity: Gauge<'sink'>;
+  readonly spoolBytes: Gauge<'sink'>;
+  readonly spoolLimitBytes: Gauge<'sink'>;
+  /** Counts one decision record (call once per request, after the response). */
+  recordDecision(record: DecisionRecord): void;
+  /** Sets palisade_policy_info to the active policy (previous series removed). */
+  setPolicy(policy: { readonly name: string; readonly version: string; readonly hash: string }): void;
+  /** Reads a sink's stats at scrape time into the decision sink metrics. */
+  watchSink(sink: string, stats: () => WatchedSinkStats): void;
+  /** Observer for the sidecar server (src/sidecar/observer.ts). */
+  readonly observer: SidecarObserver;
+}
+
+export interface DetectorMetrics {
+  readonly registry: Registry;
+  readonly eventsConsumed: Counter;
+  readonly eventsInvalid: Counter;
+  readonly consumerLag: Gauge<'partition'>;
+  readonly clientsTracked: Gauge;
+  readonly anomalies: Counter<'detection' | 'severity'>;
+  readonly alertsPublished: Counter<'channel' | 'result'>;
+  readonly blocksIssued: Counter<'detection'>;
+  readonly blocksExpired: Counter;
+  readonly blocksActive: Gauge;
+  readonly eventToBlock: Histogram;
+  readonly eventProcessing: Histogram;
+  readonly checkpoints: Counter<'result'>;
+}
+
+function counter<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[] = []): Counter<T> {
+  return new Counter<T>({ name, help, labelNames, registers: [registry] });
+}
+function gauge<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[] = []): Gauge<T> {
+  return new Gauge<T>({ name, help, labelNames, registers: [registry] });
+}
+function histogram<T extends string>(registry: Registry, name: string, help: string, buckets: readonly number[], labelNames: readonly T[] = []): Histogram<T> {
+  return new Histogram<T>({ name, help, labelNames, buckets: [...buckets], registers: [registry] });
+}
+
+function processMetrics(registry: Registry, options: MetricsOptions): void {
+  if (options.processMetrics === false) return;
+  // Standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds...) rather than
+  // palisade_-prefixed ones: every Node/process dashboard and alert already knows them, and the
+  // scrape job label tells sidecar from detector.
+  collectDefaultMetrics({ register: registry });
+}
+
+/** Creates and registers every sidecar metric on `registry`. */
+export function createSidecarMetrics(registry: Registry, options: MetricsOptions = {}): SidecarMetrics {
+  const r = registry;
+  const requests = counter(r, 'palisade_requests_total', 'Requests decided, by verdict (allow/deny), deciding stage, stable reason code and route template.', ['verdict', 'stage', 'code', 'route'] as const);
+  const requestDuration = histogram(r, 'palisade_request_duration_seconds', 'Time from request start to response end in the sidecar, upstream included, seconds.', REQUEST_BUCKETS, ['verdict', 'route'] as const);
+  const stageDuration = histogram(r, 'palisade_stage_duration_seconds', 'Time spent in one pipeline stage, seconds, by stage and outcome (continue/deny/would_deny/error).', STAGE_BUCKETS, ['stage', 'outcome'] as const);
+  const upstreamDuration = histogram(r, 'palisade_upstream_duration_seconds', 'Upstream time of forwarded requests (connect to last byte), seconds.', REQUEST_BUCKETS, ['route'] as const);
+  const upstreamErrors = counter(r, 'palisade_upstream_errors_total', 'Forwarded requests that failed at the upstream, by stable code (UPSTREAM_UNREACHABLE/ERROR/UNAVAILABLE/TIMEOUT).', ['code'] as const);
+  const requestsInFlight = gauge(r, 'palisade_requests_in_flight', 'Requests being processed right now.');
+  const receivedBytes = counter(r, 'palisade_received_bytes_total', 'Request body bytes received from clients, by route template.', ['route'] as const);
+  const sentBytes = counter(r, 'palisade_sent_bytes_total', 'Response body bytes sent to clients, by route template.', ['route'] as const);
+  const wouldDeny = counter(r, 'palisade_would_deny_total', 'Denies that audit (dry-run) mode let through, by stage and code.', ['stage', 'code'] as const);
+  const tlsHandshakeFailures = counter(r, 'palisade_tls_handshake_failures_total', 'Failed TLS handshakes on the mTLS listener, by reason (no_client_cert, unknown_ca, cert_expired, protocol_version, ...).', ['reason'] as const);
+  const tlsReloads = counter(r, 'palisade_tls_reloads_total', 'Reloads of the certificate, key and trust bundle files, by result (ok/refused).', ['result'] as const);
+  const jwksFetches = counter(r, 'palisade_jwks_fetches_total', 'JWKS fetches by configured issuer and result (ok/error/not_modified/cooldown).', ['issuer', 'result'] as const);
+  const jwksFetchDuration = histogram(r, 'palisade_jwks_fetch_duration_seconds', 'Duration of JWKS fetches, seconds.', CALL_BUCKETS, ['issuer'] as const);
+  const jwksCacheHits = counter(r, 'palisade_jwks_cache_hits_total', 'Signing keys found in the cached JWKS without a fetch, by configured issuer.', ['issuer'] as const);
+  const jwksKeys = gauge(r, 'palisade_jwks_keys', 'Keys currently cached per configured issuer.', ['issuer'] as const);
+  const tokenCacheLookups = counter(r, 'palisade_token_cache_lookups_total', 'Lookups in the verified-token caches, by mechanism (jwt/introspection) and result (hit/miss).', ['mechanism', 'result'] as const);
+  const introspectionRequests = counter(r, 'palisade_introspection_requests_total', 'OAuth2 token introspection calls by result (active/inactive/error).', ['result'] as const);
+  const introspectionDuration = histogram(r, 'palisade_introspection_duration_seconds', 'Duration of introspection calls, seconds.', CALL_BUCKETS);
+  const rateLimited = counter(r, 'palisade_rate_limited_total', 'Requests refused by a rate limit, by route template, code and limit rule id.', ['route', 'code', 'rule'] as const);
+  const blocklistEntries = gauge(r, 'palisade_blocklist_entries', 'Entries on the block list, by kind (identity/ip/cidr/token) and source (static/detector/manual).', ['kind', 'source'] as const);
+  const blocklistHits = counter(r, 'palisade_blocklist_hits_total', 'Requests refused because the client is on the block list, by route template.', ['route'] as const);
+  const policyReloads = counter(r, 'palisade_policy_reloads_total', 'Policy loads by result: ok (swapped in) or refused (invalid; previous policy kept).', ['result'] as const);
+  const policyInfo = gauge(r, 'palisade_policy_info', 'The active policy: always 1, labelled with its name, version and sha256 hash.', ['name', 'version', 'hash'] as const);
+  const policyLastReload = gauge(r, 'palisade_policy_last_reload_timestamp_seconds', 'Unix time of the last policy load attempt, by result (ok/refused).', ['result'] as const);
+  // collect runs before this metric is serialised; it is registered before the other sink
+  // metrics, so every sink value of one scrape comes from the same stats() read (watchSink).
+  const decisionsPublished = new Counter({
+    name: 'palisade_decision_events_published_total',
+    help: 'Decision events delivered by a sink (written or acknowledged by the broker).',
+    labelNames: ['sink'] as const,
+    registers: [r],
+    collect: syncSinks,
+  });
+  const decisionsDropped = counter(r, 'palisade_decision_events_dropped_total', 'Decision events lost for good (buffer and spool full). Must stay zero.', ['sink'] as const);
+  const decisionBuffer = gauge(r, 'palisade_decision_buffer_events', 'Decision events waiting in the sink\'s memory buffer.', ['sink'] as const);
+  const decisionBufferCapacity = gauge(r, 'palisade_decision_buffer_capacity_events', 'Capacity of the sink\'s memory buffer, events.', ['sink'] as const);
+  const spoolBytes = gauge(r, 'palisade_decision_spool_bytes', 'Bytes of decision events in the sink\'s disk spool (broker unreachable or slow).', ['sink'] as const);
+  const spoolLimitBytes = gauge(r, 'palisade_decision_spool_limit_bytes', 'Size limit of the sink\'s disk spool, bytes.', ['sink'] as const);
+  processMetrics(r, options);
+
+  for (const result of ['ok', 'refused'] as const) policyReloads.inc({ result }, 0);
+
+  // The request path: cache label children by a joined key so a request costs a Map lookup per
+  // metric instead of prom-client's label-object hashing. Keys are bounded like the labels.
+  type ReqChildren = { count: Counter.Internal; duration: Histogram.Internal<'verdict' | 'route'> };
+  const reqChildren = new Map<string, ReqChildren>();
+  const stageChildren = new Map<string, Histogram.Internal<'stage' | 'outcome'>>();
+  const routeChildren = new Map<string, { up: Histogram.Internal<'route'>; inB: Counter.Internal; outB: Counter.Internal }>();
+  for (const stage of STAGE_ORDER) for (const outcome of ['continue', 'deny'] as const) stageDuration.zero({ stage, outcome });
+
+  function routeChild(route: string) {
+    let c = routeChildren.get(route);
+    if (c === undefined) {
+      c = { up: upstreamDuration.labels({ route }), inB: receivedBytes.labels({ route }), outB: sentBytes.labels({ route }) };
+      routeChildren.set(route, c);
+    }
+    return c;
+  }
+
+  function recordDecision(rec: DecisionRecord): void {
+    const route = rec.request.route ?? NO_ROUTE;
+    const key = `${rec.verdict}\u0000${rec.decidedBy}\u0000${rec.code}\u0000${route}`;
+    let rc = reqChildren.get(key);
+    if (rc === undefined) {
+      rc = {
+        count: requests.labels({ verdict: rec.verdict, stage: rec.decidedBy, code: rec.code, route }),
+        duration: requestDuration.labels({ verdict: rec.verdict, route }),
+      };
+      reqChildren.set(key, rc);
+    }
+    rc.count.inc();
+    rc.duration.observe(rec.durationMs / 1000);
+    for (const t of rec.stages) {
+      const sk = `${t.stage}\u0000${t.outcome}`;
+      let sc = stageChildren.get(sk);
+      if (sc === undefined) {
+        sc = stageDuration.labels({ stage: t.stage, outcome: t.outcome });
+        stageChildren.set(sk, sc);
+      }
+      sc.observe(t.us / 1e6);
+    }
+    const rcRoute = routeChild(route);
+    if (rec.upstreamMs !== null) rcRoute.up.observe(rec.upstreamMs / 1000);
+    if (rec.request.bytesIn > 0) rcRoute.inB.inc(rec.request.bytesIn);
+    if (rec.response.bytesOut > 0) rcRoute.outB.inc(rec.response.bytesOut);
+    for (const w of rec.wouldDeny) wouldDeny.inc({ stage: w.stage, code: w.code });
+    if (rec.verdict === 'deny') {
+      const code = rec.code;
+      if (code.startsWith('UPSTREAM_')) upstreamErrors.inc({ code });
+      else if (code === 'BLOCKED') blocklistHits.inc({ route });
+      else if (code === 'RATE_LIMITED' || code === 'RATE_LIMITED_GLOBAL') rateLimited.inc({ route, code, rule: rec.rule ?? NO_ROUTE });
+    }
+  }
+
+  function setPolicy(p: { readonly name: string; readonly version: string; readonly hash: string }): void {
+    policyInfo.reset();
+    policyInfo.set({ name: p.name, version: p.version, hash: p.hash }, 1);
+  }
+
+  // Counters cannot be set; watchSink turns a sink's running totals into increments at scrape time.
+  const watched = new Map<string, { stats: () => WatchedSinkStats; delivered: number; dropped: number }>();
+  function syncSinks(): void {
+    for (const [sink, w] of watched) {
+      let s: WatchedSinkStats;
+      try {
+        s = w.stats();
+      } catch {
+        continue; // a sink being closed must not break the scrape
+      }
+      if (s.delivered > w.delivered) decisionsPublished.inc({ sink }, s.delivered - w.delivered);
+      if (s.dropped > w.dropped) decisionsDropped.inc({ sink }, s.dropped - w.dropped);
+      w.delivered = Math.max(w.delivered, s.delivered);
+      w.dropped = Math.max(w.dropped, s.dropped);
+      decisionBuffer.set({ sink }, s.buffered);
+      if (s.capacity !== undefined) decisionBufferCapacity.set({ sink }, s.capacity);
+      if (s.spoolBytes !== undefined) spoolBytes.set({ sink }, s.spoolBytes);
+      if (s.spoolLimitBytes !== undefined) spoolLimitBytes.set({ sink }, s.spoolLimitBytes);
+    }
+  }
+  function watchSink(sink: string, stats: () => WatchedSinkStats): void {
+    watched.set(sink, { stats, delivered: 0, dropped: 0 });
+    decisionsPublished.inc({ sink }, 0);
+    decisionsDropped.inc({ sink }, 0);
+    decisionBuffer.set({ sink }, 0);
+  }
+
+  const observer: SidecarObserver = {
+    onDecision: recordDecision,
+    onPolicyLoaded(policy) {
+      policyReloads.inc({ result: 'ok' });
+      policyLastReload.set({ result: 'ok' }, Date.now() / 1000);
+      setPolicy(policy);
+    },
+    onPolicyRefused() {
+      policyReloads.inc({ result: 'refused' });
+      policyLastReload.set({ result: 'refused' }, Date.now() / 1000);
+    },
+    onTlsReloaded() {
+      tlsReloads.inc({ result: 'ok' });
+    },
+    onTlsRefused() {
+      tlsReloads.inc({ result: 'refused' });
+    },
+    onTlsHandshakeError(reason) {
+      tlsHandshakeFailures.inc({ reason });
+    },
+    // Upstream failures end as a decision with an UPSTREAM_* code, counted by recordDecision;
+    // counting here too would count each failure twice.
+    onUpstreamError() {},
+  };
+
+  return {
+    registry: r,
+    requests,
+    requestDuration,
+    stageDuration,
+    upstreamDuration,
+    upstreamErrors,
+    requestsInFlight,
+    receivedBytes,
+    sentBytes,
+    wouldDeny,
+    tlsHandshakeFailures,
+    tlsReloads,
+    jwksFetches,
+    jwksFetchDuration,
+    jwksCacheHits,
+    jwksKeys,
+    tokenCacheLookups,
+    introspectionRequests,
+    introspectionDuration,
+    rateLimited,
+    blocklistEntries,
+    blocklistHits,
+    policyReloads,
+    policyInfo,
+    policyLastReload,
+    decisionsPublished,
+    decisionsDropped,
+    decisionBuffer,
+    decisionBufferCapacity,
+    spoolBytes,
+    spoolLimitBytes,
+    recordDecision,
+    setPolicy,
+    watchSink,
+    observer,
+  };
+}
+
+/** Creates and registers every detector metric on `registry`. */
+export function createDetectorMetrics(registry: Registry, options: MetricsOptions = {}): DetectorMetrics {
+  const r = registry;
+  const m: DetectorMetrics = {
+    registry: r,
+    eventsConsumed: counter(r, 'palisade_detector_events_consumed_total', 'Decision events consumed from the decisions topic.'),
+    eventsInvalid: counter(r, 'palisade_detector_events_invalid_total', 'Consumed events that could not be parsed and were skipped.'),
+    consumerLag: gauge(r, 'palisade_detector_consumer_lag_events', 'Events between the partition\'s high watermark and the detector\'s position, by assigned partition.', ['partition'] as const),
+    clientsTracked: gauge(r, 'palisade_detector_clients_tracked', 'Clients with a baseline held by this detector instance.'),
+    anomalies: counter(r, 'palisade_detector_anomalies_total', 'Anomalies raised, by detection id and severity.', ['detection', 'severity'] as const),
+    alertsPublished: counter(r, 'palisade_detector_alerts_published_total', 'Alerts sent, by channel (kafka/webhook) and result (ok/error).', ['channel', 'result'] as const),
+    blocksIssued: counter(r, 'palisade_detector_blocks_issued_total', 'Block records published to the block-list topic, by detection id.', ['detection'] as const),
+    blocksExpired: counter(r, 'palisade_detector_blocks_expired_total', 'Blocks that reached their expiry and were removed.'),
+    blocksActive: gauge(r, 'palisade_detector_blocks_active', 'Blocks issued by the detector and not yet expired or removed.'),
+    eventToBlock: histogram(r, 'palisade_detector_event_to_block_seconds', 'Time from the decision event that tipped a detection to the block record being published, seconds.', TIME_TO_BLOCK_BUCKETS),
+    eventProcessing: histogram(r, 'palisade_detector_batch_processing_seconds', 'Time to process one consumed batch, seconds.', CALL_BUCKETS),
+    checkpoints: counter(r, 'palisade_detector_checkpoints_total', 'Baseline checkpoints written to the state topic, by result (ok/error).', ['result'] as const),
+  };
+  processMetrics(r, options);
+  return m;
+}
