@@ -208,7 +208,6 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   function buildApp(kind: 'tls' | 'plain'): FastifyInstance {
     const serverOptions = {
       logger: false,
-      disableRequestLogging: true,
       genReqId: () => requestId(),
       requestIdHeader: false as const,
       return503OnClosing: true,

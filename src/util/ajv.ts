@@ -11,7 +11,7 @@ import addFormatsModule from 'ajv-formats';
 const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
 
 export function createAjv(options: Options = {}): Ajv {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, ...options });
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true, ...options });
   (addFormats as unknown as (a: Ajv) => void)(ajv);
   return ajv;
 }
