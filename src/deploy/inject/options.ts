@@ -1,0 +1,122 @@
+/**
+ * What the injector adds to a pod, as one table shared by `palisade inject` (flags)
+ * and `palisade webhook` (PALISADE_INJECT_* environment variables): both must
+ * produce the same sidecar from the same inputs.
+ */
+import { createAjv, describeAjvErrors } from '../../util/ajv.ts';
+import { InjectError } from './errors.ts';
+import { CERT_SOURCES, INJECT_MODES, QUANTITY_PATTERN, DNS1123_SUBDOMAIN_PATTERN, type CertSource, type InjectMode } from './names.ts';
+
+interface OptionSpec {
+  /** Environment variable read by `palisade webhook`. */
+  readonly env: string;
+  /** Long flag of `palisade inject` (without the dashes). */
+  readonly flag: string;
+  readonly type: 'string' | 'integer';
+  readonly default: string | number;
+  readonly description: string;
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly enum?: readonly string[];
+  readonly pattern?: string;
+}
+
+const PORT = { type: 'integer', minimum: 1, maximum: 65535 } as const;
+
+/** Default sidecar image; a release pins it by digest (see docs/deploy.md). */
+export const DEFAULT_IMAGE = 'ghcr.io/palisade-dev/palisade:0.1.0';
+
+export const INJECT_OPTIONS = {
+  image: { env: 'PALISADE_INJECT_IMAGE', flag: 'image', type: 'string', default: DEFAULT_IMAGE, description: 'Sidecar image. Use a digest reference (repo@sha256:...) in production.' },
+  imagePullPolicy: { env: 'PALISADE_INJECT_IMAGE_PULL_POLICY', flag: 'image-pull-policy', type: 'string', default: 'IfNotPresent', enum: ['Always', 'IfNotPresent', 'Never'], description: 'imagePullPolicy of the sidecar container.' },
+  mode: { env: 'PALISADE_INJECT_MODE', flag: 'mode', type: 'string', default: 'native', enum: INJECT_MODES, description: 'native = init container with restartPolicy Always (Kubernetes 1.29+): up before the app, down after it. container = plain container, for older clusters.' },
+  certSource: { env: 'PALISADE_INJECT_CERT_SOURCE', flag: 'cert-source', type: 'string', default: 'cert-manager', enum: CERT_SOURCES, description: 'Where the sidecar certificate comes from: cert-manager (csi.cert-manager.io CSI volume, per-pod key), spiffe (cert-manager csi-driver-spiffe, spiffe.csi.cert-manager.io), or secret (an existing kubernetes.io/tls Secret with ca.crt).' },
+  issuerName: { env: 'PALISADE_INJECT_ISSUER_NAME', flag: 'issuer-name', type: 'string', default: 'palisade-ca', pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'cert-manager issuer that signs sidecar certificates (cert-source cert-manager).' },
+  issuerKind: { env: 'PALISADE_INJECT_ISSUER_KIND', flag: 'issuer-kind', type: 'string', default: 'ClusterIssuer', enum: ['Issuer', 'ClusterIssuer'], description: 'Kind of that issuer.' },
+  trustDomain: { env: 'PALISADE_INJECT_TRUST_DOMAIN', flag: 'trust-domain', type: 'string', default: 'cluster.local', pattern: '^[a-z0-9._-]+$', description: 'SPIFFE trust domain of the URI SAN spiffe://DOMAIN/ns/NAMESPACE/sa/SERVICEACCOUNT (cert-source cert-manager).' },
+  tlsSecret: { env: 'PALISADE_INJECT_TLS_SECRET', flag: 'tls-secret', type: 'string', default: 'palisade-tls', pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'Secret with tls.crt, tls.key and ca.crt (cert-source secret).' },
+  policyConfigMap: { env: 'PALISADE_INJECT_POLICY_CONFIGMAP', flag: 'policy-configmap', type: 'string', default: 'palisade-policy', pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'ConfigMap (in the pod\'s namespace) holding policy.yaml; mounted as a directory so edits reach the sidecar without a restart.' },
+  listenPort: { env: 'PALISADE_INJECT_LISTEN_PORT', flag: 'listen-port', ...PORT, default: 8443, description: 'Sidecar mTLS port; Services are pointed at it.' },
+  adminPort: { env: 'PALISADE_INJECT_ADMIN_PORT', flag: 'admin-port', ...PORT, default: 9901, description: 'Sidecar admin port (/livez, /readyz, /metrics); probes use it.' },
+  kafkaBrokers: { env: 'PALISADE_INJECT_KAFKA_BROKERS', flag: 'kafka-brokers', type: 'string', default: '', pattern: '^[A-Za-z0-9.,:_-]*$', description: 'Comma-separated host:port list for decision events; empty = NDJSON on the sidecar\'s stdout.' },
+  logLevel: { env: 'PALISADE_INJECT_LOG_LEVEL', flag: 'log-level', type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'PALISADE_LOG_LEVEL of the sidecar.' },
+  cpuRequest: { env: 'PALISADE_INJECT_CPU_REQUEST', flag: 'cpu-request', type: 'string', default: '100m', pattern: QUANTITY_PATTERN, description: 'Sidecar CPU request (Kubernetes quantity, cores).' },
+  cpuLimit: { env: 'PALISADE_INJECT_CPU_LIMIT', flag: 'cpu-limit', type: 'string', default: '1', pattern: QUANTITY_PATTERN, description: 'Sidecar CPU limit (Kubernetes quantity, cores).' },
+  memoryRequest: { env: 'PALISADE_INJECT_MEMORY_REQUEST', flag: 'memory-request', type: 'string', default: '128Mi', pattern: QUANTITY_PATTERN, description: 'Sidecar memory request (Kubernetes quantity, bytes).' },
+  memoryLimit: { env: 'PALISADE_INJECT_MEMORY_LIMIT', flag: 'memory-limit', type: 'string', default: '256Mi', pattern: QUANTITY_PATTERN, description: 'Sidecar memory limit (Kubernetes quantity, bytes).' },
+  spoolSize: { env: 'PALISADE_INJECT_SPOOL_SIZE', flag: 'spool-size', type: 'string', default: '256Mi', pattern: QUANTITY_PATTERN, description: 'sizeLimit of the spool emptyDir that buffers decision events while Kafka is unreachable (bytes).' },
+} as const satisfies Record<string, OptionSpec>;
+
+export type InjectOptionName = keyof typeof INJECT_OPTIONS;
+
+export interface InjectOptions {
+  readonly image: string;
+  readonly imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  readonly mode: InjectMode;
+  readonly certSource: CertSource;
+  readonly issuerName: string;
+  readonly issuerKind: 'Issuer' | 'ClusterIssuer';
+  readonly trustDomain: string;
+  readonly tlsSecret: string;
+  readonly policyConfigMap: string;
+  readonly listenPort: number;
+  readonly adminPort: number;
+  readonly kafkaBrokers: string;
+  readonly logLevel: string;
+  readonly cpuRequest: string;
+  readonly cpuLimit: string;
+  readonly memoryRequest: string;
+  readonly memoryLimit: string;
+  readonly spoolSize: string;
+}
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: Object.fromEntries(
+    Object.entries(INJECT_OPTIONS).map(([k, s]) => {
+      const spec = s as OptionSpec;
+      const p: Record<string, unknown> = { type: spec.type, default: spec.default, description: spec.description };
+      if (spec.minimum !== undefined) p['minimum'] = spec.minimum;
+      if (spec.maximum !== undefined) p['maximum'] = spec.maximum;
+      if (spec.enum) p['enum'] = spec.enum;
+      if (spec.pattern) p['pattern'] = spec.pattern;
+      return [k, p];
+    }),
+  ),
+};
+const validate = createAjv({ coerceTypes: true }).compile(schema);
+
+/**
+ * Validates option values (strings from flags or the environment are coerced)
+ * and fills defaults. `source` names where a bad value came from, per option.
+ */
+export function resolveInjectOptions(values: Partial<Record<InjectOptionName, unknown>>, source: (name: InjectOptionName) => string = (n) => `--${INJECT_OPTIONS[n].flag}`): InjectOptions {
+  const data: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(values)) if (v !== undefined && v !== '') data[k] = v;
+  if (!validate(data)) {
+    const lines = describeAjvErrors(validate.errors, 'options', data).map((line) => {
+      const key = /^options\/(\w+)/.exec(line)?.[1] as InjectOptionName | undefined;
+      return key && key in INJECT_OPTIONS ? `${source(key)}${line.slice(line.indexOf(':'))}` : line;
+    });
+    throw new InjectError('INJECT_OPTIONS_INVALID', `invalid inject options:\n  - ${lines.join('\n  - ')}`);
+  }
+  const opts = data as unknown as InjectOptions;
+  if (opts.listenPort === opts.adminPort) {
+    throw new InjectError('INJECT_OPTIONS_INVALID', `invalid inject options: ${source('listenPort')} and ${source('adminPort')} are both ${opts.listenPort}`);
+  }
+  return Object.freeze(opts);
+}
+
+/** Options from PALISADE_INJECT_* variables (the webhook's configuration). */
+export function injectOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): InjectOptions {
+  const values: Partial<Record<InjectOptionName, unknown>> = {};
+  for (const [k, s] of Object.entries(INJECT_OPTIONS)) values[k as InjectOptionName] = env[s.env];
+  return resolveInjectOptions(values, (n) => INJECT_OPTIONS[n].env);
+}
+
+/** Markdown table of the options, for docs/deploy.md. */
+export function injectOptionsTable(): string {
+  const rows = Object.values(INJECT_OPTIONS).map((s) => `| \`--${s.flag}\` | \`${s.env}\` | \`${String(s.default) || '""'}\` | ${s.description} |`);
+  return ['| Flag (`palisade inject`) | Variable (`palisade webhook`) | Default | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
