@@ -11,6 +11,8 @@ const COMMANDS: Record<string, Command> = {
   policy: { summary: 'policy check FILE | explain FILE --method M --path P [...] | diff OLD NEW --decisions FILE', load: () => import('./commands/policy.ts') },
   demo: { summary: 'start the whole system on this machine with a dev CA, sample service and policy', load: () => import('./commands/demo.ts') },
   settings: { summary: 'print the settings table (--markdown) or the effective settings', load: () => import('./commands/settings.ts') },
+  inject: { summary: 'add the sidecar to Kubernetes YAML (files or stdin) like linkerd inject', load: () => import('./commands/inject.ts') },
+  webhook: { summary: 'run the sidecar-injection admission webhook (HTTPS, AdmissionReview v1)', load: () => import('./commands/webhook.ts') },
 };
 
 function usage(): string {
