@@ -31,6 +31,18 @@ function quote(v: string): string {
   return `"${v.replace(/["\\]/g, '\\$&')}"`;
 }
 
+/**
+ * Response headers from the upstream, minus hop-by-hop ones: the upstream's
+ * "Connection: keep-alive" must not override the client's own connection
+ * handling (a client that asked to close would be left hanging).
+ */
+export function downstreamHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  const connection = headers['connection'];
+  if (typeof connection === 'string') for (const name of connection.split(',')) delete headers[name.trim().toLowerCase()];
+  for (const h of HOP_BY_HOP) if (h !== 'transfer-encoding') delete headers[h];
+  return headers;
+}
+
 export function upstreamHeaders(ctx: RequestContext, headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = headers;
   for (const h of HOP_BY_HOP) delete out[h];

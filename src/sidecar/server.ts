@@ -26,7 +26,7 @@ import { watchPolicyFile, type PolicyWatcher } from '../policy/watch.ts';
 import { readCredentials, watchCredentials, type CredentialWatcher } from '../tls/credentials.ts';
 import { tlsFactsOf } from '../tls/peer.ts';
 import { requestId, uuidv7 } from '../util/ids.ts';
-import { upstreamHeaders } from './forward-headers.ts';
+import { downstreamHeaders, upstreamHeaders } from './forward-headers.ts';
 import type { SidecarObserver } from './observer.ts';
 import { problemBody } from './problem.ts';
 import type { Services } from './services.ts';
@@ -358,6 +358,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       const target = np.query ? `${np.forward}?${np.query}` : np.forward;
       const fromOpts: Parameters<FastifyReply['from']>[1] = {
         rewriteRequestHeaders: (_req, headers) => upstreamHeaders(ctx, headers),
+        rewriteHeaders: (headers) => downstreamHeaders(headers),
         onError: (rep, { error }) => {
           const e = error as Error & { code?: string; cause?: NodeJS.ErrnoException };
           const cause = e.cause?.code ?? e.code ?? '';

@@ -182,3 +182,25 @@ export async function until(cond: () => boolean, timeoutMs = 5000): Promise<void
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/**
+ * Sends one request with a raw request target over mTLS, byte for byte, so no
+ * client library normalizes the path first (undici and WHATWG URL resolve
+ * "..", even "%2e%2e"). Returns status and body.
+ */
+export async function rawRequest(h: Harness, target: string, spiffeId = 'spiffe://test.local/ns/raw/sa/client', extra = ''): Promise<{ status: number; body: string; raw: string }> {
+  const { connect } = await import('node:tls');
+  const pem = await h.pki.client(spiffeId);
+  const raw = await new Promise<string>((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port: h.sidecar.tlsPort, ca: h.pki.ca.cert, cert: pem.cert, key: pem.key, servername: 'localhost' }, () => {
+      s.write(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n${extra}\r\n`);
+    });
+    let out = '';
+    s.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    s.on('close', () => resolve(out));
+    s.on('error', reject);
+  });
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
+  const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+  return { status, body, raw };
+}
