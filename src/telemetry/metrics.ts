@@ -10,7 +10,7 @@
  *   // (pass { processMetrics: false } to skip, e.g. two sets in one test process).
  *
  *   Sidecar, request level (the server calls these; nothing else needs to):
- *     m.recordDecision(record)                // one DecisionRecord -> requests, latency, stages,
+ *     m.recordDecision(record)                // one DecisionRecord -> requests, latency, overhead, stages,
  *                                             //   upstream, bytes, rate-limited, block-list hits, would-deny
  *     m.requestsInFlight.inc() / .dec()
  *     m.observer                              // a SidecarObserver (src/sidecar/observer.ts) doing all of
@@ -81,6 +81,8 @@ export const NO_ROUTE = '(none)';
 export const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** Per-stage latency, seconds: most stages take microseconds; authn may call out (JWKS, introspection). */
 export const STAGE_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1];
+/** Sidecar overhead (total minus upstream), seconds. */
+export const OVERHEAD_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 /** Remote calls (JWKS, introspection), seconds. */
 export const CALL_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 /** Detector: decision event to block published, seconds (target: under 2 s). */
@@ -103,6 +105,7 @@ export interface SidecarMetrics {
   readonly requests: Counter<'verdict' | 'stage' | 'code' | 'route'>;
   readonly requestDuration: Histogram<'verdict' | 'route'>;
   readonly stageDuration: Histogram<'stage' | 'outcome'>;
+  readonly overheadDuration: Histogram<'verdict'>;
   readonly upstreamDuration: Histogram<'route'>;
   readonly upstreamErrors: Counter<'code'>;
   readonly requestsInFlight: Gauge;
@@ -180,6 +183,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
   const requests = counter(r, 'palisade_requests_total', 'Requests decided, by verdict (allow/deny), deciding stage, stable reason code and route template.', ['verdict', 'stage', 'code', 'route'] as const);
   const requestDuration = histogram(r, 'palisade_request_duration_seconds', 'Time from request start to response end in the sidecar, upstream included, seconds.', REQUEST_BUCKETS, ['verdict', 'route'] as const);
   const stageDuration = histogram(r, 'palisade_stage_duration_seconds', 'Time spent in one pipeline stage, seconds, by stage and outcome (continue/deny/would_deny/error).', STAGE_BUCKETS, ['stage', 'outcome'] as const);
+  const overheadDuration = histogram(r, 'palisade_sidecar_overhead_seconds', 'Time the sidecar itself added to a request (total minus upstream time), seconds: the latency budget the sidecar answers for.', OVERHEAD_BUCKETS, ['verdict'] as const);
   const upstreamDuration = histogram(r, 'palisade_upstream_duration_seconds', 'Upstream time of forwarded requests (connect to last byte), seconds.', REQUEST_BUCKETS, ['route'] as const);
   const upstreamErrors = counter(r, 'palisade_upstream_errors_total', 'Forwarded requests that failed at the upstream, by stable code (UPSTREAM_UNREACHABLE/ERROR/UNAVAILABLE/TIMEOUT).', ['code'] as const);
   const requestsInFlight = gauge(r, 'palisade_requests_in_flight', 'Requests being processed right now.');
@@ -221,7 +225,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
 
   // The request path: cache label children by a joined key so a request costs a Map lookup per
   // metric instead of prom-client's label-object hashing. Keys are bounded like the labels.
-  type ReqChildren = { count: Counter.Internal; duration: Histogram.Internal<'verdict' | 'route'> };
+  type ReqChildren = { count: Counter.Internal; duration: Histogram.Internal<'verdict' | 'route'>; overhead: Histogram.Internal<'verdict'> };
   const reqChildren = new Map<string, ReqChildren>();
   const stageChildren = new Map<string, Histogram.Internal<'stage' | 'outcome'>>();
   const routeChildren = new Map<string, { up: Histogram.Internal<'route'>; inB: Counter.Internal; outB: Counter.Internal }>();
@@ -244,11 +248,13 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
       rc = {
         count: requests.labels({ verdict: rec.verdict, stage: rec.decidedBy, code: rec.code, route }),
         duration: requestDuration.labels({ verdict: rec.verdict, route }),
+        overhead: overheadDuration.labels({ verdict: rec.verdict }),
       };
       reqChildren.set(key, rc);
     }
     rc.count.inc();
     rc.duration.observe(rec.durationMs / 1000);
+    rc.overhead.observe(Math.max(0, rec.durationMs - (rec.upstreamMs ?? 0)) / 1000);
     for (const t of rec.stages) {
       const sk = `${t.stage}\u0000${t.outcome}`;
       let sc = stageChildren.get(sk);
@@ -333,6 +339,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
     requests,
     requestDuration,
     stageDuration,
+    overheadDuration,
     upstreamDuration,
     upstreamErrors,
     requestsInFlight,
