@@ -40,13 +40,73 @@ export interface AuthorizationSpec {
   readonly rules: readonly AuthzRule[];
 }
 
+/** Credential kinds of spec.authentication (src/authn/). */
+export type AuthnMethod = 'mtls' | 'jwt' | 'introspection';
+
+/** "none", one method, or a combination. */
+export type AuthnRequirement = 'none' | AuthnMethod | { readonly anyOf: readonly AuthnMethod[] } | { readonly allOf: readonly AuthnMethod[] };
+
+export interface TokenSourceSpec {
+  readonly from: 'bearer' | 'header' | 'cookie';
+  /** Header or cookie name (not for bearer). */
+  readonly name?: string;
+}
+
+export interface ClaimMappingSpec {
+  readonly scopes: readonly string[];
+  readonly groups: readonly string[];
+}
+
+export interface JwtIssuerSpec {
+  readonly issuer: string;
+  readonly jwksUri: string;
+  readonly audiences: readonly string[];
+  readonly algorithms: readonly string[];
+  readonly clockSkewSeconds: number;
+  readonly claims: ClaimMappingSpec;
+  readonly jwks: { readonly cacheMaxAgeSeconds: number; readonly cooldownSeconds: number; readonly timeoutMs: number; readonly allowHttp: boolean };
+}
+
+export interface IntrospectionSpec {
+  readonly endpoint: string;
+  readonly clientId: string;
+  /** A reference, never the secret; the string form is refused at load. */
+  readonly clientSecret: { readonly file: string } | { readonly env: string } | string;
+  readonly authMethod: 'client_secret_basic' | 'client_secret_post';
+  readonly timeoutMs: number;
+  readonly cacheMaxSeconds: number;
+  readonly inactiveCacheSeconds: number;
+  readonly cacheMaxEntries: number;
+  readonly audiences?: readonly string[];
+  readonly clockSkewSeconds: number;
+  readonly tokenSource: TokenSourceSpec;
+  readonly claims: ClaimMappingSpec;
+  readonly allowHttp: boolean;
+}
+
+export interface AuthnRequirementRule {
+  readonly id: string;
+  readonly paths: readonly string[];
+  readonly methods: readonly Method[];
+  readonly require: AuthnRequirement;
+}
+
+export interface AuthenticationSpec {
+  readonly realm: string;
+  readonly mtls: { readonly trustDomains: readonly string[]; readonly spiffeIds: readonly string[]; readonly requireSpiffeId: boolean };
+  readonly jwt: { readonly issuers: readonly JwtIssuerSpec[]; readonly tokenSource: TokenSourceSpec; readonly cacheMaxEntries: number };
+  readonly introspection?: IntrospectionSpec;
+  readonly requirements: readonly AuthnRequirementRule[];
+  readonly defaultRequire: AuthnRequirement;
+}
+
 export interface PolicySpec {
   readonly mode: 'enforce' | 'audit';
   readonly auditStages: readonly Exclude<StageName, 'forward'>[];
   readonly listener: { readonly allowPlaintext: boolean };
   readonly paths: { readonly allowMatrixParams: boolean };
   /** Sections owned by other stages are typed in their own modules. */
-  readonly authentication: Readonly<Record<string, unknown>>;
+  readonly authentication: AuthenticationSpec;
   readonly authorization: AuthorizationSpec;
   readonly [section: string]: unknown;
 }
