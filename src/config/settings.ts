@@ -17,6 +17,7 @@ interface SettingSpec {
   readonly minimum?: number;
   readonly maximum?: number;
   readonly enum?: readonly string[];
+  readonly pattern?: string;
 }
 
 /** Every sidecar setting: name -> env var, type, default, and what it means (with its unit). */
@@ -44,6 +45,33 @@ export const SETTINGS = {
   headersTimeoutMs: { env: 'PALISADE_HEADERS_TIMEOUT_MS', type: 'integer', default: 10000, minimum: 100, description: 'Time a client has to send complete request headers, milliseconds (slowloris protection).' },
   requestTimeoutMs: { env: 'PALISADE_REQUEST_TIMEOUT_MS', type: 'integer', default: 30000, minimum: 100, description: 'Time a client has to send the whole request including the body, milliseconds.' },
   keepAliveTimeoutMs: { env: 'PALISADE_KEEPALIVE_TIMEOUT_MS', type: 'integer', default: 65000, minimum: 0, description: 'Idle keep-alive connection timeout, milliseconds.' },
+  // ---- Kafka decision stream (docs/kafka.md) ----
+  kafkaBrokers: { env: 'PALISADE_KAFKA_BROKERS', type: 'string', default: '', description: 'Comma-separated Kafka bootstrap brokers (host:port). Empty = no Kafka: decisions go to the NDJSON sink.' },
+  kafkaClientId: { env: 'PALISADE_KAFKA_CLIENT_ID', type: 'string', default: 'palisade-sidecar', description: 'Kafka client id (broker logs, quotas, ACLs).' },
+  kafkaTopicDecisions: { env: 'PALISADE_KAFKA_TOPIC_DECISIONS', type: 'string', default: 'palisade.decisions.v1', description: 'Topic of the decision events (OCSF HTTP Activity, one per request).' },
+  kafkaTopicBlocklist: { env: 'PALISADE_KAFKA_TOPIC_BLOCKLIST', type: 'string', default: 'palisade.blocklist.v1', description: 'Compacted topic of block-list records (written by the detector, read by sidecars).' },
+  kafkaTopicAlerts: { env: 'PALISADE_KAFKA_TOPIC_ALERTS', type: 'string', default: 'palisade.alerts.v1', description: 'Topic of detector alerts.' },
+  kafkaCreateTopics: { env: 'PALISADE_KAFKA_CREATE_TOPICS', type: 'boolean', default: true, description: 'Create missing topics with their settings at start (needs CREATE on the cluster); false when topics are managed elsewhere.' },
+  kafkaTopicPartitions: { env: 'PALISADE_KAFKA_TOPIC_PARTITIONS', type: 'integer', default: 6, minimum: 1, description: 'Partitions of a decisions/alerts topic created by Palisade, count (existing topics are not changed).' },
+  kafkaTopicReplication: { env: 'PALISADE_KAFKA_TOPIC_REPLICATION', type: 'integer', default: 3, minimum: 1, description: 'Replication factor of topics created by Palisade, replicas; capped at the number of brokers.' },
+  kafkaDecisionsRetentionMs: { env: 'PALISADE_KAFKA_DECISIONS_RETENTION_MS', type: 'integer', default: 604800000, minimum: 60000, description: 'retention.ms of a decisions topic created by Palisade, milliseconds (default 7 days).' },
+  kafkaTls: { env: 'PALISADE_KAFKA_TLS', type: 'boolean', default: false, description: 'Connect to the brokers with TLS.' },
+  kafkaTlsCa: { env: 'PALISADE_KAFKA_TLS_CA', type: 'string', default: '', description: 'PEM trust bundle for the brokers\' certificates; empty = the system CAs.' },
+  kafkaTlsCert: { env: 'PALISADE_KAFKA_TLS_CERT', type: 'string', default: '', description: 'PEM client certificate chain for mutual TLS to the brokers; empty = none.' },
+  kafkaTlsKey: { env: 'PALISADE_KAFKA_TLS_KEY', type: 'string', default: '', description: 'PEM private key of PALISADE_KAFKA_TLS_CERT.' },
+  kafkaSaslMechanism: { env: 'PALISADE_KAFKA_SASL_MECHANISM', type: 'string', default: '', enum: ['', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'], description: 'SASL mechanism; empty = no SASL.' },
+  kafkaSaslUsername: { env: 'PALISADE_KAFKA_SASL_USERNAME', type: 'string', default: '', description: 'SASL SCRAM user name.' },
+  kafkaSaslPasswordFile: { env: 'PALISADE_KAFKA_SASL_PASSWORD_FILE', type: 'string', default: '', description: 'File holding the SASL SCRAM password (re-read on each authentication; never logged).' },
+  kafkaOauthTokenFile: { env: 'PALISADE_KAFKA_SASL_OAUTH_TOKEN_FILE', type: 'string', default: '', description: 'File holding the OAUTHBEARER token (re-read on each authentication, so a rotated token applies to the next connection; never logged).' },
+  kafkaConnectTimeoutMs: { env: 'PALISADE_KAFKA_CONNECT_TIMEOUT_MS', type: 'integer', default: 3000, minimum: 100, description: 'Broker TCP/TLS connect timeout, milliseconds.' },
+  kafkaRequestTimeoutMs: { env: 'PALISADE_KAFKA_REQUEST_TIMEOUT_MS', type: 'integer', default: 10000, minimum: 100, description: 'Broker request timeout, milliseconds; a slower broker counts as down and events spool.' },
+  kafkaBatchSize: { env: 'PALISADE_KAFKA_BATCH_SIZE', type: 'integer', default: 500, minimum: 1, description: 'Events per produce request, at most.' },
+  kafkaLingerMs: { env: 'PALISADE_KAFKA_LINGER_MS', type: 'integer', default: 50, minimum: 0, description: 'Longest an event waits in memory for its batch to fill, milliseconds.' },
+  kafkaBufferEvents: { env: 'PALISADE_KAFKA_BUFFER_EVENTS', type: 'integer', default: 20000, minimum: 1, description: 'Events held in memory, at most; at half of it (broker slow) or during an outage they spill to the spool.' },
+  kafkaCompression: { env: 'PALISADE_KAFKA_COMPRESSION', type: 'string', default: 'gzip', enum: ['none', 'gzip'], description: 'Compression of produce batches (gzip is built into kafkajs; lz4/zstd/snappy would need native codecs).' },
+  spoolDir: { env: 'PALISADE_SPOOL_DIR', type: 'string', default: '', description: 'Directory of the disk spool for decision events while Kafka is unreachable or slow; empty = no spool (memory only, overflow dropped and counted).' },
+  spoolMaxBytes: { env: 'PALISADE_SPOOL_MAX_BYTES', type: 'integer', default: 209715200, minimum: 65536, description: 'Size limit of the spool, bytes (default 200 MiB); events beyond it are dropped and counted. Keep it below the volume\'s size.' },
+  spoolFsync: { env: 'PALISADE_SPOOL_FSYNC', type: 'string', default: 'always', pattern: '^(always|roll|[1-9][0-9]*)$', description: 'When spooled events are fsynced: "always" (after each spilled batch), "roll" (only when a segment is closed and at shutdown) or a number N (at most every N milliseconds, plus roll and shutdown).' },
 } as const satisfies Record<string, SettingSpec>;
 
 type SpecType<S extends SettingSpec> = S['type'] extends 'string' ? string : S['type'] extends 'boolean' ? boolean : number;
@@ -59,6 +87,7 @@ const schema = {
       if (spec.minimum !== undefined) p['minimum'] = spec.minimum;
       if (spec.maximum !== undefined) p['maximum'] = spec.maximum;
       if (spec.enum) p['enum'] = spec.enum;
+      if (spec.pattern) p['pattern'] = spec.pattern;
       return [k, p];
     }),
   ),
