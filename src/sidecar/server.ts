@@ -217,6 +217,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       // Node closes a client that has not sent full headers in time: slowloris.
       http: undefined,
       clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket) {
+        // Only an HTTP-level failure is a request; a reset or TLS failure is not (TLS
+        // handshake failures are counted by the tlsClientError handler instead).
+        const isHttp = (err.code ?? '').startsWith('HPE_') || err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+        if (!isHttp) {
+          socket.destroy();
+          return;
+        }
         const code: Code = err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'REQUEST_MALFORMED';
         emitClientError(code, socket, err);
         if (socket.writable) {

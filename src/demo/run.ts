@@ -1,0 +1,157 @@
+/**
+ * `palisade demo`: the whole system on one machine, nothing else installed.
+ * A dev CA and certificates, the sample orders service, the sample policy,
+ * the sidecar in front, the detector in-process, then scripted requests with
+ * what was allowed and denied and why, and commands to try more.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Agent } from 'undici';
+import { loadSettings } from '../config/settings.ts';
+import type { DecisionRecord } from '../decision/record.ts';
+import { createNdjsonSink } from '../decision/sinks/ndjson.ts';
+import { teeSink, type DecisionSink } from '../decision/sink.ts';
+import { createLogger } from '../log/logger.ts';
+import { composeSidecar, createServices } from '../sidecar/compose.ts';
+import type { Sidecar } from '../sidecar/server.ts';
+import { createDevCa, writePem, type Pem } from '../tls/dev-ca.ts';
+import { startOrdersService } from './orders-service.ts';
+
+export interface DemoOptions {
+  /** Where certificates, the policy copy and decisions.ndjson go. */
+  readonly dir: string;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly servicePort: number;
+  /** Exit after the scripted part instead of serving until Ctrl-C. */
+  readonly once: boolean;
+  readonly out: (line: string) => void;
+}
+
+export interface DemoHandle {
+  readonly sidecar: Sidecar;
+  readonly decisions: DecisionRecord[];
+  close(): Promise<void>;
+}
+
+interface Client {
+  readonly name: string;
+  readonly spiffeId: string | null;
+  readonly files: { cert: string; key: string };
+  readonly agent: Agent;
+}
+
+function memorySinkInto(list: DecisionRecord[]): DecisionSink {
+  return {
+    write: (r) => void list.push(r),
+    flush: async () => undefined,
+    close: async () => undefined,
+    stats: () => ({ accepted: list.length, delivered: list.length, dropped: 0, buffered: 0 }),
+  };
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
+  const dir = resolve(o.dir);
+  const pki = join(dir, 'pki');
+  mkdirSync(pki, { recursive: true });
+  const say = o.out;
+
+  say('palisade demo: generating a development CA and certificates…');
+  const ca = await createDevCa('Palisade Demo CA');
+  writeFileSync(join(pki, 'ca.crt'), ca.cert);
+  const server = writePem(pki, 'sidecar', await ca.issue({ commonName: 'palisade-sidecar', spiffeId: 'spiffe://demo.local/ns/shop/sa/orders', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server' }));
+  const rogueCa = await createDevCa('Rogue CA');
+
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, readFileSync(new URL('./policy.yaml', import.meta.url)));
+
+  const service = await startOrdersService(o.servicePort);
+  const settings = loadSettings({
+    PALISADE_POLICY: policyFile,
+    PALISADE_LISTEN_HOST: '127.0.0.1',
+    PALISADE_LISTEN_PORT: String(o.port),
+    PALISADE_ADMIN_HOST: '127.0.0.1',
+    PALISADE_ADMIN_PORT: String(o.adminPort),
+    PALISADE_UPSTREAM: `http://127.0.0.1:${service.port}`,
+    PALISADE_TLS_CERT: server.cert,
+    PALISADE_TLS_KEY: server.key,
+    PALISADE_TLS_CA: join(pki, 'ca.crt'),
+    PALISADE_LOG_LEVEL: process.env['PALISADE_LOG_LEVEL'] ?? 'warn',
+  });
+  const logger = createLogger({ level: settings.logLevel });
+  const decisions: DecisionRecord[] = [];
+  const decisionsFile = join(dir, 'decisions.ndjson');
+  writeFileSync(decisionsFile, '');
+  const sink = teeSink([createNdjsonSink({ target: decisionsFile }), memorySinkInto(decisions)]);
+  const services = createServices(logger);
+  const sidecar = await composeSidecar({ settings, logger, sink, services });
+  const base = `https://localhost:${sidecar.tlsPort}`;
+  say(`sidecar: mTLS on ${base}, admin on http://127.0.0.1:${sidecar.adminPort} -> orders service on 127.0.0.1:${service.port}`);
+  say(`policy:  ${policyFile} (edit it: changes apply without restart)`);
+  say(`events:  ${decisionsFile} (one OCSF decision per request)\n`);
+
+  const agents: Agent[] = [];
+  const client = async (name: string, spiffeId: string | null, issuer = ca): Promise<Client> => {
+    const pem: Pem = await issuer.issue({ commonName: name, ...(spiffeId ? { spiffeId } : {}), usage: 'client' });
+    const files = writePem(pki, name, pem);
+    const agent = new Agent({ connect: { ca: ca.cert, cert: pem.cert, key: pem.key, servername: 'localhost' } });
+    agents.push(agent);
+    return { name, spiffeId, files, agent };
+  };
+  const frontend = await client('frontend', 'spiffe://demo.local/ns/shop/sa/frontend');
+  const ops = await client('ops', 'spiffe://demo.local/ns/ops/sa/oncall');
+  const batch = await client('batch', 'spiffe://demo.local/ns/jobs/sa/batch');
+  const rogue = await client('rogue', 'spiffe://demo.local/ns/shop/sa/frontend', rogueCa);
+
+  const call = async (c: Client, method: string, path: string): Promise<string> => {
+    try {
+      // The raw path goes out as typed (a URL parser would resolve "../" before sending).
+      const res = await c.agent.request({ origin: base, path, method: method as 'GET' });
+      const body = await res.body.text();
+      const code = res.statusCode >= 400 ? ((JSON.parse(body) as { code?: string }).code ?? '') : '';
+      return `${res.statusCode} ${code}`.trim();
+    } catch (err) {
+      return `TLS handshake refused (${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message})`.slice(0, 90);
+    }
+  };
+
+  const script: [Client, string, string, string][] = [
+    [frontend, 'GET', '/healthz', 'public health check'],
+    [frontend, 'GET', '/tenants/acme/orders/1', 'storefront reads an order'],
+    [frontend, 'DELETE', '/tenants/acme/orders/1', 'storefront may only read'],
+    [frontend, 'GET', '/admin/users', 'admin API is for ops only'],
+    [ops, 'GET', '/admin/users', 'ops reaches the admin API'],
+    [frontend, 'GET', '/public/../admin/users', 'dot-segment bypass attempt'],
+    [frontend, 'GET', '/%61dmin/users', 'percent-encoding bypass attempt'],
+    [frontend, 'GET', '/internal/debug', 'explicit deny rule'],
+    [batch, 'GET', '/tenants/acme/orders', 'unknown workload: default deny'],
+    [rogue, 'GET', '/healthz', 'certificate from a foreign CA'],
+  ];
+  say('scripted requests:');
+  say(`  ${'client'.padEnd(9)} ${'request'.padEnd(32)} ${'result'.padEnd(30)} why`);
+  for (const [c, method, path, why] of script) {
+    const result = await call(c, method, path);
+    say(`  ${c.name.padEnd(9)} ${`${method} ${path}`.padEnd(32)} ${result.padEnd(30)} ${why}`);
+  }
+  await sink.flush();
+  const last = decisions.filter((d) => d.verdict === 'deny').at(-1);
+  if (last) say(`\nlast deny, as recorded: stage=${last.decidedBy} code=${last.code} rule=${last.rule ?? '-'} policy=${last.policy?.hash.slice(0, 12)} request_id=${last.requestId}`);
+
+  const curl = (c: Client, path: string) => `curl --cacert ${join(pki, 'ca.crt')} --cert ${c.files.cert} --key ${c.files.key} ${base}${path}`;
+  say('\ntry more:');
+  say(`  ${curl(frontend, '/tenants/acme/orders/2')}`);
+  say(`  ${curl(ops, '/admin/users')}`);
+  say(`  tail -f ${decisionsFile}`);
+  say(`  npm run palisade -- policy explain ${policyFile} --method GET --path /admin/users --spiffe-id ${ops.spiffeId}`);
+  say(`  curl http://127.0.0.1:${sidecar.adminPort}/readyz`);
+
+  return {
+    sidecar,
+    decisions,
+    async close() {
+      await sidecar.close();
+      await Promise.all(agents.map((a) => a.close()));
+      await service.close();
+    },
+  };
+}
