@@ -4,6 +4,7 @@
  * the decision record is built from what they returned.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Code } from '../errors/codes.ts';
 import type { CompiledPolicy } from '../policy/compiled.ts';
 
@@ -102,6 +103,18 @@ export interface RequestContext {
   bytesIn: number;
   /** A buffered body, when a stage had to read it (validation); forwarded instead of the stream. */
   body: Buffer | null;
+  /**
+   * The request body stream (null when the request has none). A stage may
+   * replace it with a wrapping stream (the body-size limiter); the server
+   * forwards whichever stream is here when `body` is null.
+   */
+  bodyStream: Readable | null;
+  /**
+   * Set by a stage that wants to see the upstream response (audit-mode
+   * response validation): gets the status, headers and body stream, returns
+   * the stream to send on (a tee). Runs before the decision is recorded.
+   */
+  responseTap: ((status: number, headers: IncomingHttpHeaders, body: Readable) => Readable) | null;
   readonly timings: StageTiming[];
   readonly wouldDeny: WouldDeny[];
   /** Rule that allowed the request (authz), for the decision record. */
@@ -137,8 +150,33 @@ export function deny(code: Code, rule: string | null = null, more: Omit<Deny, 'k
   return { kind: 'deny', code, rule, ...more };
 }
 
+/** A sample request for `palisade policy explain` (no traffic, no body). */
+export interface ExplainRequest {
+  readonly method: string;
+  /** Normalized path. */
+  readonly path: string;
+  readonly host: string;
+  readonly identity: Identity | null;
+  readonly clientIp: string | null;
+}
+
+/** What a stage would do with a sample request: its reasoning, and its deny if it would deny. */
+export interface StageExplanation {
+  readonly trace: readonly string[];
+  readonly deny: Deny | null;
+}
+
 /** One stage: one job. May return synchronously (preferred on the hot path). */
 export interface Stage {
   readonly name: StageName;
   run(ctx: RequestContext): Verdict | Promise<Verdict>;
+  /**
+   * Runs right after that stage instead of at its own place in STAGE_ORDER,
+   * still recorded under `name`: a second check by the same stage once a
+   * later stage has established more facts (the block list on the
+   * authenticated identity, after authn).
+   */
+  readonly runsAfter?: StageName;
+  /** For `policy explain`: what this stage would do with a sample request. */
+  explain?(req: ExplainRequest): StageExplanation;
 }

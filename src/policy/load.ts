@@ -57,7 +57,9 @@ export async function compilePolicy(document: PolicyDocument, hash: string, base
     }
     if (stage) stages.push(stage);
   }
-  stages.sort((a, b) => STAGE_ORDER.indexOf(a.name) - STAGE_ORDER.indexOf(b.name));
+  // A stage with runsAfter (a second check by the same stage) sits just after that stage.
+  const rank = (s: Stage) => (s.runsAfter ? STAGE_ORDER.indexOf(s.runsAfter) + 0.5 : STAGE_ORDER.indexOf(s.name));
+  stages.sort((a, b) => rank(a) - rank(b));
   const spec = document.spec;
   return Object.freeze({
     document,
