@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import replyFrom from '@fastify/reply-from';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -17,6 +18,7 @@ import type { Settings } from '../config/settings.ts';
 import type { DecisionRecord } from '../decision/record.ts';
 import type { DecisionSink } from '../decision/sink.ts';
 import { CODES, PalisadeError, type Code } from '../errors/codes.ts';
+import { createClientIpResolver } from '../http/client-ip.ts';
 import { normalizePath } from '../http/normalize-path.ts';
 import { runPipeline } from '../pipeline/runner.ts';
 import type { Decider, RequestContext, TlsFacts } from '../pipeline/types.ts';
@@ -79,6 +81,11 @@ const TEXT_LIMIT = 2048;
 
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const { settings, logger, sink, services } = options;
+  // X-Forwarded-For is believed only from these peers (throws CONFIG_INVALID on a bad entry).
+  const clientIpOf = createClientIpResolver(settings.trustedProxies);
+  // Node enforces headersTimeout/requestTimeout only when it sweeps its connections
+  // (every 30 s by default); sweep often enough that a slow client is cut near its deadline.
+  const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(Math.min(settings.headersTimeoutMs, settings.requestTimeoutMs) / 4)));
   const observers = options.observers ?? [];
   const notify = <K extends keyof SidecarObserver>(k: K, ...args: Parameters<NonNullable<SidecarObserver[K]>>) => {
     for (const o of observers) {
@@ -215,7 +222,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       keepAliveTimeout: settings.keepAliveTimeoutMs,
       requestTimeout: settings.requestTimeoutMs,
       // Node closes a client that has not sent full headers in time: slowloris.
-      http: undefined,
+      http: kind === 'plain' ? { connectionsCheckingInterval } : undefined,
       clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket) {
         // Only an HTTP-level failure is a request; a reset or TLS failure is not (TLS
         // handshake failures are counted by the tlsClientError handler instead).
@@ -241,6 +248,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
               requestCert: true,
               rejectUnauthorized: settings.requireClientCert,
               minVersion: settings.tlsMinVersion,
+              connectionsCheckingInterval,
             },
           }
         : {}),
@@ -335,7 +343,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         query: np.query,
         host: raw.headers.host ?? '',
         headers: raw.headers,
-        clientIp: socket.remoteAddress ?? '',
+        clientIp: clientIpOf(socket.remoteAddress ?? '', raw.headers['x-forwarded-for']),
         clientPort: socket.remotePort ?? 0,
         serverIp: socket.localAddress ?? '',
         serverPort: socket.localPort ?? 0,
@@ -345,6 +353,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         route: p.routeOf(raw.method ?? 'GET', np.path),
         bytesIn: 0,
         body: null,
+        bodyStream: request.body instanceof Readable ? request.body : null,
+        responseTap: null,
         timings: [],
         wouldDeny: [],
         allowRule: null,
@@ -362,12 +372,21 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       if (ctx.responseHeaders) reply.headers(ctx.responseHeaders);
       reply.header('x-request-id', ctx.id);
       o.upstreamStart = process.hrtime.bigint();
+      // A stage may have wrapped the body stream (the size limiter): forward the wrapper.
+      if (ctx.bodyStream !== null && ctx.bodyStream !== request.body) request.body = ctx.bodyStream;
       const target = np.query ? `${np.forward}?${np.query}` : np.forward;
       const fromOpts: Parameters<FastifyReply['from']>[1] = {
         rewriteRequestHeaders: (_req, headers) => upstreamHeaders(ctx, headers),
         rewriteHeaders: (headers) => downstreamHeaders(headers),
+        ...(ctx.responseTap ? { onResponse: (_req, rep, res) => void rep.send((ctx.responseTap as NonNullable<RequestContext['responseTap']>)(res.statusCode, (res as unknown as { headers: RequestContext['headers'] }).headers, res.stream)) } : {}),
         onError: (rep, { error }) => {
           const e = error as Error & { code?: string; cause?: NodeJS.ErrnoException };
+          // A stage's stream wrapper aborted the upload (body over the limit): its deny, not an upstream fault.
+          const late = (e instanceof PalisadeError ? e : e.cause instanceof PalisadeError ? e.cause : null) as (PalisadeError & { stage?: Decider; rule?: string | null }) | null;
+          if (late) {
+            sendProblem(rep as FastifyReply, o, late.code, late.stage ?? 'forward', late.rule ?? null, late.message, undefined, { connection: 'close' });
+            return;
+          }
           const cause = e.cause?.code ?? e.code ?? '';
           const code: Code =
             cause === 'ECONNREFUSED' || cause === 'ENOTFOUND' || cause === 'EHOSTUNREACH'
