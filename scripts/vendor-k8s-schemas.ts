@@ -34,6 +34,8 @@ const ROOT_KINDS: readonly string[] = [
   'io.k8s.api.core.v1.Namespace',
   'io.k8s.api.core.v1.ServiceAccount',
   'io.k8s.api.networking.v1.NetworkPolicy',
+  'io.k8s.api.networking.v1.Ingress',
+  'io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler',
   'io.k8s.api.policy.v1.PodDisruptionBudget',
   'io.k8s.api.rbac.v1.Role',
   'io.k8s.api.rbac.v1.RoleBinding',
