@@ -108,6 +108,11 @@ export interface PolicySpec {
   /** Sections owned by other stages are typed in their own modules. */
   readonly authentication: AuthenticationSpec;
   readonly authorization: AuthorizationSpec;
+  readonly blocklist: BlocklistSpec;
+  readonly rateLimits: RateLimitsSpec;
+  readonly limits: LimitsSpec;
+  /** Absent: no schema validation. */
+  readonly validation?: ValidationSpec;
   readonly [section: string]: unknown;
 }
 
@@ -116,4 +121,89 @@ export interface PolicyDocument {
   readonly kind: 'Policy';
   readonly metadata: { readonly name: string; readonly version: string; readonly description?: string; readonly labels?: Readonly<Record<string, string>> };
   readonly spec: PolicySpec;
+}
+
+/** spec.blocklist (schema/blocklist.ts). */
+export interface BlocklistEntrySpec {
+  readonly id?: string;
+  readonly ip?: string;
+  readonly cidr?: string;
+  readonly subject?: string;
+  readonly spiffeId?: string;
+  readonly clientId?: string;
+  readonly tokenId?: string;
+  readonly reason: string;
+  /** RFC 3339. */
+  readonly expires?: string;
+  readonly audit: boolean;
+}
+
+export interface BlocklistSpec {
+  readonly entries: readonly BlocklistEntrySpec[];
+}
+
+/** spec.rateLimits (schema/rate-limits.ts). */
+export type RateLimitKeyPart = 'identity' | 'spiffeId' | 'subject' | 'clientId' | 'ip' | 'route' | 'method';
+export type RatePer = 'second' | 'minute' | 'hour';
+
+export interface RateLimitRuleSpec {
+  readonly id: string;
+  readonly key: readonly RateLimitKeyPart[];
+  readonly rate: number;
+  readonly per: RatePer;
+  readonly burst?: number;
+  readonly methods: readonly Method[];
+  readonly paths: readonly string[];
+  readonly audit: boolean;
+}
+
+export interface RateLimitsSpec {
+  readonly global?: { readonly rate: number; readonly per: RatePer; readonly burst?: number; readonly audit: boolean };
+  readonly maxKeys: number;
+  readonly rules: readonly RateLimitRuleSpec[];
+}
+
+/** spec.limits (schema/limits.ts). */
+export interface LimitsRouteSpec {
+  readonly id: string;
+  readonly methods: readonly Method[];
+  readonly paths: readonly string[];
+  readonly maxBodyBytes?: number;
+  readonly maxJsonDepth?: number;
+  readonly maxJsonKeys?: number;
+  readonly contentTypes?: readonly string[];
+  readonly audit: boolean;
+}
+
+export interface LimitsSpec {
+  readonly maxUrlLength: number;
+  readonly maxHeaderCount: number;
+  readonly maxHeaderBytes: number;
+  readonly maxBodyBytes: number;
+  readonly maxJsonDepth: number;
+  readonly maxJsonKeys: number;
+  readonly contentTypes: readonly string[];
+  readonly audit: boolean;
+  readonly routes: readonly LimitsRouteSpec[];
+}
+
+/** spec.validation (schema/validation.ts). Schemas are JSON Schema objects (or booleans). */
+export type JsonSchemaSpec = Readonly<Record<string, unknown>> | boolean;
+
+export interface ValidationRouteSpec {
+  readonly id: string;
+  readonly method: Exclude<Method, '*'>;
+  readonly path: string;
+  readonly params?: JsonSchemaSpec;
+  readonly query?: JsonSchemaSpec;
+  readonly headers?: JsonSchemaSpec;
+  readonly body?: { readonly required: boolean; readonly content?: Readonly<Record<string, JsonSchemaSpec>> };
+  readonly audit: boolean;
+}
+
+export interface ValidationSpec {
+  readonly openapi?: { readonly file: string; readonly basePath: string; readonly auditOperations: readonly string[]; readonly audit: boolean };
+  readonly routes: readonly ValidationRouteSpec[];
+  readonly unknownRoutes: 'deny' | 'allow' | 'audit';
+  readonly responses: { readonly audit: boolean; readonly undeclaredFields: boolean; readonly maxBytes: number };
 }

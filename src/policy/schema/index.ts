@@ -4,6 +4,10 @@
  */
 import { authenticationSchema } from './authentication.ts';
 import { authorizationSchema } from './authorization.ts';
+import { blocklistSchema } from './blocklist.ts';
+import { limitsSchema } from './limits.ts';
+import { rateLimitsSchema } from './rate-limits.ts';
+import { validationSchema } from './validation.ts';
 
 export const POLICY_API_VERSION = 'palisade.dev/v1';
 
@@ -58,6 +62,10 @@ export const policySchema = {
         },
         authentication: authenticationSchema,
         authorization: authorizationSchema,
+        blocklist: blocklistSchema,
+        rateLimits: rateLimitsSchema,
+        limits: limitsSchema,
+        validation: validationSchema,
       },
     },
   },
