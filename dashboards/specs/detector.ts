@@ -1,0 +1,84 @@
+/** Detector view: consumption and lag, anomalies, blocks and time to block. */
+import { SEL, type DashboardSpec } from '../lib/spec.ts';
+
+const RI = '$__rate_interval';
+const rate = (metric: string, match = '') => `rate(${metric}{${SEL}${match ? `, ${match}` : ''}}[${RI}])`;
+const q = (p: number, metric: string) => `histogram_quantile(${p}, sum by (le) (${rate(`${metric}_bucket`)}))`;
+
+export const detectorView: DashboardSpec = {
+  file: 'palisade-detector.json',
+  uid: 'palisade-detector',
+  title: 'Palisade / Detector',
+  description: 'The anomaly detector: decision stream consumption and lag, anomalies, blocks fed back to the sidecars, time to block.',
+  tags: ['palisade', 'detector'],
+  variableMetric: 'palisade_detector_events_consumed_total',
+  rows: [
+    {
+      title: 'Stream',
+      panels: [
+        { title: 'Events consumed per second', description: 'Decision events read from the decisions topic.', kind: 'stat', unit: 'ops', w: 6, h: 5, expect: 'detector', queries: [{ expr: `sum(${rate('palisade_detector_events_consumed_total')})`, legend: 'events/s' }] },
+        { title: 'Consumer lag', description: 'Events not yet processed, summed over assigned partitions.', kind: 'stat', unit: 'short', w: 6, h: 5, expect: 'detector', thresholds: [[1000, 'orange'], [10000, 'red']], queries: [{ expr: `sum(palisade_detector_consumer_lag_events{${SEL}})`, legend: 'lag' }] },
+        { title: 'Clients tracked', description: 'Clients with a baseline.', kind: 'stat', unit: 'short', w: 6, h: 5, expect: 'detector', queries: [{ expr: `sum(palisade_detector_clients_tracked{${SEL}})`, legend: 'clients' }] },
+        { title: 'Time to block p95', description: 'p95 from the decision event that tipped a detection to the block record (target: under 2 s).', kind: 'stat', unit: 's', w: 6, h: 5, expect: 'detector-block', thresholds: [[1, 'orange'], [2, 'red']], queries: [{ expr: q(0.95, 'palisade_detector_event_to_block_seconds'), legend: 'p95' }] },
+        { title: 'Consumer lag by partition', description: 'Lag per assigned partition of the decisions topic.', kind: 'timeseries', unit: 'short', expect: 'detector', queries: [{ expr: `max by (partition) (palisade_detector_consumer_lag_events{${SEL}})`, legend: 'partition {{partition}}' }] },
+        {
+          title: 'Events consumed and skipped',
+          description: 'Events processed per second, and events that could not be parsed.',
+          kind: 'timeseries',
+          unit: 'ops',
+          expect: 'detector',
+          queries: [
+            { expr: `sum by (instance) (${rate('palisade_detector_events_consumed_total')})`, legend: 'consumed {{instance}}' },
+            { expr: `sum by (instance) (${rate('palisade_detector_events_invalid_total')})`, legend: 'invalid {{instance}}' },
+          ],
+        },
+      ],
+    },
+    {
+      title: 'Detections',
+      panels: [
+        { title: 'Anomalies by detection and severity', description: 'Anomalies raised per second.', kind: 'timeseries', unit: 'ops', stack: true, expect: 'detector-anomaly', queries: [{ expr: `sum by (detection, severity) (${rate('palisade_detector_anomalies_total')})`, legend: '{{detection}} {{severity}}' }] },
+        { title: 'Alerts published', description: 'Alerts sent per channel (Kafka alerts topic, webhook) and result.', kind: 'timeseries', unit: 'ops', expect: 'detector-anomaly', queries: [{ expr: `sum by (channel, result) (${rate('palisade_detector_alerts_published_total')})`, legend: '{{channel}} {{result}}' }] },
+      ],
+    },
+    {
+      title: 'Blocks',
+      panels: [
+        { title: 'Blocks issued by detection', description: 'Block records published to the block-list topic per interval.', kind: 'timeseries', unit: 'short', w: 8, expect: 'detector-block', queries: [{ expr: `sum by (detection) (increase(palisade_detector_blocks_issued_total{${SEL}}[${RI}]))`, legend: '{{detection}}' }] },
+        {
+          title: 'Active and expired blocks',
+          description: 'Blocks in force, and blocks that expired per interval.',
+          kind: 'timeseries',
+          unit: 'short',
+          w: 8,
+          expect: 'detector',
+          queries: [
+            { expr: `sum(palisade_detector_blocks_active{${SEL}})`, legend: 'active' },
+            { expr: `sum(increase(palisade_detector_blocks_expired_total{${SEL}}[${RI}]))`, legend: 'expired' },
+          ],
+        },
+        {
+          title: 'Time from event to block',
+          description: 'From the decision event that tipped a detection to the block record: p50, p95, p99.',
+          kind: 'timeseries',
+          unit: 's',
+          w: 8,
+          expect: 'detector-block',
+          queries: [
+            { expr: q(0.5, 'palisade_detector_event_to_block_seconds'), legend: 'p50' },
+            { expr: q(0.95, 'palisade_detector_event_to_block_seconds'), legend: 'p95' },
+            { expr: q(0.99, 'palisade_detector_event_to_block_seconds'), legend: 'p99' },
+          ],
+        },
+      ],
+    },
+    {
+      title: 'Health',
+      panels: [
+        { title: 'Batch processing p99', description: 'Time to process one consumed batch.', kind: 'timeseries', unit: 's', w: 8, expect: 'detector', queries: [{ expr: q(0.99, 'palisade_detector_batch_processing_seconds'), legend: 'p99' }] },
+        { title: 'CPU', description: 'CPU seconds per second (cores) per detector instance.', kind: 'timeseries', unit: 'short', w: 8, expect: 'process', queries: [{ expr: `sum by (instance) (${rate('process_cpu_seconds_total')})`, legend: '{{instance}}' }] },
+        { title: 'Memory', description: 'Resident memory per detector instance (baselines live in memory).', kind: 'timeseries', unit: 'bytes', w: 8, expect: 'process', queries: [{ expr: `sum by (instance) (process_resident_memory_bytes{${SEL}})`, legend: '{{instance}}' }] },
+      ],
+    },
+  ],
+};
