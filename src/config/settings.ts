@@ -72,6 +72,10 @@ export const SETTINGS = {
   spoolDir: { env: 'PALISADE_SPOOL_DIR', type: 'string', default: '', description: 'Directory of the disk spool for decision events while Kafka is unreachable or slow; empty = no spool (memory only, overflow dropped and counted).' },
   spoolMaxBytes: { env: 'PALISADE_SPOOL_MAX_BYTES', type: 'integer', default: 209715200, minimum: 65536, description: 'Size limit of the spool, bytes (default 200 MiB); events beyond it are dropped and counted. Keep it below the volume\'s size.' },
   spoolFsync: { env: 'PALISADE_SPOOL_FSYNC', type: 'string', default: 'always', pattern: '^(always|roll|[1-9][0-9]*)$', description: 'When spooled events are fsynced: "always" (after each spilled batch), "roll" (only when a segment is closed and at shutdown) or a number N (at most every N milliseconds, plus roll and shutdown).' },
+  // ---- tracing (docs/observability.md) ----
+  otlpEndpoint: { env: 'PALISADE_OTLP_ENDPOINT', type: 'string', default: '', description: 'OTLP/HTTP collector base URL for traces (e.g. http://otel-collector:4318; /v1/traces is appended). Empty = OTEL_EXPORTER_OTLP_ENDPOINT if set, else tracing off (no cost on the request path).' },
+  traceSampleRatio: { env: 'PALISADE_TRACE_SAMPLE_RATIO', type: 'number', default: 1, minimum: 0, maximum: 1, description: 'Fraction of requests traced, 0..1, by trace id; denied requests are always traced.' },
+  traceRespectParent: { env: 'PALISADE_TRACE_RESPECT_PARENT', type: 'boolean', default: true, description: 'Follow the client\'s traceparent sampled flag (parent-based sampling); false = apply the ratio to every request.' },
 } as const satisfies Record<string, SettingSpec>;
 
 type SpecType<S extends SettingSpec> = S['type'] extends 'string' ? string : S['type'] extends 'boolean' ? boolean : number;
