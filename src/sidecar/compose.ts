@@ -5,7 +5,9 @@
  */
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.ts';
+import { createKafkaSink } from '../decision/sinks/kafka/index.ts';
 import { createNdjsonSink } from '../decision/sinks/ndjson.ts';
+import { parseBrokers } from '../kafka/client.ts';
 import type { DecisionSink } from '../decision/sink.ts';
 import type { SidecarObserver } from './observer.ts';
 import { startSidecar, type Sidecar } from './server.ts';
@@ -26,7 +28,9 @@ export function createServices(logger: Logger, now: () => number = Date.now): Se
 
 export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> {
   const { settings, logger } = options;
-  const sink = options.sink ?? createNdjsonSink({ target: settings.decisionsFile });
+  // Kafka when brokers are configured (docs/kafka.md), else NDJSON to stdout or a file.
+  const kafka = !options.sink && parseBrokers(settings.kafkaBrokers).length > 0;
+  const sink = options.sink ?? (kafka ? await createKafkaSink(settings, logger) : createNdjsonSink({ target: settings.decisionsFile }));
   const services = options.services ?? createServices(logger);
   return startSidecar({ settings, logger, sink, services, observers: options.observers ?? [] });
 }
