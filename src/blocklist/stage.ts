@@ -1,0 +1,134 @@
+/**
+ * The block list stage, first in the pipeline: denies requests from blocked
+ * client IPs and networks and blocked mTLS peers before anything else runs.
+ * Identity entries (subject, client id, token id) can only be checked once
+ * authn has established the identity, so the same stage runs a second check
+ * right after authn (runsAfter); both are recorded as stage "blocklist".
+ *
+ * Two sources, checked together: the policy's static entries (rebuilt on
+ * every policy load) and the run-time store (detector, operators), which
+ * outlives reloads. An enforced match wins over a dry-run (audit) match.
+ */
+import { parseIp } from '../http/cidr.ts';
+import type { StageBuilder } from '../pipeline/stages.ts';
+import { CONTINUE, deny, type Deny, type ExplainRequest, type Identity, type RequestContext, type Stage, type StageExplanation } from '../pipeline/types.ts';
+import type { PolicyDocument } from '../policy/document.ts';
+import { BlockIndex, stronger } from './block-index.ts';
+import { BLOCK_KINDS, BlockEntryError, makeEntry, type BlockEntry } from './entry.ts';
+import { blockListStore, type BlockListStore } from './store.ts';
+
+/** Static entries compiled once per policy document, shared by both checks. */
+const compiled = new WeakMap<PolicyDocument, BlockIndex>();
+
+function staticIndex(doc: PolicyDocument, now: number): BlockIndex {
+  let idx = compiled.get(doc);
+  if (idx) return idx;
+  idx = new BlockIndex();
+  doc.spec.blocklist.entries.forEach((spec, i) => {
+    const where = `spec.blocklist.entries[${i}]`;
+    const kinds = BLOCK_KINDS.filter((k) => spec[k] !== undefined);
+    if (kinds.length !== 1) {
+      throw new Error(`${where}: give exactly one of ${BLOCK_KINDS.join(', ')} (found ${kinds.length === 0 ? 'none' : kinds.join(' and ')})`);
+    }
+    const kind = kinds[0] as (typeof BLOCK_KINDS)[number];
+    let expiresAt: number | null = null;
+    if (spec.expires !== undefined) expiresAt = Date.parse(spec.expires);
+    let entry: BlockEntry;
+    try {
+      entry = makeEntry({ kind, value: spec[kind] as string, reason: spec.reason, source: 'policy', expiresAt, ...(spec.id ? { rule: spec.id } : {}), audit: spec.audit }, now);
+    } catch (err) {
+      if (err instanceof BlockEntryError) throw new Error(`${where}.${kind}: ${err.message}`);
+      throw err;
+    }
+    const dup = idx.set(entry);
+    if (dup) throw new Error(`${where}: ${kind} "${entry.value}" is already blocked by an earlier entry (${dup.rule}); remove one of them`);
+  });
+  compiled.set(doc, idx);
+  return idx;
+}
+
+function verdict(e: BlockEntry): Deny {
+  return deny('BLOCKED', e.rule, { detail: e.reason, audit: e.audit });
+}
+
+function describe(e: BlockEntry): string {
+  return `${e.kind} ${e.value} is blocked by ${e.rule} (${e.source}${e.expiresAt !== null ? `, until ${new Date(e.expiresAt).toISOString()}` : ''}${e.audit ? ', audit: would deny' : ''}): ${e.reason}`;
+}
+
+/** Identity facts checked after authn, in order. */
+function identityMatch(idx: BlockIndex | BlockListStore, id: Identity, peerSpiffe: string | null, now: number): BlockEntry | undefined {
+  let hit: BlockEntry | undefined;
+  hit = stronger(hit, idx.matchId('subject', id.subject, now));
+  if (id.spiffeId !== null && id.spiffeId !== peerSpiffe) hit = stronger(hit, idx.matchId('spiffeId', id.spiffeId, now));
+  if (id.clientId !== null) hit = stronger(hit, idx.matchId('clientId', id.clientId, now));
+  if (id.tokenId !== null) hit = stronger(hit, idx.matchId('tokenId', id.tokenId, now));
+  return hit;
+}
+
+function explainWith(parts: { idx: BlockIndex; store: BlockListStore; now: number }, req: ExplainRequest, identity: boolean): StageExplanation {
+  const trace: string[] = [];
+  let hit: BlockEntry | undefined;
+  const { idx, store, now } = parts;
+  if (!identity) {
+    if (req.clientIp !== null) {
+      const ip = parseIp(req.clientIp);
+      if (!ip) trace.push(`client IP "${req.clientIp}" is not an address`);
+      else hit = stronger(idx.matchIp(ip, now), store.matchIp(ip, now));
+    }
+    const spiffe = req.identity?.spiffeId ?? null;
+    if (spiffe !== null) hit = stronger(hit, stronger(idx.matchId('spiffeId', spiffe, now), store.matchId('spiffeId', spiffe, now)));
+  } else if (req.identity) {
+    hit = stronger(identityMatch(idx, req.identity, null, now), identityMatch(store, req.identity, null, now));
+  }
+  if (hit) trace.push(describe(hit));
+  else if (!identity) trace.push(`${req.clientIp === null ? 'no client IP given (--ip); ' : ''}not blocked (${idx.size} policy entries, ${store.size()} run-time entries)`);
+  return { trace, deny: hit ? verdict(hit) : null };
+}
+
+/** First check: client IP / network and mTLS peer SPIFFE ID, before authn. */
+export const buildBlocklistStage: StageBuilder = (doc, cc) => {
+  const now = cc.services.now;
+  const idx = staticIndex(doc, now());
+  const store = blockListStore(cc.services);
+  const stage: Stage = {
+    name: 'blocklist',
+    run(ctx: RequestContext) {
+      const staticNets = idx.hasNetEntries();
+      if (!staticNets && store.isEmpty && idx.size === 0) return CONTINUE;
+      const t = now();
+      let hit: BlockEntry | undefined;
+      const ip = parseIp(ctx.clientIp);
+      if (ip) {
+        if (staticNets) hit = idx.matchIp(ip, t);
+        if (!hit || hit.audit) hit = stronger(hit, store.matchIp(ip, t));
+      }
+      const spiffe = ctx.tls?.peer?.spiffeId ?? null;
+      if (spiffe !== null && (!hit || hit.audit)) hit = stronger(hit, stronger(idx.matchId('spiffeId', spiffe, t), store.matchId('spiffeId', spiffe, t)));
+      return hit ? verdict(hit) : CONTINUE;
+    },
+    explain: (req) => explainWith({ idx, store, now: now() }, req, false),
+  };
+  return stage;
+};
+
+/** Second check, right after authn: the authenticated identity (subject, SPIFFE ID, client id, token id). */
+export const buildBlocklistIdentityStage: StageBuilder = (doc, cc) => {
+  const now = cc.services.now;
+  const idx = staticIndex(doc, now());
+  const store = blockListStore(cc.services);
+  const stage: Stage = {
+    name: 'blocklist',
+    runsAfter: 'authn',
+    run(ctx: RequestContext) {
+      const id = ctx.identity;
+      if (id === null || (!idx.hasIdentityEntries() && !store.hasIdentityEntries())) return CONTINUE;
+      const t = now();
+      const peer = ctx.tls?.peer?.spiffeId ?? null;
+      const hit = stronger(identityMatch(idx, id, peer, t), identityMatch(store, id, peer, t));
+      return hit ? verdict(hit) : CONTINUE;
+    },
+    explain: (req) => explainWith({ idx, store, now: now() }, req, true),
+  };
+  return stage;
+};
+

@@ -1,0 +1,194 @@
+/**
+ * The programmatic block list: entries added at run time by the detector
+ * feedback loop or an operator, kept across policy reloads (service part
+ * "blocklist"). Entries expire by themselves: a min-heap orders them by
+ * expiry, lookups ignore expired ones, and a timer (unref'd) removes them and
+ * tells listeners, so a list or a count is always current.
+ *
+ *   const store = blockListStore(services);
+ *   store.add({ kind: 'ip', value: '203.0.113.7', reason: 'credential stuffing', source: 'detector', ttlMs: 600_000 });
+ *   const off = store.onChange((c) => ...);
+ */
+import type { Logger } from 'pino';
+import type { ParsedIp } from '../http/cidr.ts';
+import { servicePart, type Services } from '../sidecar/services.ts';
+import { BlockIndex } from './block-index.ts';
+import { BlockEntryError, isLive, makeEntry, type BlockEntry, type BlockEntryInput, type BlockKind, type BlockSource, type IdentityBlockKind } from './entry.ts';
+import { ExpiryHeap } from './expiry-heap.ts';
+
+export interface BlockChange {
+  readonly type: 'added' | 'removed' | 'expired';
+  readonly entry: BlockEntry;
+  /** For "added": the entry it replaced under the same key, if any. */
+  readonly replaced?: BlockEntry;
+}
+
+export interface BlockListStoreOptions {
+  readonly now?: () => number;
+  readonly logger?: Logger;
+  /** Most entries held; add() beyond it throws. Default 1,000,000. */
+  readonly maxEntries?: number;
+}
+
+/** Longest a timer may be set for (setTimeout's 32-bit limit). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class BlockListStore {
+  readonly #now: () => number;
+  readonly #logger: Logger | undefined;
+  readonly #max: number;
+  readonly #index = new BlockIndex();
+  readonly #all = new Set<BlockEntry>();
+  readonly #heap = new ExpiryHeap<BlockEntry>();
+  readonly #listeners = new Set<(c: BlockChange) => void>();
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = Infinity;
+
+  constructor(options: BlockListStoreOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#logger = options.logger;
+    this.#max = options.maxEntries ?? 1_000_000;
+  }
+
+  /** Adds (or replaces: same kind and value) an entry. Throws BlockEntryError on bad input or when full. */
+  add(input: BlockEntryInput): BlockEntry {
+    const now = this.#now();
+    this.purge(now);
+    const entry = makeEntry({ ...input, source: input.source ?? 'manual' }, now);
+    if (entry.expiresAt !== null && entry.expiresAt <= now) throw new BlockEntryError(`entry ${entry.kind} ${entry.value} is already expired`);
+    const replaced = this.#index.set(entry);
+    if (replaced) this.#all.delete(replaced);
+    else if (this.#all.size >= this.#max) {
+      this.#index.delete(entry);
+      throw new BlockEntryError(`block list is full (${this.#max} entries); remove entries or give them an expiry`);
+    }
+    this.#all.add(entry);
+    if (entry.expiresAt !== null) {
+      this.#heap.push(entry);
+      this.#schedule(now);
+    }
+    this.#emit(replaced ? { type: 'added', entry, replaced } : { type: 'added', entry });
+    return entry;
+  }
+
+  /** Removes the entry for this kind and value (written in any form); false if there was none. */
+  remove(kind: BlockKind, value: string): boolean {
+    const e = this.get(kind, value);
+    if (!e) return false;
+    this.#index.delete(e);
+    this.#all.delete(e);
+    this.#emit({ type: 'removed', entry: e });
+    return true;
+  }
+
+  /** The live entry for this kind and value, if any. */
+  get(kind: BlockKind, value: string): BlockEntry | undefined {
+    let key: BlockEntry;
+    try {
+      key = makeEntry({ kind, value, reason: '-' }, 0);
+    } catch {
+      return undefined;
+    }
+    const e = this.#index.get(key);
+    return e && isLive(e, this.#now()) ? e : undefined;
+  }
+
+  list(filter: { source?: BlockSource; kind?: BlockKind } = {}): BlockEntry[] {
+    this.purge();
+    const out: BlockEntry[] = [];
+    for (const e of this.#all) if ((!filter.source || e.source === filter.source) && (!filter.kind || e.kind === filter.kind)) out.push(e);
+    return out;
+  }
+
+  size(): number {
+    this.purge();
+    return this.#all.size;
+  }
+
+  /** Calls `listener` on every add, remove and expiry; returns the function that unsubscribes. */
+  onChange(listener: (change: BlockChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Removes every entry (tells listeners about each). */
+  clear(): void {
+    for (const e of [...this.#all]) this.remove(e.kind, e.value);
+    this.#heap.clear();
+  }
+
+  /** Drops entries whose expiry has passed. Called by the timer and before list/size. */
+  purge(now = this.#now()): number {
+    let n = 0;
+    for (let top = this.#heap.peek(); top !== undefined && (top.expiresAt as number) <= now; top = this.#heap.peek()) {
+      this.#heap.pop();
+      // The heap may hold entries already removed or replaced; only a current one expires.
+      if (!this.#all.has(top)) continue;
+      this.#all.delete(top);
+      this.#index.delete(top);
+      n++;
+      this.#emit({ type: 'expired', entry: top });
+    }
+    if (this.#heap.size > 2 * this.#all.size + 1024) this.#compactHeap();
+    if (n > 0) this.#schedule(now);
+    return n;
+  }
+
+  /** Stops the expiry timer (entries still expire on lookup). */
+  close(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = Infinity;
+  }
+
+  // ---- for the stage (hot path: no purge, expired entries just do not match) ----
+  get isEmpty(): boolean {
+    return this.#all.size === 0;
+  }
+  matchIp(ip: ParsedIp, now: number): BlockEntry | undefined {
+    return this.#index.matchIp(ip, now);
+  }
+  matchId(kind: IdentityBlockKind, value: string, now: number): BlockEntry | undefined {
+    return this.#index.matchId(kind, value, now);
+  }
+  hasIdentityEntries(): boolean {
+    return this.#index.hasIdentityEntries();
+  }
+
+  #compactHeap(): void {
+    this.#heap.clear();
+    for (const e of this.#all) if (e.expiresAt !== null) this.#heap.push(e);
+  }
+
+  #schedule(now: number): void {
+    const next = this.#heap.peek();
+    if (this.#timer && next?.expiresAt === this.#timerAt) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = Infinity;
+    if (!next || next.expiresAt === null) return;
+    this.#timerAt = next.expiresAt;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#timerAt = Infinity;
+      const t = this.#now();
+      if (this.purge(t) === 0) this.#schedule(t);
+    }, Math.min(MAX_TIMER_MS, Math.max(0, next.expiresAt - now) + 1));
+    this.#timer.unref();
+  }
+
+  #emit(change: BlockChange): void {
+    for (const l of this.#listeners) {
+      try {
+        l(change);
+      } catch (err) {
+        this.#logger?.error({ err }, 'block list listener failed');
+      }
+    }
+  }
+}
+
+/** The process's block list store (created once; survives policy reloads). */
+export function blockListStore(services: Services): BlockListStore {
+  return servicePart(services, 'blocklist', () => new BlockListStore({ now: services.now, logger: services.logger }));
+}
