@@ -6,7 +6,9 @@
 import type { PolicyDocument } from '../policy/document.ts';
 import type { Services } from '../sidecar/services.ts';
 import type { Stage, StageName } from './types.ts';
+import { buildAuthnStage } from '../authn/stage.ts';
 import { buildAuthzStage } from '../authz/stage.ts';
+import { buildBlocklistIdentityStage, buildBlocklistStage } from '../blocklist/stage.ts';
 
 export interface CompileContext {
   /** Directory of the policy file: relative paths in the policy resolve against it. */
@@ -20,5 +22,9 @@ export type StageBuilder = (doc: PolicyDocument, cc: CompileContext) => Stage | 
 
 /** In pipeline order (see STAGE_ORDER). */
 export const STAGE_BUILDERS: readonly { readonly name: Exclude<StageName, 'forward'>; readonly build: StageBuilder }[] = [
+  { name: 'blocklist', build: buildBlocklistStage },
+  // The same stage again right after authn (runsAfter), on the authenticated identity.
+  { name: 'blocklist', build: buildBlocklistIdentityStage },
+  { name: 'authn', build: buildAuthnStage },
   { name: 'authz', build: buildAuthzStage },
 ];
