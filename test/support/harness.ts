@@ -11,6 +11,7 @@ import { Agent, request } from 'undici';
 import { loadSettings, type Settings } from '../../src/config/settings.ts';
 import { createMemorySink } from '../../src/decision/sinks/ndjson.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
+import { teeSink, type DecisionSink } from '../../src/decision/sink.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { composeSidecar, createServices } from '../../src/sidecar/compose.ts';
 import type { SidecarObserver } from '../../src/sidecar/observer.ts';
@@ -111,7 +112,8 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(policyYaml: string, o: { env?: Record<string, string>; observers?: SidecarObserver[]; services?: Services } = {}): Promise<Harness> {
+/** `sink`: an extra decision sink (e.g. Kafka) fed beside the in-memory one behind `decisions`; closed with the sidecar. */
+export async function startHarness(policyYaml: string, o: { env?: Record<string, string>; observers?: SidecarObserver[]; services?: Services; sink?: DecisionSink } = {}): Promise<Harness> {
   const pki = await createPki();
   const upstream = await startUpstream();
   const policyFile = join(pki.dir, 'policy.yaml');
@@ -133,7 +135,7 @@ export async function startHarness(policyYaml: string, o: { env?: Record<string,
   const logger = createLogger({ level: settings.logLevel });
   const sink = createMemorySink();
   const services = o.services ?? createServices(logger);
-  const sidecar = await composeSidecar({ settings, logger, sink, services, observers: o.observers ?? [] });
+  const sidecar = await composeSidecar({ settings, logger, sink: o.sink ? teeSink([sink, o.sink]) : sink, services, observers: o.observers ?? [] });
   const agents: Agent[] = [];
   const mk = (pem: Pem | null) => {
     const a = new Agent({ connect: { ca: pki.ca.cert, ...(pem ? { cert: pem.cert, key: pem.key } : {}), servername: 'localhost', rejectUnauthorized: true } });
