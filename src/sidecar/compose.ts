@@ -4,6 +4,7 @@
  * CLI, the demo and the tests start the same thing.
  */
 import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
 import type { Settings } from '../config/settings.ts';
 import { createKafkaSink } from '../decision/sinks/kafka/index.ts';
 import { createNdjsonSink } from '../decision/sinks/ndjson.ts';
@@ -12,6 +13,9 @@ import type { DecisionSink } from '../decision/sink.ts';
 import type { SidecarObserver } from './observer.ts';
 import { startSidecar, type Sidecar } from './server.ts';
 import type { Services } from './services.ts';
+import { addMetricsRoute } from '../telemetry/admin-metrics.ts';
+import { createSidecarMetrics, type SidecarMetrics } from '../telemetry/metrics.ts';
+import { startTracing, tracingOptionsFromEnv, type Tracing } from '../telemetry/tracing.ts';
 
 export interface ComposeOptions {
   readonly settings: Settings;
@@ -20,6 +24,12 @@ export interface ComposeOptions {
   readonly sink?: DecisionSink;
   readonly observers?: readonly SidecarObserver[];
   readonly services?: Services;
+  /** Prometheus metrics served on the admin listener (GET /metrics); default: a fresh registry. */
+  readonly metrics?: SidecarMetrics;
+  /** Request tracing; default: from the settings and OTEL_* variables (off without an endpoint). */
+  readonly tracing?: Tracing;
+  /** Name of the sink in the decision sink metrics; default "ndjson", or "custom" for options.sink. */
+  readonly sinkName?: string;
 }
 
 export function createServices(logger: Logger, now: () => number = Date.now): Services {
@@ -32,5 +42,32 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
   const kafka = !options.sink && parseBrokers(settings.kafkaBrokers).length > 0;
   const sink = options.sink ?? (kafka ? await createKafkaSink(settings, logger) : createNdjsonSink({ target: settings.decisionsFile }));
   const services = options.services ?? createServices(logger);
-  return startSidecar({ settings, logger, sink, services, observers: options.observers ?? [] });
+  const metrics = options.metrics ?? createSidecarMetrics(new Registry());
+  metrics.watchSink(options.sinkName ?? (options.sink ? 'custom' : kafka ? 'kafka' : 'ndjson'), () => sink.stats());
+  // The tracing SDK is process-wide: started here only when the caller did not bring one, and then shut down with the sidecar.
+  const ownTracing = options.tracing === undefined;
+  const tracing = options.tracing ?? (await startTracing(tracingOptionsFromEnv(process.env, settings)));
+  let sidecar: Sidecar;
+  try {
+    sidecar = await startSidecar({
+      settings,
+      logger,
+      sink,
+      services,
+      observers: [metrics.observer, ...(options.observers ?? [])],
+      tracing,
+      adminRoutes: (admin) => addMetricsRoute(admin, metrics.registry),
+    });
+  } catch (err) {
+    if (ownTracing) await tracing.shutdown();
+    throw err;
+  }
+  if (!ownTracing) return sidecar;
+  return {
+    ...sidecar,
+    async close() {
+      await sidecar.close();
+      await tracing.shutdown();
+    },
+  };
 }

@@ -7,6 +7,9 @@ import type { DecisionRecord } from '../decision/record.ts';
 
 export interface SidecarObserver {
   onDecision?(record: DecisionRecord): void;
+  /** A request arrived (HTTP parsed); paired with onRequestEnd once its decision is out. */
+  onRequestStart?(): void;
+  onRequestEnd?(): void;
   onPolicyLoaded?(policy: CompiledPolicy): void;
   onPolicyRefused?(error: Error): void;
   onTlsReloaded?(): void;

@@ -33,6 +33,7 @@ import type { SidecarObserver } from './observer.ts';
 import { problemBody } from './problem.ts';
 import type { Services } from './services.ts';
 import { tlsErrorReason } from './tls-errors.ts';
+import { NO_REQUEST_TRACE, TRACING_OFF, type RequestTrace, type Tracing } from '../telemetry/tracing.ts';
 
 export interface SidecarOptions {
   readonly settings: Settings;
@@ -40,6 +41,10 @@ export interface SidecarOptions {
   readonly sink: DecisionSink;
   readonly services: Services;
   readonly observers?: readonly SidecarObserver[];
+  /** Request tracing (src/telemetry/tracing.ts); off when absent. */
+  readonly tracing?: Tracing;
+  /** Adds routes to the admin listener before it listens (GET /metrics). */
+  readonly adminRoutes?: (admin: FastifyInstance) => void;
 }
 
 export interface Sidecar {
@@ -69,6 +74,8 @@ interface Outcome {
   start: bigint;
   receivedAt: number;
   bytesWrittenAtStart: number;
+  /** The request's trace (server span, stage and upstream spans); a no-op when tracing is off. */
+  trace: RequestTrace;
 }
 
 declare module 'fastify' {
@@ -87,6 +94,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   // (every 30 s by default); sweep often enough that a slow client is cut near its deadline.
   const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(Math.min(settings.headersTimeoutMs, settings.requestTimeoutMs) / 4)));
   const observers = options.observers ?? [];
+  const tracing = options.tracing ?? TRACING_OFF;
   const notify = <K extends keyof SidecarObserver>(k: K, ...args: Parameters<NonNullable<SidecarObserver[K]>>) => {
     for (const o of observers) {
       const f = o[k] as ((...a: unknown[]) => void) | undefined;
@@ -154,7 +162,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     const record: DecisionRecord = {
       id: uuidv7(o.receivedAt),
       requestId: request.id,
-      traceId: ctx?.traceId ?? null,
+      traceId: o.trace.traceId,
       time: o.receivedAt,
       durationMs: Number(process.hrtime.bigint() - o.start) / 1e6,
       verdict: o.code === 'ALLOWED' ? 'allow' : 'deny',
@@ -191,9 +199,11 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     try {
       sink.write(record);
     } catch (err) {
-      logger.error({ err, requestId: request.id }, 'decision sink failed');
+      logger.error({ err, requestId: request.id, traceId: record.traceId }, 'decision sink failed');
     }
     notify('onDecision', record);
+    notify('onRequestEnd');
+    o.trace.end(record);
     if (settings.accessLog) {
       logger.info({ requestId: request.id, traceId: record.traceId, method: record.request.method, path: record.request.path, status, code: record.code, ms: record.durationMs }, 'request');
     }
@@ -289,7 +299,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         start: process.hrtime.bigint(),
         receivedAt: Date.now(),
         bytesWrittenAtStart: socket?.bytesWritten ?? 0,
+        trace: tracing.startRequest(request.raw.headers, request.raw.method ?? 'GET', kind === 'tls' ? 'https' : 'http'),
       };
+      notify('onRequestStart');
       done();
     });
     app.addHook('onResponse', (request, reply, done) => {
@@ -312,13 +324,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
 
     app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, request, reply) => {
       const o = request.palisade;
-      const fallback: Outcome = o ?? ({ ctx: null, policy, decidedBy: 'request', code: 'INTERNAL_ERROR', rule: null, detail: null, upstreamStart: null, upstreamMs: null, path: '', emitted: false, start: process.hrtime.bigint(), receivedAt: Date.now(), bytesWrittenAtStart: 0 } satisfies Outcome);
+      const fallback: Outcome = o ?? ({ ctx: null, policy, decidedBy: 'request', code: 'INTERNAL_ERROR', rule: null, detail: null, upstreamStart: null, upstreamMs: null, path: '', emitted: false, start: process.hrtime.bigint(), receivedAt: Date.now(), bytesWrittenAtStart: 0, trace: NO_REQUEST_TRACE } satisfies Outcome);
       if (reply.sent) return;
       if (err instanceof PalisadeError && err.code in CODES) return sendProblem(reply, fallback, err.code, fallback.decidedBy, null, err.message);
       if (err.code === 'FST_ERR_BAD_URL') return sendProblem(reply, fallback, 'PATH_INVALID', 'request', null, 'invalid URL');
       if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendProblem(reply, fallback, 'BODY_TOO_LARGE', 'request', null);
       if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendProblem(reply, fallback, 'REQUEST_MALFORMED', 'request', null);
-      logger.error({ err, requestId: request.id }, 'request failed');
+      logger.error({ err, requestId: request.id, traceId: fallback.trace.traceId }, 'request failed');
       return sendProblem(reply, fallback, 'INTERNAL_ERROR', 'sidecar', null);
     });
 
@@ -335,7 +347,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       const tls = kind === 'tls' ? tlsFactsOf(socket as TLSSocket) : null;
       const ctx: RequestContext = {
         id: request.id,
-        traceId: null,
+        traceId: o.trace.traceId,
         start: o.start,
         receivedAt: o.receivedAt,
         method: raw.method ?? 'GET',
@@ -361,6 +373,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         responseHeaders: null,
       };
       o.ctx = ctx;
+      o.trace.beginStages();
       const result = await runPipeline(p.stages, ctx);
       if (result.deny) {
         const d = result.deny;
@@ -376,7 +389,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       if (ctx.bodyStream !== null && ctx.bodyStream !== request.body) request.body = ctx.bodyStream;
       const target = np.query ? `${np.forward}?${np.query}` : np.forward;
       const fromOpts: Parameters<FastifyReply['from']>[1] = {
-        rewriteRequestHeaders: (_req, headers) => upstreamHeaders(ctx, headers),
+        rewriteRequestHeaders: (_req, headers) => o.trace.injectUpstream(upstreamHeaders(ctx, headers)),
         rewriteHeaders: (headers) => downstreamHeaders(headers),
         ...(ctx.responseTap ? { onResponse: (_req, rep, res) => void rep.send((ctx.responseTap as NonNullable<RequestContext['responseTap']>)(res.statusCode, (res as unknown as { headers: RequestContext['headers'] }).headers, res.stream)) } : {}),
         onError: (rep, { error }) => {
@@ -398,7 +411,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
                   : 'UPSTREAM_ERROR';
           o.upstreamMs = Number(process.hrtime.bigint() - (o.upstreamStart ?? o.start)) / 1e6;
           notify('onUpstreamError', code);
-          logger.warn({ requestId: ctx.id, code, cause }, 'upstream error');
+          logger.warn({ requestId: ctx.id, traceId: ctx.traceId, code, cause }, 'upstream error');
           sendProblem(rep as FastifyReply, o, code, 'upstream', null);
         },
       };
@@ -482,6 +495,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     if (closing || !p) return reply.code(503).send({ status: 'not ready', reason: closing ? 'shutting down' : 'no policy' });
     return { status: 'ready', policy: { name: p.name, version: p.version, hash: p.hash } };
   });
+  options.adminRoutes?.(admin);
   await admin.listen({ host: settings.adminHost, port: settings.adminPort });
   const adminPort = (admin.server.address() as { port: number }).port;
 

@@ -12,9 +12,9 @@
  *   Sidecar, request level (the server calls these; nothing else needs to):
  *     m.recordDecision(record)                // one DecisionRecord -> requests, latency, overhead, stages,
  *                                             //   upstream, bytes, rate-limited, block-list hits, would-deny
- *     m.requestsInFlight.inc() / .dec()
  *     m.observer                              // a SidecarObserver (src/sidecar/observer.ts) doing all of
- *                                             //   onDecision / onPolicyLoaded / onPolicyRefused / onTls* / onUpstreamError
+ *                                             //   onDecision / onRequestStart / onRequestEnd (in flight) /
+ *                                             //   onPolicyLoaded / onPolicyRefused / onTls* / onUpstreamError
  *     m.tlsHandshakeFailures.inc({ reason })  // reason from sidecar/tls-errors.ts (bounded)
  *     m.tlsReloads.inc({ result: 'ok' | 'refused' })
  *     m.upstreamErrors.inc({ code })          // code: an UPSTREAM_* stable code
@@ -311,6 +311,12 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
 
   const observer: SidecarObserver = {
     onDecision: recordDecision,
+    onRequestStart() {
+      requestsInFlight.inc();
+    },
+    onRequestEnd() {
+      requestsInFlight.dec();
+    },
     onPolicyLoaded(policy) {
       policyReloads.inc({ result: 'ok' });
       policyLastReload.set({ result: 'ok' }, Date.now() / 1000);

@@ -11,7 +11,7 @@
  *   const rt = tracing.startRequest(req.headers, method, scheme);   // at request start
  *   ctx.traceId = rt.traceId;                                        // 32 hex or null
  *   rt.beginStages();                                                // right before runPipeline
- *   rt.injectUpstream(upstreamHeaders, upstreamUrl);                 // in rewriteRequestHeaders
+ *   headers = rt.injectUpstream(upstreamHeaders);                    // in rewriteRequestHeaders
  *   rt.end(decisionRecord);                                          // once, with the record
  *   await tracing.shutdown();                                        // flushes the exporter
  *
@@ -61,6 +61,8 @@ export interface TracingOptions {
   /** Follow the client's sampled flag (parent-based). false: apply the ratio to every trace. */
   readonly respectParentSampled: boolean;
   readonly serviceName: string;
+  /** The upstream base URL (http://127.0.0.1:8081): server.address/port of the upstream spans. */
+  readonly upstream?: string;
   /** Extra OTLP request headers (e.g. an auth header for the collector). */
   readonly headers?: Readonly<Record<string, string>>;
   /** Unsampled requests held until their verdict is known, at most (default 10000). */
@@ -78,8 +80,12 @@ export interface RequestTrace {
   readonly traceId: string | null;
   /** Marks the start of the stage pipeline (stage spans are laid out from here). */
   beginStages(): void;
-  /** Starts the upstream CLIENT span and writes traceparent (and tracestate) into `headers`. */
-  injectUpstream(headers: IncomingHttpHeaders, url: string): void;
+  /**
+   * Starts the upstream CLIENT span and writes its traceparent (and tracestate) into `headers`,
+   * replacing the client's; returns `headers`. Off: returns them untouched (the client's
+   * traceparent passes through).
+   */
+  injectUpstream(headers: IncomingHttpHeaders): IncomingHttpHeaders;
   /** Ends the request's spans with the decision's facts. Call once. */
   end(record: DecisionRecord): void;
 }
@@ -119,10 +125,12 @@ export function traceIdFromTraceparent(value: string | string[] | undefined): st
 }
 
 const noop = (): void => {};
-const NO_TRACE: RequestTrace = Object.freeze({ traceId: null, beginStages: noop, injectUpstream: noop, end: noop });
+const same = (h: IncomingHttpHeaders): IncomingHttpHeaders => h;
+/** A request without a trace (tracing off and no valid traceparent from the client). */
+export const NO_REQUEST_TRACE: RequestTrace = Object.freeze({ traceId: null, beginStages: noop, injectUpstream: same, end: noop });
 
 function passThrough(traceId: string): RequestTrace {
-  return { traceId, beginStages: noop, injectUpstream: noop, end: noop };
+  return { traceId, beginStages: noop, injectUpstream: same, end: noop };
 }
 
 /** Tracing off: no SDK, no spans; the client's trace id is still reported. */
@@ -130,9 +138,9 @@ export const TRACING_OFF: Tracing = Object.freeze({
   enabled: false,
   startRequest(headers: IncomingHttpHeaders): RequestTrace {
     const tp = headers.traceparent;
-    if (tp === undefined) return NO_TRACE;
+    if (tp === undefined) return NO_REQUEST_TRACE;
     const id = traceIdFromTraceparent(tp);
-    return id === null ? NO_TRACE : passThrough(id);
+    return id === null ? NO_REQUEST_TRACE : passThrough(id);
   },
   stats: () => ({ deniedKept: 0, discarded: 0, evicted: 0, pending: 0 }),
   forceFlush: async () => {},
@@ -160,7 +168,8 @@ function parseHeaderList(v: string | undefined): Record<string, string> | undefi
 }
 
 /**
- * Tracing options from the environment. PALISADE_* settings win over the standard OTEL_* ones:
+ * Tracing options from the environment, with the sidecar's settings (src/config/settings.ts)
+ * taking precedence when given in `settings`:
  *   PALISADE_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT   base URL (".../v1/traces" appended)
  *   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT                     full traces URL
  *   PALISADE_TRACE_SAMPLE_RATIO (default 1)                0..1, by trace id
@@ -168,21 +177,30 @@ function parseHeaderList(v: string | undefined): Record<string, string> | undefi
  *   OTEL_SERVICE_NAME (default palisade-sidecar), OTEL_EXPORTER_OTLP_[TRACES_]HEADERS
  *   OTEL_SDK_DISABLED=true turns tracing off.
  */
-export function tracingOptionsFromEnv(env: NodeJS.ProcessEnv, defaults: { serviceName?: string } = {}): TracingOptions {
-  const base = env['PALISADE_OTLP_ENDPOINT'] || env['OTEL_EXPORTER_OTLP_ENDPOINT'] || null;
-  const full = env['PALISADE_OTLP_ENDPOINT'] ? null : env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] || null;
+export function tracingOptionsFromEnv(
+  env: NodeJS.ProcessEnv,
+  settings: { readonly otlpEndpoint?: string; readonly traceSampleRatio?: number; readonly traceRespectParent?: boolean; readonly upstream?: string; readonly serviceName?: string } = {},
+): TracingOptions {
+  const own = settings.otlpEndpoint || env['PALISADE_OTLP_ENDPOINT'] || null;
+  const base = own ?? (env['OTEL_EXPORTER_OTLP_ENDPOINT'] || null);
+  const full = own ? null : env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] || null;
   const disabled = (env['OTEL_SDK_DISABLED'] ?? '').trim().toLowerCase() === 'true';
-  const ratio = num(env['PALISADE_TRACE_SAMPLE_RATIO']) ?? 1;
-  if (ratio < 0 || ratio > 1) throw new RangeError(`PALISADE_TRACE_SAMPLE_RATIO: must be between 0 and 1, got ${env['PALISADE_TRACE_SAMPLE_RATIO']}`);
-  const respect = (env['PALISADE_TRACE_RESPECT_PARENT'] ?? 'true').trim().toLowerCase();
-  if (respect !== 'true' && respect !== 'false') throw new RangeError(`PALISADE_TRACE_RESPECT_PARENT: must be true or false, got ${respect}`);
+  const ratio = settings.traceSampleRatio ?? num(env['PALISADE_TRACE_SAMPLE_RATIO']) ?? 1;
+  if (!(ratio >= 0 && ratio <= 1)) throw new RangeError(`PALISADE_TRACE_SAMPLE_RATIO: must be between 0 and 1, got ${ratio}`);
+  let respect = settings.traceRespectParent;
+  if (respect === undefined) {
+    const v = (env['PALISADE_TRACE_RESPECT_PARENT'] ?? 'true').trim().toLowerCase();
+    if (v !== 'true' && v !== 'false') throw new RangeError(`PALISADE_TRACE_RESPECT_PARENT: must be true or false, got ${v}`);
+    respect = v === 'true';
+  }
   const headers = parseHeaderList(env['OTEL_EXPORTER_OTLP_TRACES_HEADERS'] ?? env['OTEL_EXPORTER_OTLP_HEADERS']);
   return {
     endpoint: disabled ? null : (full ?? base),
     endpointIsTracesUrl: full !== null,
     sampleRatio: ratio,
-    respectParentSampled: respect === 'true',
-    serviceName: env['OTEL_SERVICE_NAME'] || defaults.serviceName || 'palisade-sidecar',
+    respectParentSampled: respect,
+    serviceName: env['OTEL_SERVICE_NAME'] || settings.serviceName || 'palisade-sidecar',
+    ...(settings.upstream ? { upstream: settings.upstream } : {}),
     ...(headers ? { headers } : {}),
   };
 }
@@ -370,6 +388,15 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   const getter = api.defaultTextMapGetter;
   const setter = api.defaultTextMapSetter;
   const ROOT = api.ROOT_CONTEXT;
+  let upstreamAttrs: Attributes = {};
+  if (options.upstream) {
+    try {
+      const u = new URL(options.upstream);
+      upstreamAttrs = { 'server.address': u.hostname, 'server.port': Number(u.port) || (u.protocol === 'https:' ? 443 : 80) };
+    } catch {
+      // not a URL: leave the attributes out
+    }
+  }
 
   class Live implements RequestTrace {
     readonly traceId: string;
@@ -396,25 +423,13 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
       this.#stagesAt = performance.now();
     }
 
-    injectUpstream(headers: IncomingHttpHeaders, target: string): void {
-      if (this.#upstream !== null) return;
-      let addr = '';
-      let port = 0;
-      try {
-        const u = new URL(target);
-        addr = u.hostname;
-        port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
-      } catch {
-        // a relative target: the upstream base is configured elsewhere
-      }
-      this.#upstream = tracer.startSpan(
-        this.#method,
-        { kind: KIND_CLIENT, attributes: { 'http.request.method': this.#method, ...(addr ? { 'server.address': addr, 'server.port': port } : {}) } },
-        this.#ctx,
-      );
+    injectUpstream(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+      // A retried upstream call keeps one span: the first attempt's.
+      this.#upstream ??= tracer.startSpan(this.#method, { kind: KIND_CLIENT, attributes: { 'http.request.method': this.#method, ...upstreamAttrs } }, this.#ctx);
       delete headers.traceparent;
       delete headers.tracestate;
       propagator.inject(api.trace.setSpan(ROOT, this.#upstream), headers, setter);
+      return headers;
     }
 
     end(rec: DecisionRecord): void {
