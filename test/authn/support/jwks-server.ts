@@ -1,0 +1,75 @@
+/**
+ * A real JWKS HTTP server on loopback for the tests: serves the keys it is
+ * given, counts requests, and can fail (HTTP 500), hang, or stop listening.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { JWK } from 'jose';
+
+export interface JwksServer {
+  readonly url: string;
+  /** Requests received (every mode). */
+  readonly requests: number;
+  keys: JWK[];
+  /** ok: 200 with keys; error: 500; hang: never answers (until close). */
+  mode: 'ok' | 'error' | 'hang';
+  /** Stops listening: connections are refused from now on. */
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startJwksServer(keys: JWK[] = []): Promise<JwksServer> {
+  let requests = 0;
+  const hanging: ServerResponse[] = [];
+  const sockets = new Set<Socket>();
+  const state = { keys, mode: 'ok' as JwksServer['mode'] };
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    requests++;
+    req.resume();
+    if (state.mode === 'hang') {
+      hanging.push(res);
+      return;
+    }
+    if (state.mode === 'error') {
+      res.statusCode = 500;
+      res.end('boom');
+      return;
+    }
+    res.setHeader('content-type', 'application/jwk-set+json');
+    res.end(JSON.stringify({ keys: state.keys }));
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const res of hanging) res.destroy();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  return {
+    url: `http://127.0.0.1:${port}/jwks.json`,
+    get requests() {
+      return requests;
+    },
+    get keys() {
+      return state.keys;
+    },
+    set keys(k: JWK[]) {
+      state.keys = k;
+    },
+    get mode() {
+      return state.mode;
+    },
+    set mode(m: JwksServer['mode']) {
+      state.mode = m;
+    },
+    stop,
+    close: stop,
+  };
+}
