@@ -13,6 +13,7 @@ import type { DecisionSink } from '../decision/sink.ts';
 import type { SidecarObserver } from './observer.ts';
 import { startSidecar, type Sidecar } from './server.ts';
 import type { Services } from './services.ts';
+import { blockListStore } from '../blocklist/store.ts';
 import { addMetricsRoute } from '../telemetry/admin-metrics.ts';
 import { createSidecarMetrics, type SidecarMetrics } from '../telemetry/metrics.ts';
 import { startTracing, tracingOptionsFromEnv, type Tracing } from '../telemetry/tracing.ts';
@@ -43,6 +44,7 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
   const sink = options.sink ?? (kafka ? await createKafkaSink(settings, logger) : createNdjsonSink({ target: settings.decisionsFile }));
   const services = options.services ?? createServices(logger);
   const metrics = options.metrics ?? createSidecarMetrics(new Registry());
+  metrics.trackBlocklist(blockListStore(services));
   metrics.watchSink(options.sinkName ?? (options.sink ? 'custom' : kafka ? 'kafka' : 'ndjson'), () => sink.stats());
   // The tracing SDK is process-wide: started here only when the caller did not bring one, and then shut down with the sidecar.
   const ownTracing = options.tracing === undefined;

@@ -29,9 +29,11 @@
  *     m.tokenCacheLookups.inc({ mechanism, result })  // mechanism: 'jwt' | 'introspection'; result: 'hit' | 'miss'
  *     m.introspectionRequests.inc({ result }) // result: 'active' | 'inactive' | 'error'
  *     m.introspectionDuration.observe(seconds)
- *   Block list (src/blocklist/...):
- *     m.blocklistEntries.set({ kind, source }, n)  // kind: 'identity' | 'ip' | 'cidr' | 'token';
- *                                                  // source: 'static' | 'detector' | 'manual'
+ *   Block list (wired by compose):
+ *     m.trackBlocklist(blockListStore(services))   // run-time entries (detector, manual), kept current from
+ *                                                  //   the store's change events; policy entries come from
+ *                                                  //   onPolicyLoaded. palisade_blocklist_entries{kind, source}:
+ *                                                  //   kind ip|cidr|subject|spiffeId|clientId|tokenId, source policy|detector|manual
  *     (hits are counted by recordDecision from BLOCKED decisions: palisade_blocklist_hits_total{route})
  *   Policy (done by m.observer; or directly):
  *     m.setPolicy({ name, version, hash })    // palisade_policy_info{...} 1, previous series removed
@@ -69,6 +71,7 @@ import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 
 import type { DecisionRecord } from '../decision/record.ts';
 import type { SinkStats } from '../decision/sink.ts';
 import type { SidecarObserver } from '../sidecar/observer.ts';
+import type { CompiledPolicy } from '../policy/compiled.ts';
 import { STAGE_ORDER } from '../pipeline/types.ts';
 
 /** Route label for a request that matched no route template of the policy. */
@@ -99,6 +102,15 @@ export type WatchedSinkStats = SinkStats & {
   readonly spoolLimitBytes?: number;
   readonly capacity?: number;
 };
+
+/** What trackBlocklist needs of the block-list store (src/blocklist/store.ts). */
+export interface BlocklistSource {
+  list(): readonly { readonly kind: string; readonly source: string }[];
+  onChange(listener: (change: { readonly type: 'added' | 'removed' | 'expired'; readonly entry: { readonly kind: string; readonly source: string }; readonly replaced?: { readonly kind: string; readonly source: string } }) => void): () => void;
+}
+
+/** The kinds of a policy block-list entry (spec.blocklist.entries[]: exactly one of these keys). */
+const POLICY_BLOCK_KINDS = ['ip', 'cidr', 'subject', 'spiffeId', 'clientId', 'tokenId'] as const;
 
 export interface SidecarMetrics {
   readonly registry: Registry;
@@ -137,6 +149,8 @@ export interface SidecarMetrics {
   recordDecision(record: DecisionRecord): void;
   /** Sets palisade_policy_info to the active policy (previous series removed). */
   setPolicy(policy: { readonly name: string; readonly version: string; readonly hash: string }): void;
+  /** Keeps palisade_blocklist_entries current with a block-list store's run-time entries. Returns the unsubscribe function. */
+  trackBlocklist(store: BlocklistSource): () => void;
   /** Reads a sink's stats at scrape time into the decision sink metrics. */
   watchSink(sink: string, stats: () => WatchedSinkStats): void;
   /** Observer for the sidecar server (src/sidecar/observer.ts). */
@@ -309,6 +323,38 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
     decisionBuffer.set({ sink }, 0);
   }
 
+  // Entries per (kind, source): run-time ones follow the store's change events (O(1) per change,
+  // nothing per scrape); policy ones are recounted when a policy loads.
+  const blockCounts = new Map<string, number>();
+  const bump = (kind: string, source: string, d: number) => {
+    const k = `${kind}\u0000${source}`;
+    const n = (blockCounts.get(k) ?? 0) + d;
+    blockCounts.set(k, n);
+    blocklistEntries.set({ kind, source }, n);
+  };
+  function trackBlocklist(store: BlocklistSource): () => void {
+    for (const e of store.list()) bump(e.kind, e.source, 1);
+    return store.onChange((c) => {
+      if (c.type === 'added') {
+        if (c.replaced) bump(c.replaced.kind, c.replaced.source, -1);
+        bump(c.entry.kind, c.entry.source, 1);
+      } else {
+        bump(c.entry.kind, c.entry.source, -1);
+      }
+    });
+  }
+  function countPolicyBlocks(policy: CompiledPolicy): void {
+    for (const kind of POLICY_BLOCK_KINDS) blocklistEntries.set({ kind, source: 'policy' }, 0);
+    // Optional chaining: a policy compiled before the blocklist section existed has none.
+    const entries = policy.document.spec.blocklist?.entries ?? [];
+    const n = new Map<string, number>();
+    for (const e of entries) {
+      const kind = POLICY_BLOCK_KINDS.find((k) => typeof e[k] === 'string');
+      if (kind) n.set(kind, (n.get(kind) ?? 0) + 1);
+    }
+    for (const [kind, c] of n) blocklistEntries.set({ kind, source: 'policy' }, c);
+  }
+
   const observer: SidecarObserver = {
     onDecision: recordDecision,
     onRequestStart() {
@@ -321,6 +367,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
       policyReloads.inc({ result: 'ok' });
       policyLastReload.set({ result: 'ok' }, Date.now() / 1000);
       setPolicy(policy);
+      countPolicyBlocks(policy);
     },
     onPolicyRefused() {
       policyReloads.inc({ result: 'refused' });
@@ -375,6 +422,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
     spoolLimitBytes,
     recordDecision,
     setPolicy,
+    trackBlocklist,
     watchSink,
     observer,
   };

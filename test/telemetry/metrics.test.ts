@@ -3,6 +3,7 @@ import fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { addMetricsRoute } from '../../src/telemetry/admin-metrics.ts';
 import { decisionRecord } from './helpers/record.ts';
+import { BlockListStore } from '../../src/blocklist/store.ts';
 import { createDetectorMetrics, createSidecarMetrics, NO_ROUTE } from '../../src/telemetry/metrics.ts';
 
 const record = decisionRecord;
@@ -64,7 +65,7 @@ describe('sidecar metrics', () => {
   it('the observer tracks policy loads, the active policy hash and TLS failures', async () => {
     const registry = new Registry();
     const m = createSidecarMetrics(registry, { processMetrics: false });
-    const policy = (hash: string) => ({ name: 'orders', version: '3', hash }) as never;
+    const policy = (hash: string) => ({ name: 'orders', version: '3', hash, document: { spec: { blocklist: { entries: [] } } } }) as never;
     m.observer.onPolicyLoaded?.(policy('aaa'));
     m.observer.onPolicyLoaded?.(policy('bbb'));
     m.observer.onPolicyRefused?.(new Error('bad'));
@@ -75,6 +76,33 @@ describe('sidecar metrics', () => {
     expect(s.get('palisade_policy_info{name="orders",version="3",hash="bbb"}')).toBe(1);
     expect([...s.keys()].some((k) => k.includes('hash="aaa"'))).toBe(false);
     expect(s.get('palisade_tls_handshake_failures_total{reason="unknown_ca"}')).toBe(1);
+  });
+
+  it('tracks block-list entries by kind and source from the real store, and policy entries on load', async () => {
+    const registry = new Registry();
+    const m = createSidecarMetrics(registry, { processMetrics: false });
+    let now = 1_000_000;
+    const store = new BlockListStore({ now: () => now });
+    store.add({ kind: 'ip', value: '203.0.113.7', reason: 'pre-existing', source: 'manual' });
+    m.trackBlocklist(store);
+    store.add({ kind: 'ip', value: '203.0.113.8', reason: 'burst', source: 'detector', ttlMs: 1000 });
+    store.add({ kind: 'subject', value: 'mallory', reason: 'stuffing', source: 'detector' });
+    store.add({ kind: 'ip', value: '203.0.113.7', reason: 'now by the detector', source: 'detector' }); // replaces the manual one
+    let s = await samples(registry);
+    expect(s.get('palisade_blocklist_entries{kind="ip",source="manual"}')).toBe(0);
+    expect(s.get('palisade_blocklist_entries{kind="ip",source="detector"}')).toBe(2);
+    expect(s.get('palisade_blocklist_entries{kind="subject",source="detector"}')).toBe(1);
+    now += 2000;
+    store.purge();
+    store.remove('subject', 'mallory');
+    const policy = { name: 'p', version: '1', hash: 'h', document: { spec: { blocklist: { entries: [{ cidr: '198.51.100.0/24', reason: 'x' }, { cidr: '192.0.2.0/24', reason: 'y' }, { tokenId: 'jti-1', reason: 'z' }] } } } };
+    m.observer.onPolicyLoaded?.(policy as never);
+    s = await samples(registry);
+    expect(s.get('palisade_blocklist_entries{kind="ip",source="detector"}')).toBe(1);
+    expect(s.get('palisade_blocklist_entries{kind="subject",source="detector"}')).toBe(0);
+    expect(s.get('palisade_blocklist_entries{kind="cidr",source="policy"}')).toBe(2);
+    expect(s.get('palisade_blocklist_entries{kind="tokenId",source="policy"}')).toBe(1);
+    store.close();
   });
 
   it('watchSink turns running sink totals into counters at scrape time', async () => {
