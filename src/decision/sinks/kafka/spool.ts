@@ -290,7 +290,7 @@ export async function openSpool(options: SpoolOptions, logger: Logger): Promise<
         const last = segments[segments.length - 1];
         const n = last ? last.n + 1 : FIRST_SEGMENT;
         const seg: Segment = { n, path: join(dir, segmentName(n)), size: 0 };
-        tail = { seg, fh: await open(seg.path, 'a') };
+        tail = { seg, fh: await open(seg.path, 'a+') }; // a+: the reader may read the segment being written
         segments.push(seg);
         syncDir(dir);
       }
