@@ -9,6 +9,7 @@ import type { Stage, StageName } from './types.ts';
 import { buildAuthnStage } from '../authn/stage.ts';
 import { buildAuthzStage } from '../authz/stage.ts';
 import { buildBlocklistIdentityStage, buildBlocklistStage } from '../blocklist/stage.ts';
+import { buildRateLimitStage } from '../ratelimit/stage.ts';
 
 export interface CompileContext {
   /** Directory of the policy file: relative paths in the policy resolve against it. */
@@ -26,5 +27,6 @@ export const STAGE_BUILDERS: readonly { readonly name: Exclude<StageName, 'forwa
   // The same stage again right after authn (runsAfter), on the authenticated identity.
   { name: 'blocklist', build: buildBlocklistIdentityStage },
   { name: 'authn', build: buildAuthnStage },
+  { name: 'ratelimit', build: buildRateLimitStage },
   { name: 'authz', build: buildAuthzStage },
 ];
