@@ -154,8 +154,8 @@ describe('palisade inject: what the sidecar looks like', () => {
   });
 
   it('switching mode re-renders the sidecar in place (no second copy)', () => {
-    const native = run(CASES['fallback (plain container) mode']!, readFileSync(join(FIXTURES, 'fallback.yaml'), 'utf8').replace('', '')).output;
-    const nativeOut = injectManifest(native, resolveInjectOptions({}), { source: 'x' }).output;
+    const container = run(CASES['fallback (plain container) mode']!).output;
+    const nativeOut = injectManifest(container, resolveInjectOptions({ mode: 'native' }), { source: 'x' }).output;
     const spec = podSpec(byName(objects(nativeOut), 'Deployment', 'billing'));
     const names = [...(spec['initContainers'] ?? []), ...spec['containers']].map((c: Obj) => c['name']);
     expect(names.filter((n) => n === 'palisade')).toHaveLength(1);

@@ -189,10 +189,23 @@ describe('palisade webhook: AdmissionReview v1 over TLS', () => {
   });
 
   it('leaves pods alone that did not opt in, opted out, or are injected already', async () => {
-    for (const meta of [{}, { labels: { 'palisade.dev/inject': 'disabled' } }, { labels: { 'palisade.dev/inject': 'enabled' }, annotations: { 'palisade.dev/injected': 'native' } }]) {
+    for (const meta of [{}, { labels: { 'palisade.dev/inject': 'disabled' } }]) {
       const { rv } = await admit(pod(meta));
       expect(rv).toEqual({ uid: rv['uid'], allowed: true });
     }
+    // Injected by `palisade inject` before it reached the API server.
+    const injected = pod({ labels: { 'palisade.dev/inject': 'enabled' } });
+    const first = patched(injected, (await admit(injected)).rv);
+    const again = await admit(first);
+    expect(again.rv).toEqual({ uid: again.uid, allowed: true });
+  });
+
+  it('injects an opted-in pod that carries the injected mark but no sidecar', async () => {
+    const p = pod({ labels: { 'palisade.dev/inject': 'enabled' }, annotations: { 'palisade.dev/injected': 'native' } });
+    const { rv } = await admit(p);
+    const after = patched(p, rv);
+    expect(after['spec']['initContainers'].map((c: Obj) => c['name'])).toEqual(['palisade']);
+    expect(allProblems([after])).toEqual([]);
   });
 
   it('ignores what is not a pod CREATE', async () => {

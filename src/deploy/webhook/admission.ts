@@ -15,6 +15,7 @@
 import { InjectError } from '../inject/errors.ts';
 import { diff, type PatchOp } from '../inject/json-patch.ts';
 import type { InjectOptions } from '../inject/options.ts';
+import { SIDECAR_NAME } from '../inject/names.ts';
 import { injectPod, isInjected, isObject, optedIn } from '../inject/pod.ts';
 import type { JsonObject } from '../inject/sidecar.ts';
 
@@ -82,8 +83,11 @@ export function reviewAdmission(body: unknown, opts: InjectOptions): { review: A
   const podName = typeof metadata?.['name'] === 'string' && metadata['name'] !== '' ? metadata['name'] : `${String(metadata?.['generateName'] ?? '')}*`;
 
   if (!optedIn(metadata)) return reply({ allowed: true }, { decision: 'not-opted-in' }, podName);
-  // Injected already, e.g. by `palisade inject` in the manifest: leave it as its author rendered it.
-  if (isInjected(metadata)) return reply({ allowed: true }, { decision: 'already-injected' }, podName);
+  // Injected already, e.g. by `palisade inject` in the manifest: leave it as its author
+  // rendered it. The mark alone is not enough: a mark without the sidecar is injected
+  // (the injector's re-injection path), so an opted-in pod cannot skip its sidecar by
+  // copying an annotation.
+  if (isInjected(metadata) && hasSidecar(pod['spec'])) return reply({ allowed: true }, { decision: 'already-injected' }, podName);
 
   try {
     const r = injectPod({ metadata, spec: pod['spec'] }, opts, { where: `pod ${namespace}/${podName}`, defaultRestartPolicy: 'Always' });
@@ -103,4 +107,9 @@ export function reviewAdmission(body: unknown, opts: InjectOptions): { review: A
       podName,
     );
   }
+}
+
+function hasSidecar(spec: JsonObject): boolean {
+  const all = [spec['initContainers'], spec['containers']].flatMap((l) => (Array.isArray(l) ? l : []));
+  return all.some((c) => isObject(c) && c['name'] === SIDECAR_NAME);
 }
