@@ -5,6 +5,7 @@
  * build-time error rather than a silently ignored keyword.
  */
 import { Ajv, type ErrorObject, type Options } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 
 // ajv-formats is CommonJS; under NodeNext its default import is the module object.
@@ -13,6 +14,17 @@ const addFormats = (addFormatsModule as unknown as { default?: typeof addFormats
 export function createAjv(options: Options = {}): Ajv {
   const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true, ...options });
   (addFormats as unknown as (a: Ajv) => void)(ajv);
+  return ajv;
+}
+
+/**
+ * The same configuration on the JSON Schema 2020-12 dialect, for API schemas
+ * (OpenAPI 3.1 is 2020-12; 3.0 schemas are converted to it). Callers relax
+ * strictness for third-party documents, whose vendor keywords are legitimate.
+ */
+export function createAjv2020(options: Options = {}): Ajv2020 {
+  const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true, ...options });
+  (addFormats as unknown as (a: Ajv2020) => void)(ajv);
   return ajv;
 }
 
