@@ -208,8 +208,9 @@ export function buildDashboard(spec: DashboardSpec): Dashboard {
         .refresh(VariableRefresh.OnTimeRangeChanged)
         .sort(VariableSort.AlphabeticalAsc)
         .multi(true)
+        // "All" expands to the listed values (no custom all value): the detector's job never leaks
+        // into the sidecar dashboards' process panels, nor the sidecars' into the detector's.
         .includeAll(true)
-        .allValue('.*')
         .current({ selected: true, text: ['All'], value: ['$__all'] }),
     )
     .withVariable(
@@ -221,8 +222,9 @@ export function buildDashboard(spec: DashboardSpec): Dashboard {
         .refresh(VariableRefresh.OnTimeRangeChanged)
         .sort(VariableSort.AlphabeticalAsc)
         .multi(true)
+        // "All" expands to the listed values (no custom all value): the detector's job never leaks
+        // into the sidecar dashboards' process panels, nor the sidecars' into the detector's.
         .includeAll(true)
-        .allValue('.*')
         .current({ selected: true, text: ['All'], value: ['$__all'] }),
     );
   // Explicit, stable panel ids (links to a panel survive regeneration as long as the order holds).

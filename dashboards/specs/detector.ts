@@ -76,8 +76,8 @@ export const detectorView: DashboardSpec = {
       title: 'Health',
       panels: [
         { title: 'Batch processing p99', description: 'Time to process one consumed batch.', kind: 'timeseries', unit: 's', w: 8, expect: 'detector', queries: [{ expr: q(0.99, 'palisade_detector_batch_processing_seconds'), legend: 'p99' }] },
-        { title: 'CPU', description: 'CPU seconds per second (cores) per detector instance.', kind: 'timeseries', unit: 'short', w: 8, expect: 'process', queries: [{ expr: `sum by (instance) (${rate('process_cpu_seconds_total')})`, legend: '{{instance}}' }] },
-        { title: 'Memory', description: 'Resident memory per detector instance (baselines live in memory).', kind: 'timeseries', unit: 'bytes', w: 8, expect: 'process', queries: [{ expr: `sum by (instance) (process_resident_memory_bytes{${SEL}})`, legend: '{{instance}}' }] },
+        { title: 'CPU', description: 'CPU seconds per second (cores) per detector instance.', kind: 'timeseries', unit: 'short', w: 8, expect: 'detector', queries: [{ expr: `sum by (instance) (${rate('process_cpu_seconds_total')})`, legend: '{{instance}}' }] },
+        { title: 'Memory', description: 'Resident memory per detector instance (baselines live in memory).', kind: 'timeseries', unit: 'bytes', w: 8, expect: 'detector', queries: [{ expr: `sum by (instance) (process_resident_memory_bytes{${SEL}})`, legend: '{{instance}}' }] },
       ],
     },
   ],

@@ -63,6 +63,8 @@ export interface Prometheus {
   /** GET /api/v1/query_range over [start, end] (unix seconds). */
   queryRange(expr: string, start: number, end: number, stepSeconds: number): Promise<PromResult>;
   alerts(): Promise<PromAlert[]>;
+  /** GET /api/v1/label/<name>/values?match[]=<selector> (what Grafana's label_values() variable query runs). */
+  labelValues(label: string, match: string): Promise<string[]>;
   /** Active scrape targets and their health. */
   targets(): Promise<{ labels: Record<string, string>; health: string; lastError: string }[]>;
   close(): Promise<void>;
@@ -125,6 +127,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     url,
     query: (expr, time) => api<PromResult>('/api/v1/query', { query: expr, ...(time !== undefined ? { time: String(time) } : {}) }),
     queryRange: (expr, start, end, step) => api<PromResult>('/api/v1/query_range', { query: expr, start: String(start), end: String(end), step: String(step) }),
+    labelValues: async (label, match) => (await api<{ data: string[] }>(`/api/v1/label/${encodeURIComponent(label)}/values`, { 'match[]': match })).data,
     alerts: async () => (await api<{ data: { alerts: PromAlert[] } }>('/api/v1/alerts', {})).data.alerts,
     targets: async () => (await api<{ data: { activeTargets: { labels: Record<string, string>; health: string; lastError: string }[] } }>('/api/v1/targets', {})).data.activeTargets,
     async close() {
@@ -140,16 +143,25 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
   };
 }
 
+/** Grafana's regex escaping of a multi-value variable's values in a Prometheus query. */
+function escapeForRegex(v: string): string {
+  return v.replace(/\\/g, '\\\\\\\\').replace(/[$^*{}[\]'+?.()|]/g, '\\\\$&');
+}
+
+/** What Grafana substitutes for a multi-value variable set to "All" (no custom all value): (v1|v2|...). */
+export function grafanaAllValue(values: readonly string[]): string {
+  return values.length === 1 ? escapeForRegex(values[0]!) : `(${values.map(escapeForRegex).join('|')})`;
+}
+
 /**
- * Replaces Grafana's variables in a panel query the way Grafana would for "All" selections:
- * $job and $instance -> ".*" (the dashboards' allValue), $__rate_interval, $__interval and $__range
- * -> the given durations.
+ * Replaces Grafana's variables in a panel query as Grafana does: $job and $instance -> their
+ * "All" value (see grafanaAllValue), $__rate_interval, $__interval and $__range -> durations.
  */
-export function expandGrafanaVariables(expr: string, v: { rateInterval: string; range: string; job?: string; instance?: string }): string {
+export function expandGrafanaVariables(expr: string, v: { rateInterval: string; range: string; job: string; instance: string }): string {
   return expr
     .replaceAll('$__rate_interval', v.rateInterval)
     .replaceAll('$__interval', v.rateInterval)
     .replaceAll('$__range', v.range)
-    .replaceAll('$job', v.job ?? '.*')
-    .replaceAll('$instance', v.instance ?? '.*');
+    .replaceAll('$job', v.job)
+    .replaceAll('$instance', v.instance);
 }
