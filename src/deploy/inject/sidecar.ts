@@ -102,6 +102,8 @@ function tlsVolume(s: PodSettings, opts: InjectOptions): JsonObject {
             'csi.cert-manager.io/issuer-kind': opts.issuerKind,
             'csi.cert-manager.io/dns-names': '${SERVICE_ACCOUNT_NAME}.${POD_NAMESPACE}.svc',
             'csi.cert-manager.io/uri-sans': `spiffe://${opts.trustDomain}/ns/\${POD_NAMESPACE}/sa/\${SERVICE_ACCOUNT_NAME}`,
+            // Serving mTLS, and usable as the client certificate of calls the pod makes.
+            'csi.cert-manager.io/key-usages': 'digital signature,server auth,client auth',
             // The sidecar is not root: let its group read the key.
             'csi.cert-manager.io/fs-group': String(SIDECAR_UID),
           },
