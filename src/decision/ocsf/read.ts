@@ -1,0 +1,132 @@
+/**
+ * OCSF HTTP Activity event -> the decision record it was made from. The
+ * inverse of toOcsfHttpActivity, exact for every record field: `policy diff`
+ * replays recorded events through another policy and the detector reads the
+ * stream, and both need the record, not its SIEM-facing projection.
+ *
+ * Mapped OCSF attributes are the source of truth; unmapped.palisade supplies
+ * what OCSF has no place for, and its `exact` entries override the few
+ * fields whose OCSF form could not carry the original value.
+ */
+import { isCode } from '../../errors/codes.ts';
+import type { Decider, Identity, PeerCertificate, StageTiming, TlsFacts, WouldDeny } from '../../pipeline/types.ts';
+import type { DecisionRecord } from '../record.ts';
+import { certTimeFromMs, fingerprintFromOcsf, joinHost, tlsVersionFromOcsf } from './convert.ts';
+import { CLASS, FINGERPRINT_SHA256 } from './enums.ts';
+import type { OcsfHttpActivity, PalisadeDecisionExtra } from './http-activity.ts';
+import type { OcsfActor, OcsfTls } from './types.ts';
+
+export class OcsfReadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OcsfReadError';
+  }
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** True for a Palisade decision event (HTTP Activity with unmapped.palisade); cheap, for stream consumers. */
+export function isDecisionEvent(event: unknown): event is OcsfHttpActivity {
+  return isObject(event) && event['class_uid'] === CLASS.httpActivity.uid && isObject(event['unmapped']) && isObject(event['unmapped']['palisade']);
+}
+
+function peerOf(tls: OcsfTls): PeerCertificate | null {
+  const c = tls.certificate;
+  if (!c) return null;
+  const san = c.sans?.find((s) => s.type === 'URI' && s.name.startsWith('spiffe://'));
+  const fp = c.fingerprints?.find((f) => f.algorithm_id === FINGERPRINT_SHA256.id);
+  return {
+    spiffeId: san?.name ?? null,
+    subject: c.subject ?? '',
+    issuer: c.issuer,
+    serialNumber: c.serial_number,
+    fingerprint256: fp ? fingerprintFromOcsf(fp.value) : '',
+    validFrom: c.created_time !== undefined ? certTimeFromMs(c.created_time) : '',
+    validTo: c.expiration_time !== undefined ? certTimeFromMs(c.expiration_time) : '',
+  };
+}
+
+function tlsOf(tls: OcsfTls): TlsFacts {
+  return { protocol: tlsVersionFromOcsf(tls.version), cipher: tls.cipher ?? null, sni: tls.sni ?? null, peer: peerOf(tls) };
+}
+
+function identityOf(actor: OcsfActor | undefined, extra: PalisadeDecisionExtra): Identity | null {
+  const more = extra.identity;
+  if (!actor?.user || !more) return null;
+  const session = actor.session;
+  return {
+    subject: actor.user.uid ?? actor.user.name ?? '',
+    methods: more.methods,
+    spiffeId: more.spiffe_id,
+    issuer: actor.idp?.issuer ?? actor.idp?.name ?? null,
+    clientId: actor.app_uid ?? null,
+    scopes: more.scopes,
+    groups: actor.user.groups?.map((g) => g.name) ?? [],
+    claims: more.claims,
+    tokenId: session?.uid ?? null,
+    expiresAt: session?.expiration_time !== undefined ? session.expiration_time / 1000 : null,
+  };
+}
+
+/** Sets a dotted record path (only paths the writer produces in `exact`). */
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let cur: Record<string, unknown> = target;
+  for (let i = 0; i < keys.length - 1; i++) {
+    const k = keys[i] as string;
+    const next = cur[k];
+    if (!isObject(next)) throw new OcsfReadError(`unmapped.palisade.exact["${path}"]: record has no ${keys.slice(0, i + 1).join('.')}`);
+    cur = next;
+  }
+  cur[keys[keys.length - 1] as string] = value;
+}
+
+export function recordFromOcsf(input: unknown): DecisionRecord {
+  if (!isDecisionEvent(input)) throw new OcsfReadError(`not a Palisade decision event: expected class_uid ${CLASS.httpActivity.uid} with unmapped.palisade`);
+  const e = input;
+  const x = e.unmapped.palisade;
+  if (!isCode(x.code)) throw new OcsfReadError(`unmapped.palisade.code: unknown code ${JSON.stringify(x.code)}`);
+  if (typeof e.metadata?.uid !== 'string') throw new OcsfReadError('metadata.uid: missing');
+  const req = e.http_request ?? {};
+  const url = req.url;
+  const contentType = req.http_headers?.find((h) => h.name.toLowerCase() === 'content-type');
+  const record: Mutable<DecisionRecord> = {
+    id: e.metadata.uid,
+    requestId: req.uid ?? e.metadata.correlation_uid ?? '',
+    traceId: e.trace?.uid ?? null,
+    time: e.time,
+    durationMs: x.duration_ms,
+    verdict: x.verdict,
+    decidedBy: x.stage as Decider,
+    code: x.code,
+    rule: x.rule,
+    wouldDeny: x.would_deny as WouldDeny[],
+    identity: identityOf(e.actor, x),
+    client: { ip: e.src_endpoint?.ip ?? '', port: e.src_endpoint?.port ?? 0, forwardedFor: req.x_forwarded_for ?? [] },
+    server: { ip: e.dst_endpoint?.ip ?? '', port: e.dst_endpoint?.ip !== undefined ? (e.dst_endpoint.port ?? 0) : 0 },
+    tls: e.tls ? tlsOf(e.tls) : null,
+    request: {
+      method: req.http_method ?? (e.activity_id === 99 ? e.activity_name : ''),
+      path: url?.path ?? '',
+      host: url && (url.hostname !== undefined || url.port !== undefined) ? joinHost(url.hostname ?? '', url.port) : '',
+      scheme: e.app_protocol_name,
+      httpVersion: req.version ?? '',
+      userAgent: req.user_agent ?? null,
+      contentType: contentType?.value ?? null,
+      route: x.route,
+      params: x.params,
+      bytesIn: req.body_length ?? 0,
+    },
+    response: { status: e.http_response.code, bytesOut: e.http_response.length ?? 0 },
+    stages: x.stages as StageTiming[],
+    upstreamMs: x.upstream_ms,
+    policy: e.policy ? { name: e.policy.name ?? '', version: e.policy.version ?? '', hash: e.policy.uid ?? '' } : null,
+    detail: x.detail,
+  };
+  if (x.exact) for (const [path, value] of Object.entries(x.exact)) setPath(record as unknown as Record<string, unknown>, path, value);
+  return record;
+}
