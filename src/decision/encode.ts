@@ -1,9 +1,20 @@
 /**
- * The wire form of a decision. The OCSF mapping (src/decision/ocsf/) replaces
- * this identity encoding.
+ * The wire form of a decision, used by every sink (NDJSON, Kafka): an OCSF
+ * 1.8.0 HTTP Activity event (class 4002, security_control profile), see
+ * src/decision/ocsf/ and docs/events.md. `decodeDecision` is the exact
+ * inverse, for `policy diff` and the detector.
  */
+import { toOcsfHttpActivity, type OcsfHttpActivity } from './ocsf/http-activity.ts';
+import { recordFromOcsf } from './ocsf/read.ts';
 import type { DecisionRecord } from './record.ts';
 
-export function encodeDecision(record: DecisionRecord): unknown {
-  return record;
+export type DecisionEvent = OcsfHttpActivity;
+
+export function encodeDecision(record: DecisionRecord): DecisionEvent {
+  return toOcsfHttpActivity(record);
+}
+
+/** Parsed event (one NDJSON line or Kafka message value) -> the record; throws OcsfReadError. */
+export function decodeDecision(event: unknown): DecisionRecord {
+  return recordFromOcsf(event);
 }
