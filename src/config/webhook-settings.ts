@@ -26,6 +26,7 @@ export const WEBHOOK_SETTINGS = {
   certPollMs: { env: 'PALISADE_WEBHOOK_CERT_POLL_MS', type: 'integer', default: 10000, minimum: 100, description: 'How often the certificate files are re-read besides the directory watch, milliseconds.' },
   maxBodyBytes: { env: 'PALISADE_WEBHOOK_MAX_BODY_BYTES', type: 'integer', default: 8388608, minimum: 1024, description: 'Largest AdmissionReview accepted, bytes (the API server caps objects at about 3 MiB; a review carries one or two).' },
   requestTimeoutMs: { env: 'PALISADE_WEBHOOK_REQUEST_TIMEOUT_MS', type: 'integer', default: 10000, minimum: 100, description: 'Time a caller has to send a whole request, milliseconds.' },
+  drainDelayMs: { env: 'PALISADE_WEBHOOK_DRAIN_DELAY_MS', type: 'integer', default: 5000, minimum: 0, description: 'On SIGTERM: keep answering (with /readyz failing) this long before closing the listener, milliseconds, so the API server stops routing to this replica first. With failurePolicy Fail a call to a closed replica would fail a pod creation.' },
   shutdownGraceMs: { env: 'PALISADE_WEBHOOK_SHUTDOWN_GRACE_MS', type: 'integer', default: 5000, minimum: 0, description: 'On SIGTERM: time for in-flight reviews to finish, milliseconds.' },
   logLevel: { env: 'PALISADE_LOG_LEVEL', type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'pino log level.' },
 } as const satisfies Record<string, SettingSpec>;

@@ -302,7 +302,7 @@ describe('palisade webhook (command)', () => {
     writeFileSync(join(cdir, 'tls.crt'), leaf.cert);
     writeFileSync(join(cdir, 'tls.key'), leaf.key, { mode: 0o600 });
     const proc = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'palisade.js'), 'webhook', '--host', '127.0.0.1', '--port', '0'], {
-      env: { ...process.env, PALISADE_WEBHOOK_TLS_CERT: join(cdir, 'tls.crt'), PALISADE_WEBHOOK_TLS_KEY: join(cdir, 'tls.key'), PALISADE_INJECT_IMAGE: 'registry.example.com/palisade:cmd', PALISADE_INJECT_MODE: 'container', PALISADE_LOG_LEVEL: 'info' },
+      env: { ...process.env, PALISADE_WEBHOOK_TLS_CERT: join(cdir, 'tls.crt'), PALISADE_WEBHOOK_TLS_KEY: join(cdir, 'tls.key'), PALISADE_INJECT_IMAGE: 'registry.example.com/palisade:cmd', PALISADE_INJECT_MODE: 'container', PALISADE_LOG_LEVEL: 'info', PALISADE_WEBHOOK_DRAIN_DELAY_MS: '4000' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
@@ -329,11 +329,16 @@ describe('palisade webhook (command)', () => {
     expect(stderr).toContain('"decision":"injected"');
     expect(stderr).not.toContain('registry.example.com/orders');
 
-    const code = await new Promise<number | null>((resolve) => {
-      proc.on('exit', (c) => resolve(c));
-      proc.kill('SIGTERM');
-    });
-    expect(code).toBe(0);
+    // SIGTERM: /readyz fails at once, reviews are still answered during the drain, then exit 0.
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (c) => resolve(c)));
+    proc.kill('SIGTERM');
+    let ready = 200;
+    for (let i = 0; i < 100 && ready === 200; i++) ready = (await call('/readyz', undefined, { method: 'GET', port })).status;
+    expect(ready).toBe(503);
+    const during = await call(INJECT_PATH, JSON.stringify(review(p)), { port });
+    expect(during.status).toBe(200);
+    expect(during.json['response']['allowed']).toBe(true);
+    expect(await exited).toBe(0);
     child = undefined;
     rmSync(cdir, { recursive: true, force: true });
   });

@@ -2,7 +2,8 @@
  * `palisade webhook`: the mutating admission webhook that injects the sidecar
  * into pods that opt in (label or annotation palisade.dev/inject: enabled).
  * Settings: PALISADE_WEBHOOK_* (server) and PALISADE_INJECT_* (what to inject);
- * see docs/deploy.md. Runs until SIGTERM/SIGINT, then drains and exits 0.
+ * see docs/deploy.md. Runs until SIGTERM/SIGINT, then fails /readyz, keeps
+ * answering for PALISADE_WEBHOOK_DRAIN_DELAY_MS, closes and exits 0.
  */
 import { parseArgs } from 'node:util';
 import { loadWebhookSettings, webhookSettingsTable } from '../../config/webhook-settings.ts';
@@ -58,6 +59,9 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  // Endpoints are removed while we keep serving: no review lands on a closed port.
+  server.drain();
+  await new Promise((r) => setTimeout(r, settings.drainDelayMs));
   await server.close();
   log.flush();
   return 0;

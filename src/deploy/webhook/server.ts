@@ -23,6 +23,8 @@ export interface WebhookServer {
   readonly port: number;
   /** Re-reads the certificate files now; true when a new certificate was applied. */
   reloadCertificate(): boolean;
+  /** Starts failing /readyz while still answering reviews (the first step of a shutdown). */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -174,6 +176,9 @@ export async function startWebhookServer(settings: WebhookSettings, opts: Inject
   return {
     port,
     reloadCertificate,
+    drain: () => {
+      closing = true;
+    },
     close: () => {
       closing = true;
       clearInterval(poll);
