@@ -207,6 +207,38 @@ describe('palisade inject: what the sidecar looks like', () => {
     expect(byName(out, 'Service', 'ledger')['metadata']['annotations']['palisade.dev/original-target-ports']).toBe('{"7000":null}');
   });
 
+  it('YAML anchors: kept where untouched; a template sharing an anchor with the Deployment is rendered apart, never polluting the Deployment', () => {
+    const shared = `apiVersion: apps/v1
+kind: Deployment
+metadata: &meta
+  name: a
+  labels:
+    app: a
+spec:
+  selector:
+    matchLabels: &labels
+      app: a
+  template:
+    metadata: *meta
+    spec:
+      containers:
+        - name: a
+          image: a:1
+          ports: [{containerPort: 8080}]
+`;
+    const out = injectManifest(shared, resolveInjectOptions({}), { source: 'x' }).output;
+    const d = objects(out)[0]!;
+    expect(d['metadata']).toEqual({ name: 'a', labels: { app: 'a' } });
+    expect(d['spec']['template']['metadata']['annotations']).toEqual({ 'palisade.dev/injected': 'native' });
+    expect(injectManifest(out, resolveInjectOptions({}), { source: 'x' }).output).toBe(out);
+    expect(allProblems([d])).toEqual([]);
+
+    const labelsOnly = shared.replace('metadata: &meta', 'metadata:').replace('    metadata: *meta', '    metadata:\n      labels: *labels');
+    const kept = injectManifest(labelsOnly, resolveInjectOptions({}), { source: 'x' }).output;
+    expect(kept).toContain('labels: *labels');
+    expect(objects(kept)[0]!['spec']['template']['spec']['initContainers'][0].name).toBe('palisade');
+  });
+
   it('a changed listen port follows through to the Service on re-injection', () => {
     const first = run(CASES['deployment']!).output;
     const second = injectManifest(first, resolveInjectOptions({ listenPort: 10443 }), { source: 'x' }).output;
