@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadWebhookSettings } from '../../src/config/webhook-settings.ts';
 import { injectManifest } from '../../src/deploy/inject/manifest.ts';
-import { injectOptionsFromEnv, resolveInjectOptions } from '../../src/deploy/inject/options.ts';
+import { DEFAULT_IMAGE, injectOptionsFromEnv, resolveInjectOptions } from '../../src/deploy/inject/options.ts';
 import { INJECT_PATH } from '../../src/deploy/webhook/server.ts';
 import { parsePolicyText, validatePolicy } from '../../src/policy/load.ts';
 import { allProblems } from './helpers/k8s-validate.ts';
@@ -90,6 +90,14 @@ describe('deploy/k8s files', () => {
       for (const g of spec['configMapGenerator'] ?? []) for (const f of g['files'] ?? []) paths.push(String(f).split('=').pop()!);
       for (const p of paths) expect(() => statSync(join(dirname(k), p)), `${relative(ROOT, k)} -> ${p}`).not.toThrow();
     }
+  });
+
+  it('every Palisade image reference is the release the package declares', () => {
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(DEFAULT_IMAGE).toBe(`ghcr.io/palisade-dev/palisade:${version}`);
+    const refs = yamlFiles.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/ghcr\.io\/palisade-dev\/palisade[:@](?!sha256:<)[^\s"']+/g)].map((m) => m[0]));
+    expect(refs.length).toBeGreaterThan(3);
+    for (const r of refs) expect(r).toBe(DEFAULT_IMAGE);
   });
 
   it('the example workload is exactly `palisade inject` of its source', () => {
