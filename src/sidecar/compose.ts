@@ -13,6 +13,8 @@ import type { DecisionSink } from '../decision/sink.ts';
 import type { SidecarObserver } from './observer.ts';
 import { startSidecar, type Sidecar } from './server.ts';
 import type { Services } from './services.ts';
+import { authnMetricsFrom } from '../authn/metrics.ts';
+import { authnServices } from '../authn/services.ts';
 import { blockListStore } from '../blocklist/store.ts';
 import { addMetricsRoute } from '../telemetry/admin-metrics.ts';
 import { createSidecarMetrics, type SidecarMetrics } from '../telemetry/metrics.ts';
@@ -45,6 +47,7 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
   const services = options.services ?? createServices(logger);
   const metrics = options.metrics ?? createSidecarMetrics(new Registry());
   metrics.trackBlocklist(blockListStore(services));
+  authnServices(services).metrics = authnMetricsFrom(metrics);
   metrics.watchSink(options.sinkName ?? (options.sink ? 'custom' : kafka ? 'kafka' : 'ndjson'), () => sink.stats());
   // The tracing SDK is process-wide: started here only when the caller did not bring one, and then shut down with the sidecar.
   const ownTracing = options.tracing === undefined;

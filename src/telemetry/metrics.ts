@@ -235,7 +235,11 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
   const spoolLimitBytes = gauge(r, 'palisade_decision_spool_limit_bytes', 'Size limit of the sink\'s disk spool, bytes.', ['sink'] as const);
   processMetrics(r, options);
 
+  // Known, small label sets start at zero: a series that appears only with its first increment
+  // loses that increment to rate(), and ratios over it stay empty until the second one.
   for (const result of ['ok', 'refused'] as const) policyReloads.inc({ result }, 0);
+  for (const mechanism of ['jwt', 'introspection'] as const) for (const result of ['hit', 'miss'] as const) tokenCacheLookups.inc({ mechanism, result }, 0);
+  for (const result of ['active', 'inactive', 'error'] as const) introspectionRequests.inc({ result }, 0);
 
   // The request path: cache label children by a joined key so a request costs a Map lookup per
   // metric instead of prom-client's label-object hashing. Keys are bounded like the labels.

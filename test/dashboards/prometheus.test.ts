@@ -23,13 +23,38 @@ import { DASHBOARDS } from '../../dashboards/index.ts';
 import type { Feature } from '../../dashboards/lib/spec.ts';
 import { RULES_FILE } from '../../dashboards/generate.ts';
 import { createPki, send, startUpstream, until, type Pki, type Upstream } from '../support/harness.ts';
+import { startIntrospectionServer, type IntrospectionServer } from '../authn/support/introspection-server.ts';
+import { startJwksServer, type JwksServer } from '../authn/support/jwks-server.ts';
+import { makeKey, signToken, type TestKey } from '../authn/support/keys.ts';
 import { expandGrafanaVariables, grafanaAllValue, startPrometheus, type Prometheus, type PromResult } from './support/prometheus.ts';
+
+const ISS = 'https://idp.test/';
+const AUD = 'orders-api';
+const SECRET_ENV = 'PALISADE_TEST_PROMETHEUS_INTROSPECTION_SECRET';
+let jwks: JwksServer;
+let intro: IntrospectionServer;
+let key: TestKey;
 
 const POLICY = (version: string) => `
 apiVersion: palisade.dev/v1
 kind: Policy
 metadata: { name: prometheus-check, version: "${version}" }
 spec:
+  authentication:
+    jwt:
+      tokenSource: { from: bearer }
+      issuers:
+        - { issuer: "${ISS}", jwksUri: "${jwks.url}", audiences: [${AUD}] }
+    introspection:
+      endpoint: ${intro.url}
+      clientId: palisade
+      clientSecret: { env: ${SECRET_ENV} }
+    requirements:
+      - { id: api, paths: [/api/**], require: { anyOf: [jwt, introspection] } }
+    defaultRequire: mtls
+  rateLimits:
+    rules:
+      - { id: search-per-client, key: [spiffeId], rate: 1, per: minute, burst: 3, paths: [/search] }
   blocklist:
     entries:
       - id: watch-suspect
@@ -51,6 +76,13 @@ spec:
       - id: no-exports
         effect: deny
         paths: ["/orders/export"]
+      - id: search
+        methods: [GET]
+        paths: [/search]
+        roles: [reader]
+      - id: api
+        paths: ["/api/**"]
+        authenticated: true
 `;
 
 const SIDECAR_JOB = 'palisade-sidecar';
@@ -64,6 +96,7 @@ const agents = new Map<string, Agent>();
 const services = createServices(createLogger({ level: 'silent' }));
 let trafficStart = 0;
 let sent = 0;
+let allowed = 0;
 /** What the generated traffic produced, so the check knows which panels must show data. */
 const produced = new Set<Feature>(['process', 'sink', 'policy']);
 
@@ -77,9 +110,10 @@ async function agent(spiffeId: string): Promise<Agent> {
   return a;
 }
 
-async function get(spiffeId: string, path: string): Promise<number> {
-  const r = await send(await agent(spiffeId), `https://127.0.0.1:${sidecar.tlsPort}${path}`);
+async function get(spiffeId: string, path: string, headers: Record<string, string> = {}): Promise<number> {
+  const r = await send(await agent(spiffeId), `https://127.0.0.1:${sidecar.tlsPort}${path}`, { headers });
   sent++;
+  if (r.status < 400) allowed++;
   return r.status;
 }
 
@@ -102,6 +136,11 @@ async function promValue(expr: string): Promise<number> {
 }
 
 beforeAll(async () => {
+  key = await makeKey('RS256');
+  jwks = await startJwksServer([key.jwk]);
+  intro = await startIntrospectionServer();
+  process.env[SECRET_ENV] = intro.clientSecret;
+  intro.tokens.set('opaque-token-1', { sub: 'svc-batch', client_id: 'batch', scope: 'orders:read', exp: Math.floor(Date.now() / 1000) + 600 });
   pki = await createPki();
   upstream = await startUpstream();
   upstream.handler = (req, _body, res) => {
@@ -150,6 +189,25 @@ beforeAll(async () => {
   }
   for (const f of ['traffic', 'allow', 'deny', 'authz-deny', 'upstream', 'upstream-error', 'audit'] as const) produced.add(f);
 
+  // Authentication: JWT (a JWKS fetch, then cache hits), introspection, and failures.
+  const jwt = await signToken(key, { iss: ISS, aud: AUD, sub: 'alice', scope: 'orders:read' });
+  const expired = await signToken(key, { iss: ISS, aud: AUD, sub: 'alice' }, { expiresIn: -3600, issuedAt: Math.floor(Date.now() / 1000) - 7200 });
+  for (let i = 0; i < 3; i++) {
+    expect(await get(reader, '/api/orders', { authorization: `Bearer ${jwt}` })).toBe(200);
+    expect(await get(reader, '/api/orders', { authorization: 'Bearer opaque-token-1' })).toBe(200);
+    expect(await get(reader, '/api/orders')).toBe(401); // no credential
+    expect(await get(reader, '/api/orders', { authorization: `Bearer ${expired}` })).toBe(401);
+    expect(await get(reader, '/api/orders', { authorization: 'Bearer revoked-or-unknown' })).toBe(401); // introspection: inactive
+    await new Promise((r) => setTimeout(r, 1100));
+  }
+  produced.add('authn-deny').add('jwt').add('introspection');
+
+  // Rate limits: a burst of 3, then refusals.
+  const searches: number[] = [];
+  for (let i = 0; i < 6; i++) searches.push(await get(reader, '/search'));
+  expect(searches).toEqual([200, 200, 200, 429, 429, 429]);
+  produced.add('ratelimit');
+
   // A block, as the detector feedback (or `palisade blocklist add`) puts it in the store.
   blockListStore(services).add({ kind: 'spiffeId', value: 'spiffe://test.local/ns/evil/sa/bot', reason: 'abuse', source: 'manual', ttlMs: 600_000 });
   for (let i = 0; i < 5; i++) expect(await get('spiffe://test.local/ns/evil/sa/bot', `/orders/${i}`)).toBe(403);
@@ -180,6 +238,9 @@ afterAll(async () => {
   await prom?.close();
   await sidecar?.close();
   await upstream?.close();
+  await jwks?.close();
+  await intro?.close();
+  delete process.env[SECRET_ENV];
   if (pki) rmSync(pki.dir, { recursive: true, force: true });
 });
 
@@ -195,7 +256,7 @@ describe('dashboards against a real Prometheus scraping a real sidecar', () => {
   it('scrapes the sidecar', async () => {
     const targets = await prom.targets();
     expect(targets.map((t) => [t.labels['job'], t.health])).toEqual([[SIDECAR_JOB, 'up']]);
-    expect(await promValue(`sum(palisade_requests_total{job="${SIDECAR_JOB}", verdict="allow"})`)).toBe(4 * 11);
+    expect(await promValue(`sum(palisade_requests_total{job="${SIDECAR_JOB}", verdict="allow"})`)).toBe(allowed);
   });
 
   for (const spec of DASHBOARDS) {
