@@ -15,6 +15,7 @@ import { createLogger } from '../log/logger.ts';
 import { composeSidecar, createServices } from '../sidecar/compose.ts';
 import type { Sidecar } from '../sidecar/server.ts';
 import { createDevCa, writePem, type Pem } from '../tls/dev-ca.ts';
+import { startDemoIdp } from './idp.ts';
 import { startOrdersService } from './orders-service.ts';
 
 export interface DemoOptions {
@@ -63,7 +64,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
   const rogueCa = await createDevCa('Rogue CA');
 
   const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, readFileSync(new URL('./policy.yaml', import.meta.url)));
+  const idp = await startDemoIdp('orders-api');
+  writeFileSync(
+    policyFile,
+    readFileSync(new URL('./policy.yaml', import.meta.url), 'utf8').replace('${DEMO_ISSUER}', idp.issuer).replace('${DEMO_JWKS_URI}', idp.jwksUri),
+  );
+  const alice = await idp.mint('alice', { tenant: 'acme', scope: 'orders:read' });
+  const bob = await idp.mint('bob', { tenant: 'globex', scope: 'orders:read' });
+  const expired = await idp.mint('alice', { tenant: 'acme', scope: 'orders:read' }, -120);
+  writeFileSync(join(pki, 'alice.jwt'), alice + '\n', { mode: 0o600 });
 
   const service = await startOrdersService(o.servicePort);
   const settings = loadSettings({
@@ -103,10 +112,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
   const batch = await client('batch', 'spiffe://demo.local/ns/jobs/sa/batch');
   const rogue = await client('rogue', 'spiffe://demo.local/ns/shop/sa/frontend', rogueCa);
 
-  const call = async (c: Client, method: string, path: string): Promise<string> => {
+  const call = async (c: Client, method: string, path: string, token?: string): Promise<string> => {
     try {
       // The raw path goes out as typed (a URL parser would resolve "../" before sending).
-      const res = await c.agent.request({ origin: base, path, method: method as 'GET' });
+      const res = await c.agent.request({ origin: base, path, method: method as 'GET', headers: token ? { authorization: `Bearer ${token}` } : {} });
       const body = await res.body.text();
       const code = res.statusCode >= 400 ? ((JSON.parse(body) as { code?: string }).code ?? '') : '';
       return `${res.statusCode} ${code}`.trim();
@@ -115,23 +124,27 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
     }
   };
 
-  const script: [Client, string, string, string][] = [
-    [frontend, 'GET', '/healthz', 'public health check'],
-    [frontend, 'GET', '/tenants/acme/orders/1', 'storefront reads an order'],
-    [frontend, 'DELETE', '/tenants/acme/orders/1', 'storefront may only read'],
-    [frontend, 'GET', '/admin/users', 'admin API is for ops only'],
-    [ops, 'GET', '/admin/users', 'ops reaches the admin API'],
-    [frontend, 'GET', '/public/../admin/users', 'dot-segment bypass attempt'],
-    [frontend, 'GET', '/%61dmin/users', 'percent-encoding bypass attempt'],
-    [frontend, 'GET', '/internal/debug', 'explicit deny rule'],
-    [batch, 'GET', '/tenants/acme/orders', 'unknown workload: default deny'],
-    [rogue, 'GET', '/healthz', 'certificate from a foreign CA'],
+  const script: [Client, string | null, string, string, string][] = [
+    [frontend, null, 'GET', '/healthz', 'public health check'],
+    [frontend, 'alice', 'GET', '/tenants/acme/orders/1', 'alice (tenant acme) reads her tenant\'s order'],
+    [frontend, 'bob', 'GET', '/tenants/acme/orders/1', 'bob is tenant globex: tenant isolation'],
+    [frontend, null, 'GET', '/tenants/acme/orders/1', 'no user token'],
+    [frontend, 'expired', 'GET', '/tenants/acme/orders/1', 'expired token'],
+    [frontend, 'alice', 'DELETE', '/tenants/acme/orders/1', 'order-reader may only read'],
+    [frontend, null, 'GET', '/admin/users', 'admin API is for ops only'],
+    [ops, null, 'GET', '/admin/users', 'ops reaches the admin API'],
+    [frontend, null, 'GET', '/public/../admin/users', 'dot-segment bypass attempt'],
+    [frontend, null, 'GET', '/%61dmin/users', 'percent-encoding bypass attempt'],
+    [frontend, null, 'GET', '/internal/debug', 'explicit deny rule'],
+    [batch, null, 'GET', '/admin/users', 'batch job is not ops: default deny'],
+    [rogue, null, 'GET', '/healthz', 'certificate from a foreign CA'],
   ];
+  const tokens: Record<string, string> = { alice, bob, expired };
   say('scripted requests:');
-  say(`  ${'client'.padEnd(9)} ${'request'.padEnd(32)} ${'result'.padEnd(30)} why`);
-  for (const [c, method, path, why] of script) {
-    const result = await call(c, method, path);
-    say(`  ${c.name.padEnd(9)} ${`${method} ${path}`.padEnd(32)} ${result.padEnd(30)} ${why}`);
+  say(`  ${'client'.padEnd(9)} ${'user'.padEnd(8)} ${'request'.padEnd(30)} ${'result'.padEnd(30)} why`);
+  for (const [c, user, method, path, why] of script) {
+    const result = await call(c, method, path, user ? tokens[user] : undefined);
+    say(`  ${c.name.padEnd(9)} ${(user ?? '-').padEnd(8)} ${`${method} ${path}`.padEnd(30)} ${result.padEnd(30)} ${why}`);
   }
   await sink.flush();
   const last = decisions.filter((d) => d.verdict === 'deny').at(-1);
@@ -139,7 +152,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
 
   const curl = (c: Client, path: string) => `curl --cacert ${join(pki, 'ca.crt')} --cert ${c.files.cert} --key ${c.files.key} ${base}${path}`;
   say('\ntry more:');
-  say(`  ${curl(frontend, '/tenants/acme/orders/2')}`);
+  say(`  ${curl(frontend, '/tenants/acme/orders/2')} -H "Authorization: Bearer $(cat ${join(pki, 'alice.jwt')})"`);
   say(`  ${curl(ops, '/admin/users')}`);
   say(`  tail -f ${decisionsFile}`);
   say(`  npm run palisade -- policy explain ${policyFile} --method GET --path /admin/users --spiffe-id ${ops.spiffeId}`);
@@ -152,6 +165,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
       await sidecar.close();
       await Promise.all(agents.map((a) => a.close()));
       await service.close();
+      await idp.close();
     },
   };
 }

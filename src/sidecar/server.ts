@@ -488,6 +488,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
 
   // ---- admin ----
   let closing = false;
+  let closed: Promise<void> | null = null;
   const admin = Fastify({ logger: false });
   admin.get('/livez', async () => ({ status: 'ok' }));
   admin.get('/readyz', async (_req, reply) => {
@@ -508,14 +509,21 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     admin,
     policy: () => policy,
     reloadPolicy,
-    async close() {
+    close() {
+      closed ??= shutdown();
+      return closed;
+    },
+  };
+
+  async function shutdown(): Promise<void> {
+    {
       closing = true;
       policyWatcher.close();
       credWatcher.close();
       await Promise.all([app.close(), plain?.close()]);
       await sink.close();
       await admin.close();
-    },
-  };
+    }
+  }
 }
 
