@@ -44,6 +44,7 @@ export const CODES = {
   REQUEST_TIMEOUT: { status: 408, title: 'Request timeout', disposition: 'dropped', description: 'The client sent headers or body too slowly (slowloris protection).' },
   SCHEMA_VIOLATION: { status: 400, title: 'Request does not match the API schema', disposition: 'rejected', description: 'Path parameters, query, headers or body failed the OpenAPI/JSON Schema of the operation; `errors` lists the JSON pointers and rules.' },
   ROUTE_UNKNOWN: { status: 404, title: 'Unknown route', disposition: 'rejected', description: 'No operation of the API schema matches the method and path, and spec.validation.unknownRoutes is deny.' },
+  RESPONSE_SCHEMA_VIOLATION: { status: 502, title: 'Response does not match the API schema', disposition: 'error', description: 'Audit only, never enforced: the upstream response has a status, content type or body (including undeclared fields) the operation does not declare (spec.validation.responses.audit). Recorded as would_deny; the log line lists the JSON pointers.' },
 
   // --- block list ---
   BLOCKED: { status: 403, title: 'Client blocked', disposition: 'blocked', description: 'The client (identity, IP/CIDR or token id) is on the block list, statically or by the detector.' },
