@@ -1,0 +1,14 @@
+/**
+ * auth.failures (fast: credential stuffing, token guessing) and auth.slow
+ * (the same spread over many minutes to stay under fast thresholds):
+ * authentication/authorization failures, and upstream 401/403, per client.
+ */
+import { M_FAIL, type ClientState } from '../engine/client-state.ts';
+import type { DetectorEngine } from '../engine/engine.ts';
+import type { DecisionRecord } from '../../src/decision/record.ts';
+import { checkCount } from './count.ts';
+
+export function checkAuthFailures(e: DetectorEngine, c: ClientState, r: DecisionRecord, _t: number, warm: boolean): void {
+  checkCount(e, c, r, 'auth.failures', e.cfg.detections['auth.failures'], M_FAIL, 'authentication/authorization failures', warm);
+  checkCount(e, c, r, 'auth.slow', e.cfg.detections['auth.slow'], M_FAIL, 'authentication/authorization failures', warm);
+}
