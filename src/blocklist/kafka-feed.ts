@@ -1,0 +1,177 @@
+/**
+ * The sidecar side of the feedback loop: reads the compacted block-list topic
+ * from its start (which rebuilds the current list) and then applies each new
+ * record as it arrives to this process's block-list store (store.ts): a block
+ * adds or replaces an entry, a tombstone removes it. Records whose expiry has
+ * passed are skipped; live entries expire in the store by themselves.
+ *
+ * Every process must see every record, so each one consumes in a consumer
+ * group of its own (kafkajs has no manual assignment) and never commits:
+ * the group has no offsets and disappears when the process leaves it.
+ * Kafka being away does not stop the sidecar: the feed retries in the
+ * background and the entries it already applied stay in force.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Consumer, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { BlockEntryError } from './entry.ts';
+import { decodeBlockMessage, type DecodedBlockMessage } from './kafka-record.ts';
+import type { BlockListStore } from './store.ts';
+
+export interface BlockListFeedOptions {
+  readonly kafka: Kafka;
+  readonly topic: string;
+  /** Where entries go; null when the caller only wants onMessage (the detector's view). */
+  readonly store: BlockListStore | null;
+  readonly logger: Logger;
+  /** Default: "palisade-blocklist-<host>-<uuid>" (one group per process). */
+  readonly groupId?: string;
+  /** Longest a fetch waits on the broker for new records, ms: the propagation latency. Default 100. */
+  readonly maxWaitMs?: number;
+  /** Every decoded record, after it was applied to the store. */
+  readonly onMessage?: (m: DecodedBlockMessage) => void;
+  readonly now?: () => number;
+}
+
+export interface BlockListFeedStats {
+  readonly blocks: number;
+  readonly unblocks: number;
+  readonly skippedExpired: number;
+  readonly invalid: number;
+  /** True once everything on the topic at start has been applied. */
+  readonly ready: boolean;
+}
+
+export interface BlockListFeed {
+  /** Resolves once the records present at start are applied (the list is rebuilt). */
+  readonly ready: Promise<void>;
+  stats(): BlockListFeedStats;
+  close(): Promise<void>;
+}
+
+const RETRY_MAX_MS = 10_000;
+
+export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
+  const log = o.logger.child({ part: 'blocklist-feed', topic: o.topic });
+  const now = o.now ?? Date.now;
+  const groupId = o.groupId ?? `palisade-blocklist-${hostname()}-${randomUUID()}`;
+  let blocks = 0;
+  let unblocks = 0;
+  let skippedExpired = 0;
+  let invalid = 0;
+  let isReady = false;
+  let closed = false;
+  // A holder, not a let: it is set inside async code that TypeScript's narrowing does not follow.
+  const held: { consumer: Consumer | null } = { consumer: null };
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => {
+    markReady = () => {
+      if (isReady) return;
+      isReady = true;
+      log.info({ blocks, unblocks, skippedExpired, entries: o.store?.size() ?? null }, 'block list rebuilt from the topic');
+      resolve();
+    };
+  });
+  /** Offset each partition must reach before the list counts as rebuilt. */
+  const pending = new Map<number, bigint>();
+
+  function apply(m: DecodedBlockMessage): void {
+    const store = o.store;
+    if (m.type === 'invalid') {
+      invalid++;
+      log.warn({ key: m.key.slice(0, 200), reason: m.reason }, 'invalid block-list record skipped');
+      return;
+    }
+    if (m.type === 'unblock') {
+      unblocks++;
+      store?.remove(m.unblock.kind, m.unblock.value);
+      return;
+    }
+    const r = m.record;
+    if (r.expiresAt !== null && r.expiresAt <= now()) {
+      skippedExpired++;
+      // A newer, expired record supersedes an older live one under the same key.
+      store?.remove(r.kind, r.value);
+      return;
+    }
+    blocks++;
+    if (!store) return;
+    try {
+      store.add({ kind: r.kind, value: r.value, reason: r.reason, source: r.source, expiresAt: r.expiresAt, rule: r.rule });
+    } catch (err) {
+      if (!(err instanceof BlockEntryError)) throw err;
+      invalid++;
+      log.warn({ key: m.key.slice(0, 200), err: err.message }, 'block-list record refused by the store');
+    }
+  }
+
+  async function run(): Promise<void> {
+    const admin = o.kafka.admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchTopicOffsets(o.topic);
+      pending.clear();
+      for (const p of offsets) if (BigInt(p.high) > BigInt(p.low)) pending.set(p.partition, BigInt(p.high));
+    } finally {
+      await admin.disconnect();
+    }
+    if (pending.size === 0) markReady();
+    const c = o.kafka.consumer({ groupId, maxWaitTimeInMs: o.maxWaitMs ?? 100, allowAutoTopicCreation: false, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+    held.consumer = c;
+    await c.connect();
+    if (closed) {
+      await c.disconnect();
+      return;
+    }
+    await c.subscribe({ topics: [o.topic], fromBeginning: true });
+    await c.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const msg of batch.messages) {
+          const d = decodeBlockMessage({ key: msg.key, value: msg.value, headers: msg.headers as Record<string, unknown>, timestamp: msg.timestamp });
+          apply(d);
+          try {
+            o.onMessage?.(d);
+          } catch (err) {
+            log.error({ err }, 'block-list listener failed');
+          }
+        }
+        if (!isReady) {
+          const target = pending.get(batch.partition);
+          if (target !== undefined && BigInt(batch.lastOffset()) + 1n >= target) pending.delete(batch.partition);
+          if (pending.size === 0) markReady();
+        }
+      },
+    });
+  }
+
+  // Kafka may be away at start: retry in the background, never fail the sidecar.
+  void (async () => {
+    for (let attempt = 0; !closed; attempt++) {
+      try {
+        await run();
+        return;
+      } catch (err) {
+        const c = held.consumer;
+        held.consumer = null;
+        await c?.disconnect().catch(() => undefined);
+        if (closed) return;
+        const wait = Math.min(RETRY_MAX_MS, 250 * 2 ** Math.min(attempt, 6));
+        log.warn({ err: (err as Error).message, retryInMs: wait }, 'block-list feed cannot start; retrying');
+        await new Promise((r) => setTimeout(r, wait).unref());
+      }
+    }
+  })();
+
+  return {
+    ready,
+    stats: () => ({ blocks, unblocks, skippedExpired, invalid, ready: isReady }),
+    async close() {
+      closed = true;
+      const c = held.consumer;
+      held.consumer = null;
+      await c?.disconnect().catch(() => undefined);
+    },
+  };
+}
