@@ -114,6 +114,9 @@ describe('palisade inject: what the sidecar looks like', () => {
     expect(env['PALISADE_UPSTREAM']).toBe('http://127.0.0.1:8080');
     expect(env['PALISADE_LISTEN_PORT']).toBe('8443');
     expect(env['PALISADE_POLICY']).toBe('/etc/palisade/policy/policy.yaml');
+    // Below the emptyDir's sizeLimit (256Mi), or kubelet would evict the pod when the spool fills.
+    expect(Number(env['PALISADE_SPOOL_MAX_BYTES'])).toBe(Math.floor(256 * 2 ** 20 * 0.8));
+    expect(env['PALISADE_KAFKA_CREATE_TOPICS']).toBe('false');
     // The policy is mounted as a directory (no subPath), or hot reload would never see an edit.
     const policyMount = sidecar.volumeMounts.find((m: Obj) => m['name'] === 'palisade-policy');
     expect(policyMount).toEqual({ name: 'palisade-policy', mountPath: '/etc/palisade/policy', readOnly: true });
@@ -332,5 +335,6 @@ ${podPatch}`;
     expect(() => resolveInjectOptions({ mode: 'sidecar' })).toThrow(/--mode: must be one of "native", "container"/);
     expect(() => resolveInjectOptions({ listenPort: '70000' })).toThrow(/--listen-port/);
     expect(() => resolveInjectOptions({ listenPort: 9901 })).toThrow(/--listen-port and --admin-port are both 9901/);
+    expect(() => resolveInjectOptions({ spoolSize: '100k' })).toThrow(/--spool-size 100k is below 1Mi/);
   });
 });

@@ -4,6 +4,7 @@
  * produce the same sidecar from the same inputs.
  */
 import { createAjv, describeAjvErrors } from '../../util/ajv.ts';
+import { quantityValue } from './annotations.ts';
 import { InjectError } from './errors.ts';
 import { CERT_SOURCES, INJECT_MODES, QUANTITY_PATTERN, DNS1123_SUBDOMAIN_PATTERN, type CertSource, type InjectMode } from './names.ts';
 
@@ -39,12 +40,13 @@ export const INJECT_OPTIONS = {
   listenPort: { env: 'PALISADE_INJECT_LISTEN_PORT', flag: 'listen-port', ...PORT, default: 8443, description: 'Sidecar mTLS port; Services are pointed at it.' },
   adminPort: { env: 'PALISADE_INJECT_ADMIN_PORT', flag: 'admin-port', ...PORT, default: 9901, description: 'Sidecar admin port (/livez, /readyz, /metrics); probes use it.' },
   kafkaBrokers: { env: 'PALISADE_INJECT_KAFKA_BROKERS', flag: 'kafka-brokers', type: 'string', default: '', pattern: '^[A-Za-z0-9.,:_-]*$', description: 'Comma-separated host:port list for decision events; empty = NDJSON on the sidecar\'s stdout.' },
+  kafkaCreateTopics: { env: 'PALISADE_INJECT_KAFKA_CREATE_TOPICS', flag: 'kafka-create-topics', type: 'string', default: 'false', enum: ['true', 'false'], description: 'PALISADE_KAFKA_CREATE_TOPICS of the sidecar. false: the topics are provisioned with the platform (deploy/k8s/topics), and sidecars need no CREATE right on the cluster.' },
   logLevel: { env: 'PALISADE_INJECT_LOG_LEVEL', flag: 'log-level', type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'PALISADE_LOG_LEVEL of the sidecar.' },
   cpuRequest: { env: 'PALISADE_INJECT_CPU_REQUEST', flag: 'cpu-request', type: 'string', default: '100m', pattern: QUANTITY_PATTERN, description: 'Sidecar CPU request (Kubernetes quantity, cores).' },
   cpuLimit: { env: 'PALISADE_INJECT_CPU_LIMIT', flag: 'cpu-limit', type: 'string', default: '1', pattern: QUANTITY_PATTERN, description: 'Sidecar CPU limit (Kubernetes quantity, cores).' },
   memoryRequest: { env: 'PALISADE_INJECT_MEMORY_REQUEST', flag: 'memory-request', type: 'string', default: '128Mi', pattern: QUANTITY_PATTERN, description: 'Sidecar memory request (Kubernetes quantity, bytes).' },
   memoryLimit: { env: 'PALISADE_INJECT_MEMORY_LIMIT', flag: 'memory-limit', type: 'string', default: '256Mi', pattern: QUANTITY_PATTERN, description: 'Sidecar memory limit (Kubernetes quantity, bytes).' },
-  spoolSize: { env: 'PALISADE_INJECT_SPOOL_SIZE', flag: 'spool-size', type: 'string', default: '256Mi', pattern: QUANTITY_PATTERN, description: 'sizeLimit of the spool emptyDir that buffers decision events while Kafka is unreachable (bytes).' },
+  spoolSize: { env: 'PALISADE_INJECT_SPOOL_SIZE', flag: 'spool-size', type: 'string', default: '256Mi', pattern: QUANTITY_PATTERN, description: 'sizeLimit of the spool emptyDir that buffers decision events while Kafka is unreachable (bytes); the sidecar\'s PALISADE_SPOOL_MAX_BYTES is set to 80% of it.' },
 } as const satisfies Record<string, OptionSpec>;
 
 export type InjectOptionName = keyof typeof INJECT_OPTIONS;
@@ -62,6 +64,7 @@ export interface InjectOptions {
   readonly listenPort: number;
   readonly adminPort: number;
   readonly kafkaBrokers: string;
+  readonly kafkaCreateTopics: 'true' | 'false';
   readonly logLevel: string;
   readonly cpuRequest: string;
   readonly cpuLimit: string;
@@ -104,6 +107,10 @@ export function resolveInjectOptions(values: Partial<Record<InjectOptionName, un
   const opts = data as unknown as InjectOptions;
   if (opts.listenPort === opts.adminPort) {
     throw new InjectError('INJECT_OPTIONS_INVALID', `invalid inject options: ${source('listenPort')} and ${source('adminPort')} are both ${opts.listenPort}`);
+  }
+  // The sidecar refuses a spool under 64 KiB; a spool that small is a mistake anyway.
+  if (quantityValue(opts.spoolSize) < 2 ** 20) {
+    throw new InjectError('INJECT_OPTIONS_INVALID', `invalid inject options: ${source('spoolSize')} ${opts.spoolSize} is below 1Mi`);
   }
   return Object.freeze(opts);
 }

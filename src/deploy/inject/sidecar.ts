@@ -1,5 +1,5 @@
 /** The sidecar container and the volumes it needs, for one pod. */
-import type { PodSettings } from './annotations.ts';
+import { quantityValue, type PodSettings } from './annotations.ts';
 import type { InjectOptions } from './options.ts';
 import {
   PORT_NAME_ADMIN, PORT_NAME_TLS, POLICY_DIR, POLICY_FILE, SIDECAR_NAME, SIDECAR_UID, SPOOL_DIR, TLS_DIR,
@@ -38,7 +38,9 @@ export function buildSidecar(s: PodSettings, opts: InjectOptions, upstreamPort: 
       { name: 'PALISADE_TLS_KEY', value: `${TLS_DIR}/tls.key` },
       { name: 'PALISADE_TLS_CA', value: `${TLS_DIR}/ca.crt` },
       { name: 'PALISADE_SPOOL_DIR', value: SPOOL_DIR },
+      { name: 'PALISADE_SPOOL_MAX_BYTES', value: String(spoolMaxBytes(opts.spoolSize)) },
       { name: 'PALISADE_KAFKA_BROKERS', value: opts.kafkaBrokers },
+      { name: 'PALISADE_KAFKA_CREATE_TOPICS', value: opts.kafkaCreateTopics },
       { name: 'PALISADE_LOG_LEVEL', value: s.logLevel },
     ],
     resources: {
@@ -121,4 +123,12 @@ function tlsVolume(s: PodSettings, opts: InjectOptions): JsonObject {
     case 'secret':
       return { secret: { secretName: s.tlsSecret } };
   }
+}
+
+/**
+ * The spool must stay below its emptyDir's sizeLimit: past the limit kubelet
+ * evicts the whole pod. 80% leaves room for the segment being written.
+ */
+export function spoolMaxBytes(sizeLimit: string): number {
+  return Math.floor(quantityValue(sizeLimit) * 0.8);
 }
