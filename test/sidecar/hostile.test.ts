@@ -75,8 +75,8 @@ describe('hostile requests', () => {
     const seen = h.upstream.requests.at(-1)!.headers;
     expect(seen['x-forwarded-client-cert']).toMatch(/URI=spiffe:\/\/test\.local\/ns\/real\/sa\/caller$/);
     expect(seen['x-forwarded-client-cert']).not.toMatch(/kube-system/);
-    expect(seen['x-palisade-identity']).toBeUndefined();
-    expect(seen['x-palisade-spiffe-id']).toBeUndefined();
+    expect(seen['x-palisade-identity']).toBe('spiffe://test.local/ns/real/sa/caller');
+    expect(seen['x-palisade-spiffe-id']).toBe('spiffe://test.local/ns/real/sa/caller');
     expect(seen['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen['x-request-id']).not.toBe('forged');
     expect(seen['x-request-id']).toBe(r.headers['x-request-id']);
