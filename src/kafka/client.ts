@@ -86,6 +86,11 @@ function saslOptions(s: KafkaClientSettings): SASLOptions | undefined {
 
 /** Fields of a kafkajs log entry that may be logged; anything else (configs, payloads) is left out. */
 const LOG_FIELDS = ['broker', 'clientId', 'topic', 'partition', 'groupId', 'retryCount', 'retryTime', 'error', 'correlationId', 'size'] as const;
+/**
+ * kafkajs warnings that are decisions, not problems: Palisade's producer limits kafkajs's own
+ * retries on purpose (its spool retries, with a fresh producer id; see publisher.ts).
+ */
+const EXPECTED = new Set(['Limiting retries for the idempotent producer may invalidate EoS guarantees']);
 /** The same kafkajs message is logged at most once per this many ms (an outage repeats them per retry). */
 const REPEAT_MS = 10_000;
 
@@ -99,6 +104,7 @@ export function kafkaLogCreator(logger: Logger): KafkaConfig['logCreator'] {
     ({ namespace, level, log }: LogEntry) => {
       if (level > KafkaLogLevel.WARN || level === KafkaLogLevel.NOTHING) return;
       const message = String(log.message);
+      if (EXPECTED.has(message)) return;
       const now = Date.now();
       const seen = last.get(message);
       if (seen && now - seen.at < REPEAT_MS) {

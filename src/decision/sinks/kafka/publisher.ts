@@ -40,7 +40,7 @@ export interface Publisher {
 }
 
 // kafkajs is CommonJS and Node's named-export detection stops before CompressionTypes.
-const { CompressionTypes } = kafkajs;
+const { CompressionTypes, Partitioners } = kafkajs;
 
 /** A produce request stays below the broker's default max.message.bytes (1 MiB) before compression. */
 const MAX_REQUEST_BYTES = 768 * 1024;
@@ -81,6 +81,8 @@ export function createPublisher(o: PublisherOptions): Publisher {
       const p = o.kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
+        // murmur2 of the key, as the Java client: a key lands on the same partition whoever produces it.
+        createPartitioner: Partitioners.DefaultPartitioner,
         allowAutoTopicCreation: false,
         // Few retries inside kafkajs: when the broker stays away the sink spools and retries itself.
         retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
