@@ -58,6 +58,14 @@ describe('palisade inject (command)', () => {
     expect(kinds).toEqual(['Pod', 'Deployment']);
   });
 
+  it('joins files into a valid stream even when one lacks its final newline', async () => {
+    const bare = join(dir, 'bare.yaml');
+    writeFileSync(bare, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c');
+    const r = await palisade(['inject', bare, join(FIXTURES, 'pod.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.startsWith('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n---\napiVersion: v1\nkind: Pod\n')).toBe(true);
+  });
+
   it('--in-place rewrites the file; a second run leaves it byte-identical', async () => {
     const file = join(dir, 'app.yaml');
     writeFileSync(file, readFileSync(join(FIXTURES, 'statefulset.yaml')));

@@ -321,6 +321,21 @@ ${podPatch}`;
     expect(() => injectManifest(`${good}---\napiVersion: v1\nkind: Mystery\n`, opts, { source: 'two.yaml' })).toThrow(/two.yaml: document 2 \(Mystery \(unnamed\)\): unsupported kind Mystery/);
   });
 
+  it('empty documents, header comments and unchanged documents come through byte for byte', () => {
+    const configMap = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}   # keep me\ndata: {a: "1"}\n';
+    const text = `# License header\n---\n${readFileSync(join(FIXTURES, 'pod.yaml'), 'utf8')}---\n${configMap}---\n---\n`;
+    const out = injectManifest(text, opts, { source: 'edge.yaml' }).output;
+    expect(out.startsWith('# License header\n---\napiVersion: v1\nkind: Pod\n')).toBe(true);
+    expect(out.endsWith(`---\n${configMap}---\n---\n`)).toBe(true);
+    expect(objects(out).map((o) => o['kind'])).toEqual(['Pod', 'ConfigMap']);
+    expect(injectManifest(out, opts, { source: 'edge.yaml' }).output).toBe(out);
+    expect(injectManifest('---\n', opts, { source: 'empty.yaml' }).output).toBe('---\n');
+  });
+
+  it('document numbers in messages count empty documents', () => {
+    expect(() => injectManifest('---\n---\napiVersion: v1\nkind: Mystery\n', opts, { source: 'e.yaml' })).toThrow(/e.yaml: document 2 /);
+  });
+
   it('input over the size bound is refused before parsing', () => {
     expect(() => injectManifest(`# ${'x'.repeat(16 * 1024 * 1024)}\n`, opts, { source: 'big.yaml' })).toThrow(expect.objectContaining({ code: 'INJECT_INPUT_TOO_LARGE' }));
   });

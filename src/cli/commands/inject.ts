@@ -85,7 +85,12 @@ export async function run(argv: string[]): Promise<number> {
     if (inPlace) {
       for (const r of results) await writeAtomically(r.file, r.output);
     } else {
-      const text = results.map((r) => r.output).map((o, i) => (i > 0 && !o.startsWith('---') ? `---\n${o}` : o)).join('');
+      // One stream: each file's output ends its line, and the next starts a document.
+      const text = results
+        .map((r) => r.output)
+        .filter((o) => o !== '')
+        .map((o, i) => `${i > 0 && !o.startsWith('---') ? '---\n' : ''}${o.endsWith('\n') ? o : `${o}\n`}`)
+        .join('');
       if (output !== undefined) await writeAtomically(output, text);
       else await writeStdout(text);
     }

@@ -8,7 +8,6 @@ import { parseAllDocuments, type Document } from 'yaml';
 import { InjectError } from './errors.ts';
 import { deepEqual, diff } from './json-patch.ts';
 import type { InjectOptions } from './options.ts';
-import { isObject } from './pod.ts';
 import { rewireService } from './service.ts';
 import type { JsonObject } from './sidecar.ts';
 import { applyToDocument } from './yaml-edit.ts';
@@ -54,9 +53,7 @@ export function injectManifest(text: string, opts: InjectOptions, mo: ManifestOp
       throw new InjectError('INJECT_YAML_INVALID', `${mo.source}: document ${i + 1}: invalid YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
     }
   }
-  const kept = docs.filter((d) => d.contents !== null || d.commentBefore || d.comment);
-  const slots: (Slot | undefined)[] = kept.map((doc, i) => {
-    if (doc.contents === null) return undefined;
+  const slots: (Slot | undefined)[] = docs.map((doc, i) => {
     const where = `${mo.source}: document ${i + 1}`;
     let js: unknown;
     try {
@@ -64,19 +61,33 @@ export function injectManifest(text: string, opts: InjectOptions, mo: ManifestOp
     } catch (err) {
       throw new InjectError('INJECT_YAML_INVALID', `${where}: ${(err as Error).message}`);
     }
+    // An empty document (a stray or trailing "---", a comment alone) holds no object.
+    if (js === null || js === undefined) return undefined;
     checkObject(js, where);
     return { where: `${where} (${describe(js)})`, before: js, after: js };
   });
 
   const reports = processObjects(slots.filter((s): s is Slot => s !== undefined), opts, mo);
 
+  // The input cut at each document's start: a document we do not change is copied
+  // byte for byte (its formatting, comments, even a trailing "---"); a changed one
+  // is printed from its edited syntax tree.
   const out: string[] = [];
-  for (const [i, doc] of kept.entries()) {
+  for (const [i, doc] of docs.entries()) {
+    const from = i === 0 ? 0 : doc.range[0];
+    const to = i + 1 < docs.length ? docs[i + 1]!.range[0] : text.length;
     const slot = slots[i];
-    if (slot && !deepEqual(slot.before, slot.after)) editDocument(doc, slot);
+    if (!slot || deepEqual(slot.before, slot.after)) {
+      out.push(text.slice(from, to));
+      continue;
+    }
+    editDocument(doc, slot);
     // Every document after the first needs its separator, whatever the input had.
     if (i > 0) doc.directives.docStart = true;
-    out.push(doc.toString({ lineWidth: 0 }));
+    const printed = doc.toString({ lineWidth: 0 });
+    const last = out.at(-1);
+    if (last !== undefined && !last.endsWith('\n')) out[out.length - 1] = `${last}\n`;
+    out.push(printed);
   }
   return { output: out.join(''), reports };
 }
@@ -151,4 +162,3 @@ function editDocument(doc: Document, slot: Slot): void {
   doc.contents = doc.createNode(slot.after) as typeof doc.contents;
 }
 
-export { isObject };

@@ -5,7 +5,7 @@
  */
 import { InjectError } from './errors.ts';
 import type { InjectOptions } from './options.ts';
-import { injectPod, isInjected, isObject, type PodResult, type PortWiring } from './pod.ts';
+import { injectPod, isObject, type PodResult, type PortWiring } from './pod.ts';
 import type { JsonObject } from './sidecar.ts';
 
 interface WorkloadKind {
@@ -99,4 +99,3 @@ export function injectObject(obj: JsonObject, opts: InjectOptions, where: string
   return { status: 'injected', object: out, pod: { namespace, labels, wiring: result.wiring } };
 }
 
-export { isInjected };
