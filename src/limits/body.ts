@@ -1,0 +1,120 @@
+/**
+ * Request bodies under limits, without buffering more than the limit:
+ *  - readBody: reads a body into memory (when a schema needs it), stopping
+ *    at maxBytes and at the first JSON structure violation;
+ *  - BodyGuard: a pass-through for bodies streamed to the service that
+ *    counts bytes and scans JSON as they flow, and fails the stream (which
+ *    aborts the upstream request) the moment a limit is broken.
+ */
+import type { IncomingMessage } from 'node:http';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import type { JsonScanner, JsonViolation } from './json-scan.ts';
+
+export type BodyViolation = { readonly kind: 'size'; readonly limit: number } | JsonViolation;
+
+export type ReadResult =
+  | { readonly kind: 'ok'; readonly body: Buffer }
+  /** Reading stopped at a violation; the stream is paused with the rest unread. */
+  | { readonly kind: 'violation'; readonly violation: BodyViolation; readonly chunks: readonly Buffer[] }
+  /** The client went away (or timed out) before the end. */
+  | { readonly kind: 'aborted' };
+
+export function readBody(stream: Readable, maxBytes: number, scanner: JsonScanner | null): Promise<ReadResult> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (r: ReadResult) => {
+      if (settled) return;
+      settled = true;
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onAbort);
+      stream.off('close', onClose);
+      resolve(r);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        stream.pause();
+        return finish({ kind: 'violation', violation: { kind: 'size', limit: maxBytes }, chunks: [...chunks, chunk] });
+      }
+      chunks.push(chunk);
+      const v = scanner?.push(chunk) ?? null;
+      if (v) {
+        stream.pause();
+        finish({ kind: 'violation', violation: v, chunks });
+      }
+    };
+    const onEnd = () => finish({ kind: 'ok', body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size) });
+    const onAbort = () => finish({ kind: 'aborted' });
+    const onClose = () => {
+      if (!(stream as IncomingMessage).complete) finish({ kind: 'aborted' });
+    };
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onAbort);
+    stream.once('close', onClose);
+  });
+}
+
+/**
+ * Counts and scans a streamed body. `onViolation` decides: return an Error to
+ * fail the stream (enforced), or null to note it and pass the bytes on
+ * (dry-run). It is called once.
+ */
+export class BodyGuard extends Transform {
+  #bytes = 0;
+  #reported = false;
+  readonly #maxBytes: number;
+  readonly #scanner: JsonScanner | null;
+  readonly #onViolation: (v: BodyViolation) => Error | null;
+
+  constructor(maxBytes: number, scanner: JsonScanner | null, onViolation: (v: BodyViolation) => Error | null) {
+    super();
+    this.#maxBytes = maxBytes;
+    this.#scanner = scanner;
+    this.#onViolation = onViolation;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.#bytes += chunk.length;
+    if (!this.#reported) {
+      let v: BodyViolation | null = this.#bytes > this.#maxBytes ? { kind: 'size', limit: this.#maxBytes } : null;
+      if (v === null && this.#scanner) v = this.#scanner.push(chunk);
+      if (v !== null) {
+        this.#reported = true;
+        const err = this.#onViolation(v);
+        if (err) return cb(err);
+      }
+    }
+    cb(null, chunk);
+  }
+}
+
+/**
+ * Pipes `source` through `guard`, failing the guard when the client aborts
+ * (pipe() alone would leave the upstream waiting for the rest of the body).
+ */
+export function guardStream(source: Readable, guard: BodyGuard): BodyGuard {
+  const onClose = () => {
+    if (!(source as IncomingMessage).complete && !guard.writableFinished) guard.destroy(new Error('client aborted the request body'));
+  };
+  source.once('close', onClose);
+  source.once('error', (err) => guard.destroy(err));
+  return source.pipe(guard);
+}
+
+/** The bytes already read, then the rest of `source`: forwards a body whose reading stopped early. */
+export function prefixed(chunks: readonly Buffer[], source: Readable): Readable {
+  async function* all() {
+    for (const c of chunks) yield c;
+    source.resume();
+    for await (const c of source) yield c as Buffer;
+  }
+  return Readable.from(all(), { objectMode: false });
+}

@@ -1,0 +1,174 @@
+/**
+ * A streaming scanner of JSON structure: nesting depth, number of object
+ * keys, and keys that pollute prototypes when a service merges the parsed
+ * object (__proto__, and constructor.prototype). It reads bytes as they
+ * arrive, so a body that is streamed to the service (not buffered) is
+ * checked too, and cut off the moment it breaks a limit.
+ *
+ * It is not a JSON validator: it tracks strings (with escapes), brackets and
+ * keys, nothing else. Keys are compared after unescaping, so
+ * "\u005f_proto__" is caught as well.
+ */
+
+export type JsonViolation =
+  | { readonly kind: 'depth'; readonly limit: number }
+  | { readonly kind: 'keys'; readonly limit: number }
+  | { readonly kind: 'forbidden-key'; readonly key: '__proto__' | 'constructor.prototype' };
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+/** Longest raw key that can still spell "constructor" (11 chars x 6 bytes of \uXXXX). */
+const MAX_KEY_CAPTURE = 66;
+
+export class JsonScanner {
+  readonly #maxDepth: number;
+  readonly #maxKeys: number;
+  #depth = 0;
+  #keys = 0;
+  /** Container kinds by depth: 1 = object, 2 = array; 3 = object that is a "constructor" value. */
+  readonly #stack: Uint8Array;
+  #inString = false;
+  #escape = false;
+  #isKey = false;
+  #keyExpected = false;
+  #key: number[] = [];
+  #keyOverflow = false;
+  /** The last key was "constructor" and its value has not started yet. */
+  #ctorPending = false;
+  #violation: JsonViolation | null = null;
+
+  constructor(maxDepth: number, maxKeys: number) {
+    this.#maxDepth = maxDepth;
+    this.#maxKeys = maxKeys;
+    this.#stack = new Uint8Array(maxDepth + 2);
+  }
+
+  get violation(): JsonViolation | null {
+    return this.#violation;
+  }
+
+  /** Scans the next bytes; returns the first violation found (and keeps returning it). */
+  push(buf: Uint8Array): JsonViolation | null {
+    if (this.#violation) return this.#violation;
+    const end = buf.length;
+    let i = 0;
+    while (i < end) {
+      if (this.#inString) {
+        i = this.#isKey ? this.#keyBytes(buf, i, end) : this.#skipString(buf, i, end);
+        if (this.#violation) return this.#violation;
+        continue;
+      }
+      const c = buf[i] as number;
+      i++;
+      switch (c) {
+        case QUOTE:
+          this.#inString = true;
+          this.#isKey = this.#keyExpected;
+          this.#keyExpected = false;
+          if (this.#isKey) {
+            this.#key.length = 0;
+            this.#keyOverflow = false;
+          } else this.#ctorPending = false;
+          break;
+        case LBRACE:
+        case LBRACKET: {
+          if (++this.#depth > this.#maxDepth) return (this.#violation = { kind: 'depth', limit: this.#maxDepth });
+          this.#stack[this.#depth] = c === LBRACKET ? 2 : this.#ctorPending ? 3 : 1;
+          this.#ctorPending = false;
+          this.#keyExpected = c === LBRACE;
+          break;
+        }
+        case RBRACE:
+        case RBRACKET:
+          if (this.#depth > 0) this.#depth--;
+          this.#keyExpected = false;
+          this.#ctorPending = false;
+          break;
+        case COMMA:
+          this.#keyExpected = this.#stack[this.#depth] === 1 || this.#stack[this.#depth] === 3;
+          this.#ctorPending = false;
+          break;
+        case COLON:
+          break;
+        default:
+          // Whitespace keeps a pending "constructor" value; anything else is a scalar value.
+          if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) this.#ctorPending = false;
+      }
+    }
+    return null;
+  }
+
+  /** Inside a string value: jump to the closing quote. */
+  #skipString(buf: Uint8Array, i: number, end: number): number {
+    if (this.#escape) {
+      this.#escape = false;
+      i++;
+    }
+    for (;;) {
+      const q = indexOfQuote(buf, i, end);
+      if (q === -1) {
+        // The string goes on in the next chunk; an odd run of trailing backslashes escapes its first byte.
+        let n = 0;
+        for (let k = end - 1; k >= i && buf[k] === BACKSLASH; k--) n++;
+        this.#escape = (n & 1) === 1;
+        return end;
+      }
+      let n = 0;
+      for (let k = q - 1; k >= i && buf[k] === BACKSLASH; k--) n++;
+      if ((n & 1) === 0) {
+        this.#inString = false;
+        return q + 1;
+      }
+      i = q + 1;
+    }
+  }
+
+  /** Inside a key: collect it (bounded) to compare once it closes. */
+  #keyBytes(buf: Uint8Array, i: number, end: number): number {
+    while (i < end) {
+      const c = buf[i] as number;
+      i++;
+      if (this.#escape) this.#escape = false;
+      else if (c === BACKSLASH) this.#escape = true;
+      else if (c === QUOTE) {
+        this.#inString = false;
+        this.#endKey();
+        return i;
+      }
+      if (this.#key.length < MAX_KEY_CAPTURE) this.#key.push(c);
+      else this.#keyOverflow = true;
+    }
+    return i;
+  }
+
+  #endKey(): void {
+    if (++this.#keys > this.#maxKeys) {
+      this.#violation = { kind: 'keys', limit: this.#maxKeys };
+      return;
+    }
+    this.#ctorPending = false;
+    if (this.#keyOverflow || this.#key.length < 9) return;
+    let key = String.fromCharCode(...this.#key);
+    if (key.includes('\\')) {
+      try {
+        key = JSON.parse(`"${key}"`) as string;
+      } catch {
+        return;
+      }
+    }
+    if (key === '__proto__') this.#violation = { kind: 'forbidden-key', key: '__proto__' };
+    else if (key === 'constructor') this.#ctorPending = true;
+    else if (key === 'prototype' && this.#stack[this.#depth] === 3) this.#violation = { kind: 'forbidden-key', key: 'constructor.prototype' };
+  }
+}
+
+function indexOfQuote(buf: Uint8Array, from: number, end: number): number {
+  const q = buf.indexOf(QUOTE, from);
+  return q === -1 || q >= end ? -1 : q;
+}

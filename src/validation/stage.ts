@@ -1,0 +1,229 @@
+/**
+ * The validation stage, last before forwarding: limits first (URL, headers,
+ * content type, body size, JSON depth/keys, prototype-polluting keys), then
+ * the operation's schemas (path parameters, query, headers, body).
+ *
+ * The body is read into memory (bounded by the limit) only when a schema
+ * must check it; otherwise it streams to the service through a guard that
+ * counts bytes and scans JSON as it flows and aborts the upload at the first
+ * breach. Each check honours its own dry-run flag (limits.audit, a limits
+ * route's audit, an operation's audit, unknownRoutes: audit) as well as
+ * auditStages/mode: a dry-run breach is recorded as would_deny and the
+ * remaining checks still run.
+ */
+import { CODES, PalisadeError } from '../errors/codes.ts';
+import { BodyGuard, guardStream, prefixed, readBody, type BodyViolation } from '../limits/body.ts';
+import { JsonScanner } from '../limits/json-scan.ts';
+import { compileLimits, contentTypeAllowed, type RouteLimits } from '../limits/limits.ts';
+import { bestRange, isJson, mediaTypeOf } from '../limits/media-type.ts';
+import type { StageBuilder } from '../pipeline/stages.ts';
+import { CONTINUE, deny, type Deny, type RequestContext, type Stage, type StageExplanation, type Verdict } from '../pipeline/types.ts';
+import { compilePathPattern } from '../policy/path-pattern.ts';
+import { compileApi, type CompiledApi } from './api.ts';
+import type { CompiledOperation } from './compile.ts';
+import { fieldErrors, summarize, type FieldError } from './errors.ts';
+import { headerObject, parseQuery, pathObject, queryObject } from './params.ts';
+import { responseTap } from './response-check.ts';
+
+function bodyDeny(v: BodyViolation, rule: string | null): Deny {
+  switch (v.kind) {
+    case 'size':
+      // Close the connection: the rest of an oversized upload is never read.
+      return deny('BODY_TOO_LARGE', rule, { detail: `request body exceeds ${v.limit} bytes`, headers: { connection: 'close' } });
+    case 'depth':
+      return deny('BODY_LIMIT_EXCEEDED', rule, { detail: `JSON nesting deeper than ${v.limit}` });
+    case 'keys':
+      return deny('BODY_LIMIT_EXCEEDED', rule, { detail: `JSON body has more than ${v.limit} keys` });
+    case 'forbidden-key':
+      return deny('BODY_FORBIDDEN_KEY', rule, { detail: `JSON key ${v.key} is not allowed` });
+  }
+}
+
+function schemaDeny(op: CompiledOperation, errors: FieldError[]): Deny {
+  return deny('SCHEMA_VIOLATION', op.op.id, { detail: summarize(errors), extensions: { errors } });
+}
+
+function checkParams(op: CompiledOperation, params: Record<string, string>, ctx: RequestContext): FieldError[] {
+  const errors: FieldError[] = [];
+  const specs = op.op.params;
+  if (op.path && !op.path(pathObject(params, specs))) fieldErrors('/path', op.path.errors, errors);
+  if (op.query) {
+    const q = parseQuery(ctx.query);
+    if (q === null) errors.push({ pointer: '/query', rule: 'encoding', message: 'has invalid percent-encoding' });
+    else if (!op.query(queryObject(q, specs))) fieldErrors('/query', op.query.errors, errors);
+  }
+  if (op.headers && !op.headers(headerObject(ctx.headers, specs))) fieldErrors('/headers', op.headers.errors, errors);
+  return errors;
+}
+
+/** Per-request bookkeeping of dry-run findings. */
+class Findings {
+  readonly audits: Deny[] = [];
+  /** Returns the deny when it is enforced; records it and returns null when it is dry-run. */
+  note(d: Deny, audit: boolean): Deny | null {
+    if (audit) {
+      this.audits.push(d);
+      return null;
+    }
+    return d;
+  }
+  finish(ctx: RequestContext, enforced: Deny | null): Verdict {
+    const a = this.audits;
+    if (enforced === null && a.length === 0) return CONTINUE;
+    // The runner records the returned verdict; any other dry-run finding is recorded here.
+    const returned = enforced ?? { ...(a[0] as Deny), audit: true };
+    for (const d of a) if (d !== a[0] || enforced !== null) ctx.wouldDeny.push({ stage: 'validation', code: d.code, rule: d.rule });
+    return returned;
+  }
+}
+
+export const buildValidationStage: StageBuilder = (doc, cc) => {
+  const limits = compileLimits(doc.spec.limits);
+  const stageAudit = doc.spec.mode === 'audit' || doc.spec.auditStages.includes('validation');
+  const logger = cc.services.logger;
+  const warnings: string[] = [];
+  const api: CompiledApi | null = doc.spec.validation ? compileApi(doc.spec.validation, cc.baseDir, (m) => warnings.push(m)) : null;
+  if (warnings.length > 0) logger.warn({ warnings: [...new Set(warnings)].slice(0, 20) }, 'API schema warnings (unknown formats are not checked)');
+  if (api) {
+    const templates: { template: string; methods: string[] }[] = [];
+    for (const op of api.operations) {
+      try {
+        compilePathPattern(op.op.template);
+        templates.push({ template: op.op.template, methods: [op.op.method] });
+      } catch {
+        // Templates with partial-segment parameters (/files/{name}.{ext}) are matched here only.
+      }
+    }
+    cc.addRoutes(templates);
+  }
+
+  async function readAndCheck(ctx: RequestContext, f: Findings, rl: RouteLimits, op: CompiledOperation | null, kind: 'json' | 'form', validate: ((data: unknown) => boolean) & { errors?: unknown }): Promise<Verdict> {
+    const stream = ctx.bodyStream as NonNullable<RequestContext['bodyStream']>;
+    const r = await readBody(stream, rl.maxBodyBytes, kind === 'json' ? new JsonScanner(rl.maxJsonDepth, rl.maxJsonKeys) : null);
+    if (r.kind === 'aborted') return f.finish(ctx, deny('REQUEST_TIMEOUT', null, { detail: 'the client stopped sending the request body' }));
+    if (r.kind === 'violation') {
+      const d = f.note(bodyDeny(r.violation, rl.rule), rl.audit || stageAudit);
+      if (d) return f.finish(ctx, d);
+      // Dry-run: forward what was read and the rest, unchecked.
+      ctx.bodyStream = prefixed(r.chunks, stream);
+      return f.finish(ctx, null);
+    }
+    ctx.body = r.body;
+    ctx.bytesIn = r.body.length;
+    const opAudit = (op?.op.audit ?? false) || stageAudit;
+    let data: unknown;
+    if (kind === 'json') {
+      try {
+        // The scanner has already refused __proto__ and constructor.prototype keys.
+        data = JSON.parse(r.body.toString('utf8').replace(/^\uFEFF/, ''));
+      } catch {
+        return f.finish(ctx, f.note(deny('BODY_MALFORMED', op?.op.id ?? null, { detail: 'request body is not valid JSON' }), opAudit));
+      }
+    } else {
+      const q = parseQuery(r.body.toString('utf8'));
+      if (q === null) return f.finish(ctx, f.note(deny('BODY_MALFORMED', op?.op.id ?? null, { detail: 'form body has invalid percent-encoding' }), opAudit));
+      data = queryObject(q, null);
+    }
+    if (op && !validate(data)) {
+      const errors = fieldErrors('/body', validate.errors as Parameters<typeof fieldErrors>[1]);
+      return f.finish(ctx, f.note(schemaDeny(op, errors), opAudit));
+    }
+    return f.finish(ctx, null);
+  }
+
+  const stage: Stage = {
+    name: 'validation',
+    run(ctx: RequestContext): Verdict | Promise<Verdict> {
+      const f = new Findings();
+      let d: Deny | null;
+      const rl = limits.forRoute(ctx.method, ctx.path);
+
+      const shape = limits.checkShape(ctx.path, ctx.query, ctx.headers);
+      if (shape && (d = f.note(deny(shape.code, null, { detail: shape.detail }), limits.audit || stageAudit))) return f.finish(ctx, d);
+
+      let op: CompiledOperation | null = null;
+      let params: Record<string, string> = {};
+      if (api) {
+        const m = api.table.match(ctx.method, ctx.path);
+        if (m) {
+          op = m.value;
+          params = m.params;
+        } else if (api.unknownRoutes !== 'allow') {
+          const detail = api.table.hasPath(ctx.path) ? `the API declares no ${ctx.method} operation for this path` : 'no operation of the API matches this path';
+          if ((d = f.note(deny('ROUTE_UNKNOWN', null, { detail }), api.unknownRoutes === 'audit' || stageAudit))) return f.finish(ctx, d);
+        }
+      }
+      const opAudit = (op?.op.audit ?? false) || stageAudit;
+      const limitAudit = rl.audit || stageAudit;
+
+      const te = ctx.headers['transfer-encoding'];
+      const cl = ctx.headers['content-length'];
+      const hasBody = ctx.bodyStream !== null && (te !== undefined || (cl !== undefined && cl !== '0'));
+      const media = mediaTypeOf(ctx.headers['content-type']);
+      let range: string | null = null;
+      if (hasBody) {
+        if (!contentTypeAllowed(rl, media) && (d = f.note(deny('CONTENT_TYPE_NOT_ALLOWED', rl.rule, { detail: `content type ${media ?? '(none)'} is not allowed here; allowed: ${rl.contentTypes.join(', ')}` }), limitAudit))) return f.finish(ctx, d);
+        if (op) {
+          if (!op.body) {
+            if ((d = f.note(schemaDeny(op, [{ pointer: '/body', rule: 'absent', message: 'the operation declares no request body' }]), opAudit))) return f.finish(ctx, d);
+          } else {
+            range = media === null ? null : bestRange(media, op.body.ranges);
+            if (range === null && (d = f.note(deny('CONTENT_TYPE_NOT_ALLOWED', op.op.id, { detail: `content type ${media ?? '(none)'} is not declared; declared: ${op.body.ranges.join(', ')}` }), opAudit))) return f.finish(ctx, d);
+          }
+        }
+        const length = cl === undefined ? -1 : Number(cl);
+        if (length > rl.maxBodyBytes && (d = f.note(bodyDeny({ kind: 'size', limit: rl.maxBodyBytes }, rl.rule), limitAudit))) return f.finish(ctx, d);
+      } else if (op?.body?.required && (d = f.note(schemaDeny(op, [{ pointer: '/body', rule: 'required', message: 'a request body is required' }]), opAudit))) {
+        return f.finish(ctx, d);
+      }
+
+      if (op) {
+        const errors = checkParams(op, params, ctx);
+        if (errors.length > 0 && (d = f.note(schemaDeny(op, errors), opAudit))) return f.finish(ctx, d);
+        if (api?.responses.audit) ctx.responseTap = responseTap(op, ctx, api.responses.maxBytes, logger);
+      }
+
+      if (hasBody) {
+        const bv = op && range !== null ? op.body?.byRange.get(range) : undefined;
+        if (bv?.validate && bv.kind !== 'none') return readAndCheck(ctx, f, rl, op, bv.kind, bv.validate);
+        const json = media !== null && isJson(media);
+        // With a Content-Length within the limit Node's framing already bounds the body; count only chunked ones.
+        if (json || te !== undefined) {
+          const guard = new BodyGuard(rl.maxBodyBytes, json ? new JsonScanner(rl.maxJsonDepth, rl.maxJsonKeys) : null, (v) => {
+            const bd = bodyDeny(v, rl.rule);
+            if (limitAudit) {
+              ctx.wouldDeny.push({ stage: 'validation', code: bd.code, rule: bd.rule });
+              return null;
+            }
+            return Object.assign(new PalisadeError(bd.code, bd.detail ?? CODES[bd.code].title), { stage: 'validation' as const, rule: bd.rule });
+          });
+          guard.once('finish', () => {
+            ctx.bytesIn = guard.bytes;
+          });
+          ctx.bodyStream = guardStream(ctx.bodyStream as NonNullable<RequestContext['bodyStream']>, guard);
+        }
+      }
+      return f.finish(ctx, null);
+    },
+
+    explain(req): StageExplanation {
+      const trace: string[] = [limits.describe(req.method, req.path)];
+      let result: Deny | null = null;
+      if (api) {
+        const m = api.table.match(req.method, req.path);
+        if (m) {
+          const op = m.value;
+          const parts = [op.path && 'path parameters', op.query && 'query', op.headers && 'headers', op.body && `body (${op.body.ranges.join(', ')}${op.body.required ? ', required' : ''})`].filter(Boolean);
+          trace.push(`operation "${op.op.id}" (${op.op.where}) checks ${parts.length ? parts.join(', ') : 'nothing but the route'}${op.op.audit ? ' (audit: would deny)' : ''}`);
+          if (api.responses.audit && op.responses) trace.push(`responses are checked in audit mode${api.responses.undeclaredFields ? ', undeclared fields reported' : ''}`);
+        } else if (api.unknownRoutes === 'allow') trace.push(`no operation matches ${req.method} ${req.path}; unknownRoutes is allow`);
+        else {
+          trace.push(`no operation matches ${req.method} ${req.path} (${api.sources.join('; ')}); unknownRoutes is ${api.unknownRoutes}`);
+          result = deny('ROUTE_UNKNOWN', null, { audit: api.unknownRoutes === 'audit' });
+        }
+      } else trace.push('no spec.validation: request schemas are not checked');
+      return { trace, deny: result };
+    },
+  };
+  return stage;
+};
