@@ -10,6 +10,7 @@ import { buildAuthnStage } from '../authn/stage.ts';
 import { buildAuthzStage } from '../authz/stage.ts';
 import { buildBlocklistIdentityStage, buildBlocklistStage } from '../blocklist/stage.ts';
 import { buildRateLimitStage } from '../ratelimit/stage.ts';
+import { buildValidationStage } from '../validation/stage.ts';
 
 export interface CompileContext {
   /** Directory of the policy file: relative paths in the policy resolve against it. */
@@ -29,4 +30,5 @@ export const STAGE_BUILDERS: readonly { readonly name: Exclude<StageName, 'forwa
   { name: 'authn', build: buildAuthnStage },
   { name: 'ratelimit', build: buildRateLimitStage },
   { name: 'authz', build: buildAuthzStage },
+  { name: 'validation', build: buildValidationStage },
 ];
