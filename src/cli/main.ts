@@ -13,6 +13,9 @@ const COMMANDS: Record<string, Command> = {
   settings: { summary: 'print the settings table (--markdown) or the effective settings', load: () => import('./commands/settings.ts') },
   inject: { summary: 'add the sidecar to Kubernetes YAML (files or stdin) like linkerd inject', load: () => import('./commands/inject.ts') },
   webhook: { summary: 'run the sidecar-injection admission webhook (HTTPS, AdmissionReview v1)', load: () => import('./commands/webhook.ts') },
+  detector: { summary: 'run the anomaly detector on the decisions topic (Kafka); alerts, blocks, /metrics on :9902', load: () => import('./commands/detector.ts') },
+  blocklist: { summary: 'blocklist list | add TARGET --reason R [--ttl D] | remove TARGET (the Kafka block list every sidecar follows)', load: () => import('./commands/blocklist.ts') },
+  alerts: { summary: 'alerts tail [--from-beginning] [--json]: the detector\'s alerts as they arrive', load: () => import('./commands/alerts.ts') },
 };
 
 function usage(): string {
