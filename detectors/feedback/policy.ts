@@ -88,13 +88,24 @@ export class FeedbackPolicy {
     if (source === 'manual') this.unblocked.set(key, at);
   }
 
+  /** Blocks whose expiry has passed (target keys); they are forgotten here. */
+  takeExpired(now: number): string[] {
+    const out: string[] = [];
+    for (const [k, b] of this.blocks) {
+      if (b.expiresAt !== null && b.expiresAt <= now) {
+        out.push(k);
+        this.blocks.delete(k);
+      }
+    }
+    return out;
+  }
+
   /** Live blocks the policy knows of (target key -> expiry). */
   activeBlocks(): Map<string, number | null> {
     const now = this.now();
     const out = new Map<string, number | null>();
     for (const [k, b] of this.blocks) {
       if (b.expiresAt === null || b.expiresAt > now) out.set(k, b.expiresAt);
-      else this.blocks.delete(k);
     }
     return out;
   }

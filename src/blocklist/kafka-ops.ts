@@ -1,0 +1,95 @@
+/**
+ * Operator actions on the block-list topic, for `palisade blocklist` (and
+ * tests): read the list as it is in force, publish a manual block, publish a
+ * manual unblock (tombstone). Every sidecar applies them within a fetch wait
+ * (kafka-feed.ts); the detector reads them too, and a manual unblock wins over
+ * it until it sees new evidence.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import type { BlockKind } from './entry.ts';
+import { decodeBlockMessage, encodeBlock, encodeUnblock, type BlockRecord } from './kafka-record.ts';
+
+/** Reads the topic from the start to its current end; returns the latest record per key that is still in force. */
+export async function readBlockList(kafka: Kafka, topic: string, now = Date.now(), timeoutMs = 30_000): Promise<BlockRecord[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const targets = new Map<number, bigint>();
+  try {
+    for (const p of await admin.fetchTopicOffsets(topic)) if (BigInt(p.high) > BigInt(p.low)) targets.set(p.partition, BigInt(p.high));
+  } finally {
+    await admin.disconnect();
+  }
+  const latest = new Map<string, BlockRecord | null>();
+  if (targets.size > 0) {
+    const groupId = `palisade-blocklist-cli-${randomUUID()}`;
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const target = targets.get(batch.partition);
+          if (target === undefined) return;
+          for (const m of batch.messages) {
+            if (BigInt(m.offset) >= target) break;
+            const d = decodeBlockMessage({ key: m.key, value: m.value, headers: m.headers as Record<string, unknown> });
+            if (d.type === 'block') latest.set(d.key, d.record);
+            else if (d.type === 'unblock') latest.set(d.key, null);
+          }
+          if (BigInt(batch.lastOffset()) + 1n >= target) targets.delete(batch.partition);
+          if (targets.size === 0) done();
+        },
+      });
+      const timedOut = await Promise.race([finished.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref())]);
+      if (timedOut) throw new Error(`reading ${topic} timed out after ${timeoutMs} ms`);
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+      const a = kafka.admin();
+      await a
+        .connect()
+        .then(() => a.deleteGroups([groupId]))
+        .catch(() => undefined)
+        .finally(() => a.disconnect().catch(() => undefined));
+    }
+  }
+  const out: BlockRecord[] = [];
+  for (const r of latest.values()) if (r && (r.expiresAt === null || r.expiresAt > now)) out.push(r);
+  return out.sort((a, b) => b.addedAt - a.addedAt);
+}
+
+export interface ManualBlock {
+  readonly kind: BlockKind;
+  readonly value: string;
+  readonly reason: string;
+  /** Epoch ms; null = until removed. */
+  readonly expiresAt: number | null;
+  readonly actor: string;
+}
+
+async function send(kafka: Kafka, topic: string, message: { key: string; value: string | null; headers: Record<string, string> }): Promise<void> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages: [message] });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** Publishes a manual block; returns the record as written (canonical value). */
+export async function publishManualBlock(kafka: Kafka, topic: string, b: ManualBlock, now = Date.now()): Promise<BlockRecord> {
+  const msg = encodeBlock({ kind: b.kind, value: b.value, reason: b.reason, source: 'manual', expiresAt: b.expiresAt, addedAt: now, rule: `manual:${b.kind}`, actor: b.actor });
+  await send(kafka, topic, msg);
+  return JSON.parse(msg.value as string) as BlockRecord;
+}
+
+/** Publishes a manual unblock (tombstone). */
+export async function publishManualUnblock(kafka: Kafka, topic: string, u: { kind: BlockKind; value: string; actor: string; reason: string | null }, now = Date.now()): Promise<string> {
+  const msg = encodeUnblock({ kind: u.kind, value: u.value, source: 'manual', at: now, actor: u.actor, reason: u.reason });
+  await send(kafka, topic, msg);
+  return msg.key;
+}

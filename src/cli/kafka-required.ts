@@ -1,0 +1,16 @@
+/** Settings for the Kafka-backed commands (detector, blocklist, alerts), with a clear error when Kafka is not configured. */
+import { loadSettings, type Settings } from '../config/settings.ts';
+import { PalisadeError } from '../errors/codes.ts';
+import { parseBrokers } from '../kafka/client.ts';
+
+export function kafkaSettings(command: string, env: NodeJS.ProcessEnv = process.env, brokersFlag?: string): Settings {
+  const settings = loadSettings(env, brokersFlag ? { kafkaBrokers: brokersFlag } : {});
+  if (parseBrokers(settings.kafkaBrokers).length === 0) {
+    throw new PalisadeError(
+      'CONFIG_INVALID',
+      `${command} needs Kafka: set PALISADE_KAFKA_BROKERS (or --brokers) to the cluster the sidecars publish to, e.g. PALISADE_KAFKA_BROKERS=kafka-0.kafka:9092. ` +
+        'Without Kafka the detector runs in-process (palisade demo) and the block list is the sidecar\'s own.',
+    );
+  }
+  return settings;
+}
