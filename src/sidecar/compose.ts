@@ -8,7 +8,8 @@ import { Registry } from 'prom-client';
 import type { Settings } from '../config/settings.ts';
 import { createKafkaSink } from '../decision/sinks/kafka/index.ts';
 import { createNdjsonSink } from '../decision/sinks/ndjson.ts';
-import { parseBrokers } from '../kafka/client.ts';
+import { createKafkaClient, parseBrokers } from '../kafka/client.ts';
+import { startBlockListFeed } from '../blocklist/kafka-feed.ts';
 import type { DecisionSink } from '../decision/sink.ts';
 import type { SidecarObserver } from './observer.ts';
 import { startSidecar, type Sidecar } from './server.ts';
@@ -67,12 +68,15 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
     if (ownTracing) await tracing.shutdown();
     throw err;
   }
-  if (!ownTracing) return sidecar;
+  // With Kafka, every sidecar follows the block list the detector and operators publish (compacted topic).
+  const feed = parseBrokers(settings.kafkaBrokers).length > 0 ? startBlockListFeed({ kafka: createKafkaClient(settings, logger), topic: settings.kafkaTopicBlocklist, store: blockListStore(services), logger }) : null;
+  if (!ownTracing && !feed) return sidecar;
   return {
     ...sidecar,
     async close() {
       await sidecar.close();
-      await tracing.shutdown();
+      await feed?.close();
+      if (ownTracing) await tracing.shutdown();
     },
   };
 }
