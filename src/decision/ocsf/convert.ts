@@ -36,6 +36,9 @@ export function certTimeFromMs(ms: number): string {
   return `${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())} ${d.getUTCFullYear()} GMT`;
 }
 
+/** A SHA-256 fingerprint as Node prints it (32 bytes, uppercase, colon-separated). */
+export const SHA256_NODE = /^(?:[0-9A-F]{2}:){31}[0-9A-F]{2}$/;
+
 /** Node's "AB:CD:..." -> "abcd..." (the form SIEMs and threat intel use for SHA-256 fingerprints). */
 export function fingerprintToOcsf(fp: string): string {
   return fp.replaceAll(':', '').toLowerCase();

@@ -93,11 +93,15 @@ export const FINDING_ACTIVITY = { create: { id: 1, caption: 'Create' }, update: 
 export const FINDING_STATUS = { new: { id: 1, caption: 'New' } } as const;
 /** analytic.type_id. */
 export const ANALYTIC_TYPE = { rule: { id: 1, caption: 'Rule' }, behavioral: { id: 2, caption: 'Behavioral' }, statistical: { id: 3, caption: 'Statistical' } } as const;
+/** timespan.type_id. */
+export const TIMESPAN_MILLISECONDS = { id: 1, caption: 'Milliseconds' } as const;
 /** confidence_id. */
 export const CONFIDENCE = { 1: 'Low', 2: 'Medium', 3: 'High' } as const;
 
 /** Authentication (3002) activity_id. */
 export const AUTH_ACTIVITY_LOGON = { id: 1, caption: 'Logon' } as const;
+/** Authentication logon_type_id: over the network. */
+export const LOGON_TYPE_NETWORK = { id: 3, caption: 'Network' } as const;
 /** auth_protocol_id. */
 export const AUTH_PROTOCOL = {
   unknown: { id: 0, caption: 'Unknown' },

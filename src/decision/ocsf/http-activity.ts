@@ -16,7 +16,7 @@ import { CODES, type Code } from '../../errors/codes.ts';
 import type { Decider, Identity, StageTiming, TlsFacts, WouldDeny } from '../../pipeline/types.ts';
 import type { DecisionRecord } from '../record.ts';
 import { deepFreeze } from '../../util/freeze.ts';
-import { certTimeFromMs, certTimeToMs, fingerprintFromOcsf, fingerprintToOcsf, isIpAddress, joinHost, splitHost, tlsVersionFromOcsf, tlsVersionToOcsf } from './convert.ts';
+import { SHA256_NODE, certTimeFromMs, certTimeToMs, fingerprintFromOcsf, fingerprintToOcsf, isIpAddress, joinHost, splitHost, tlsVersionFromOcsf, tlsVersionToOcsf } from './convert.ts';
 import {
   ACTION,
   ACTIVITY_OTHER,
@@ -192,8 +192,6 @@ interface TlsMapping {
   /** Record paths (under tls.) whose OCSF form does not give them back exactly. */
   readonly exact: readonly (readonly [string, unknown])[];
 }
-
-const SHA256_NODE = /^(?:[0-9A-F]{2}:){31}[0-9A-F]{2}$/;
 
 // tls/peer.ts caches one TlsFacts per connection, so a keep-alive connection
 // converts its certificate facts once, not once per request.
