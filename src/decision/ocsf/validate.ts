@@ -12,11 +12,13 @@ import addFormatsModule from 'ajv-formats';
 // ajv-formats is CommonJS; under NodeNext its default import is the module object.
 const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
 
-export type OcsfSchemaName = 'http-activity';
+export type OcsfSchemaName = 'http-activity' | 'detection-finding' | 'authentication';
 
 const FILES: Record<OcsfSchemaName | 'objects', string> = {
   objects: 'ocsf-objects.schema.json',
   'http-activity': 'ocsf-http-activity.schema.json',
+  'detection-finding': 'detection-finding.schema.json',
+  authentication: 'authentication.schema.json',
 };
 
 export function schemaPath(name: OcsfSchemaName | 'objects'): URL {
@@ -35,7 +37,7 @@ function validators(): Map<OcsfSchemaName, ValidateFunction> {
   (addFormats as unknown as (a: Ajv2020) => void)(ajv);
   ajv.addSchema(readSchema('objects'));
   const out = new Map<OcsfSchemaName, ValidateFunction>();
-  for (const name of ['http-activity'] as const) out.set(name, ajv.compile(readSchema(name)));
+  for (const name of ['http-activity', 'detection-finding', 'authentication'] as const) out.set(name, ajv.compile(readSchema(name)));
   compiled = out;
   return out;
 }
