@@ -18,14 +18,28 @@ export PALISADE_KAFKA_BROKERS="127.0.0.1:${KAFKA_PORT:-19092}"
 
 echo "== tests"
 mkdir -p .run
+rm -f .run/vitest.json .run/vitest-serial.json
 status=0
-vitest run --reporter=default --reporter=json --outputFile.json=.run/vitest.json "$@" || status=$?
+# Files named *.serial.test.ts stop or restart shared parts (the Kafka broker):
+# they run after the rest, one file at a time, so they never pull the broker
+# from under another test.
+vitest run --exclude '**/*.serial.test.ts' --reporter=default --reporter=json --outputFile.json=.run/vitest.json "$@" || status=$?
+if find test -name '*.serial.test.ts' | grep -q .; then
+  vitest run --no-file-parallelism --passWithNoTests --reporter=default --reporter=json --outputFile.json=.run/vitest-serial.json '.serial.test.ts' "$@" || status=$?
+  bash deploy/kafka/broker.sh start >/dev/null
+fi
 
 # A plain closing line any CI can read: "N passed, N failed".
 node -e '
-const r = JSON.parse(require("fs").readFileSync(".run/vitest.json", "utf8"));
-const skipped = (r.numPendingTests || 0) + (r.numTodoTests || 0);
-console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
-if (r.numTotalTests === 0) process.exitCode = 1;
+const fs = require("fs");
+let passed = 0, failed = 0, skipped = 0, total = 0;
+for (const f of [".run/vitest.json", ".run/vitest-serial.json"]) {
+  if (!fs.existsSync(f)) continue;
+  const r = JSON.parse(fs.readFileSync(f, "utf8"));
+  passed += r.numPassedTests; failed += r.numFailedTests; total += r.numTotalTests;
+  skipped += (r.numPendingTests || 0) + (r.numTodoTests || 0);
+}
+console.log(`tests: ${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
+if (total === 0 || failed > 0) process.exitCode = 1;
 ' || status=1
 exit $status
