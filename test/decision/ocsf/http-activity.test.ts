@@ -5,9 +5,7 @@
  * maps each field as docs/events.md says, carries no secret, and reads back
  * to the exact record.
  */
-import { createServer } from 'node:http';
 import { connect } from 'node:tls';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeDecision, encodeDecision } from '../../../src/decision/encode.ts';
@@ -15,10 +13,10 @@ import { toOcsfHttpActivity, type OcsfHttpActivity } from '../../../src/decision
 import type { DecisionRecord } from '../../../src/decision/record.ts';
 import { validateOcsf } from '../../../src/decision/ocsf/validate.ts';
 import { send, startHarness, until, type Harness } from '../../support/harness.ts';
+import { ISSUER, startIssuer, type Issuer } from './issuer.ts';
 import { checkEvent, loadOcsf, type OcsfSource } from './ocsf-source.ts';
 import { SYNTHETIC } from './records.ts';
 
-const ISSUER = 'https://idp.test/';
 
 const policy = (jwksUri: string) => `
 apiVersion: palisade.dev/v1
@@ -54,24 +52,6 @@ spec:
         paths: [/reports/**]
 `;
 
-/** A real issuer: an ES256 key whose JWKS is served on loopback. */
-async function startIssuer() {
-  const { publicKey, privateKey } = await generateKeyPair('ES256');
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-  const server = createServer((_req, res) => {
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ keys: [jwk] }));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  return {
-    jwksUri: `http://127.0.0.1:${port}/jwks`,
-    sign: (claims: Record<string, unknown>, expSeconds: number) =>
-      new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(ISSUER).setAudience('orders').setIssuedAt(Math.floor(Date.now() / 1000) - 60).setExpirationTime(expSeconds).sign(privateKey),
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
-
 const SECRETS = ['SECRET-QUERY-TOKEN', 'SECRET-BEARER-TOKEN', 'SECRET-COOKIE', 'SECRET-BASIC'];
 
 /** What the wire carries: the event as JSON, parsed back. */
@@ -86,7 +66,7 @@ function clone<T>(v: T): T {
 describe('OCSF HTTP Activity from real sidecar decisions', () => {
   let h: Harness;
   let ocsf: OcsfSource;
-  let issuer: Awaited<ReturnType<typeof startIssuer>>;
+  let issuer: Issuer;
   const tokens: string[] = [];
   /** The one decision for this path (and code, when a path was requested twice). */
   const rec = (path: string, code?: string): DecisionRecord => {
