@@ -20,34 +20,26 @@
  * the client's trace) and the header passes through to the upstream untouched. Cost: one header
  * lookup and, when present, one regex.
  *
- * Sampling and "a denied request is always recorded". The head sampler decides at span start, but
- * the verdict is known only at the end. So:
- *   1. The sampler is parent-based with a trace-id ratio for roots (and, unless the client's
- *      sampled flag is trusted, for remote parents too), wrapped so that "drop" becomes
- *      "record only": every request gets real, recording spans; the sampled flag stays as the
- *      ratio decided, and that is the flag sent to the upstream.
- *   2. DenyKeepingProcessor sits in front of the batch exporter. Sampled spans pass straight
- *      through. Unsampled spans of a request are held in memory until the request's local root
- *      (the SERVER span) ends; if its verdict is deny, the whole request is exported (flag
- *      upgraded to sampled), otherwise the held spans are discarded. Held spans are bounded
- *      (maxPendingTraces, oldest evicted) so a root that never ends cannot leak memory.
- * A request only becomes "held" for its own duration, and the stage spans are created at the end
- * from the runner's measured timings (below), so the held set is tiny.
+ * On: sampling, and "a denied request is always recorded". A head sampler decides when a span
+ * starts, but the verdict is known only at the end of the request. So no span is started while
+ * the request runs. At the start, the request gets its ids (the client's trace id or a new one,
+ * a span id for the SERVER span) and its head decision: the client's sampled flag when it is
+ * trusted (respectParentSampled), else a ratio on the trace id. The upstream gets a traceparent
+ * with a pre-chosen CLIENT span id and that decision as its sampled flag. At the end, with the
+ * decision record in hand, the spans are built with the SDK only if the request is sampled or
+ * denied, with their measured start and end times and exactly the pre-chosen ids (a slot id
+ * generator hands the SDK the ids the upstream already saw); the SDK sampler is always-on, since
+ * the choice is already made. An allowed, unsampled request costs a few id and string operations
+ * and never touches the SDK; the exported spans go through the SDK's batch processor and OTLP/HTTP
+ * (JSON) exporter off the request path.
  *
  * Stage spans are laid out from RequestContext.timings (the runner already measures each stage):
- * starting at beginStages(), back to back with their measured durations. This keeps the request
- * path free of per-stage span and context work, at the price of sub-microsecond gaps between
- * stages being folded in.
+ * starting at beginStages(), back to back with their measured durations, so the stages pay no
+ * span or context work; sub-microsecond gaps between stages are folded in.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Attributes, Context, Link, Span, SpanContext, SpanKind as SpanKindT, Tracer, HrTime } from '@opentelemetry/api';
-import type { tracing as sdkTracing } from '@opentelemetry/sdk-node';
+import type { Attributes, Context, SpanContext, SpanKind as SpanKindT, Tracer, HrTime } from '@opentelemetry/api';
 import type { DecisionRecord } from '../decision/record.ts';
-
-type ReadableSpan = sdkTracing.ReadableSpan;
-type SpanProcessor = sdkTracing.SpanProcessor;
-type Sampler = sdkTracing.Sampler;
-type SamplingResult = sdkTracing.SamplingResult;
 
 export interface TracingOptions {
   /**
@@ -65,8 +57,6 @@ export interface TracingOptions {
   readonly upstream?: string;
   /** Extra OTLP request headers (e.g. an auth header for the collector). */
   readonly headers?: Readonly<Record<string, string>>;
-  /** Unsampled requests held until their verdict is known, at most (default 10000). */
-  readonly maxPendingTraces?: number;
   /** Batch exporter: delay between exports, ms (default 2000). */
   readonly exportDelayMs?: number;
   /** Batch exporter: spans per export request, at most (default 512). */
@@ -91,13 +81,12 @@ export interface RequestTrace {
 }
 
 export interface TracingStats {
+  /** Requests exported because they were sampled. */
+  readonly sampled: number;
   /** Unsampled requests exported because they were denied. */
   readonly deniedKept: number;
-  /** Unsampled allowed requests discarded. */
+  /** Unsampled allowed requests, never turned into spans. */
   readonly discarded: number;
-  /** Held requests evicted because maxPendingTraces was reached. */
-  readonly evicted: number;
-  readonly pending: number;
 }
 
 export interface Tracing {
@@ -142,7 +131,7 @@ export const TRACING_OFF: Tracing = Object.freeze({
     const id = traceIdFromTraceparent(tp);
     return id === null ? NO_REQUEST_TRACE : passThrough(id);
   },
-  stats: () => ({ deniedKept: 0, discarded: 0, evicted: 0, pending: 0 }),
+  stats: () => ({ sampled: 0, deniedKept: 0, discarded: 0 }),
   forceFlush: async () => {},
   shutdown: async () => {},
 });
@@ -207,16 +196,49 @@ export function tracingOptionsFromEnv(
 
 // ---------------------------------------------------------------- on
 
-const SAMPLED = 1; // TraceFlags.SAMPLED
 const KIND_SERVER = 1 as SpanKindT;
 const KIND_CLIENT = 2 as SpanKindT;
 const KIND_INTERNAL = 0 as SpanKindT;
 const STATUS_ERROR = 2; // SpanStatusCode.ERROR
 
+const HEX = '0123456789abcdef';
+/** Random lowercase hex id (not all zeros). Math.random, like the SDK's own id generator: ids are not secrets. */
+function randomHex(chars: number): string {
+  let out = '';
+  for (let i = 0; i < chars; i++) out += HEX[(Math.random() * 16) | 0];
+  return out.replace(/^0+$/, (z) => `${z.slice(1)}1`);
+}
+
 /**
- * Stage times are kept as performance.now() values (ms since the time origin: small numbers, so
- * microseconds stay exact) and converted to epoch HrTime the way the SDK converts its own
- * timestamps (origin and offset split separately), so stage spans line up with the SDK's spans.
+ * Hands the SDK pre-chosen ids: set `trace`/`span` right before tracer.startSpan (synchronous, so
+ * nothing can interleave); otherwise random ids.
+ */
+class SlotIdGenerator {
+  trace: string | null = null;
+  span: string | null = null;
+  generateTraceId(): string {
+    const t = this.trace;
+    this.trace = null;
+    return t ?? randomHex(32);
+  }
+  generateSpanId(): string {
+    const s = this.span;
+    this.span = null;
+    return s ?? randomHex(16);
+  }
+}
+
+/** Head decision on the trace id's last 14 hex digits (56 random bits in W3C trace context level 2). */
+function ratioSampled(traceId: string, ratio: number): boolean {
+  if (ratio >= 1) return true;
+  if (ratio <= 0) return false;
+  return Number.parseInt(traceId.slice(18), 16) < ratio * 2 ** 56;
+}
+
+/**
+ * Stage and span times are kept as performance.now() values (ms since the time origin: small
+ * numbers, so microseconds stay exact) and converted to epoch HrTime the way the SDK converts its
+ * own timestamps (origin and offset split separately).
  */
 function msToHr(ms: number): HrTime {
   const s = Math.trunc(ms / 1000);
@@ -235,122 +257,12 @@ function toHrTime(perfMs: number): HrTime {
   return [s, ns];
 }
 
-/** A copy of a finished span whose context says "sampled", so the batch processor exports it. */
-function asSampled(span: ReadableSpan): ReadableSpan {
-  const sc = span.spanContext();
-  const upgraded: SpanContext = { ...sc, traceFlags: sc.traceFlags | SAMPLED };
-  return {
-    name: span.name,
-    kind: span.kind,
-    spanContext: () => upgraded,
-    ...(span.parentSpanContext ? { parentSpanContext: span.parentSpanContext } : {}),
-    startTime: span.startTime,
-    endTime: span.endTime,
-    status: span.status,
-    attributes: span.attributes,
-    links: span.links,
-    events: span.events,
-    duration: span.duration,
-    ended: span.ended,
-    resource: span.resource,
-    instrumentationScope: span.instrumentationScope,
-    droppedAttributesCount: span.droppedAttributesCount,
-    droppedEventsCount: span.droppedEventsCount,
-    droppedLinksCount: span.droppedLinksCount,
-  };
-}
-
-/** See the module comment: keeps unsampled requests whose verdict is deny. */
-export class DenyKeepingProcessor implements SpanProcessor {
-  readonly #inner: SpanProcessor;
-  readonly #max: number;
-  readonly #pending = new Map<string, ReadableSpan[]>();
-  deniedKept = 0;
-  discarded = 0;
-  evicted = 0;
-
-  constructor(inner: SpanProcessor, maxPendingTraces: number) {
-    this.#inner = inner;
-    this.#max = maxPendingTraces;
-  }
-
-  get pending(): number {
-    return this.#pending.size;
-  }
-
-  onStart(span: Parameters<SpanProcessor['onStart']>[0], parentContext: Context): void {
-    this.#inner.onStart(span, parentContext);
-  }
-
-  onEnd(span: ReadableSpan): void {
-    const sc = span.spanContext();
-    if ((sc.traceFlags & SAMPLED) !== 0) {
-      this.#inner.onEnd(span);
-      return;
-    }
-    const parent = span.parentSpanContext;
-    const localRoot = parent === undefined || parent.isRemote === true;
-    if (!localRoot) {
-      let held = this.#pending.get(sc.traceId);
-      if (held === undefined) {
-        if (this.#pending.size >= this.#max) {
-          const oldest = this.#pending.keys().next().value as string;
-          this.#pending.delete(oldest);
-          this.evicted++;
-        }
-        held = [];
-        this.#pending.set(sc.traceId, held);
-      }
-      if (held.length < 128) held.push(span);
-      return;
-    }
-    const held = this.#pending.get(sc.traceId);
-    if (held !== undefined) this.#pending.delete(sc.traceId);
-    if (span.attributes['palisade.verdict'] === 'deny') {
-      this.deniedKept++;
-      if (held !== undefined) for (const s of held) this.#inner.onEnd(asSampled(s));
-      this.#inner.onEnd(asSampled(span));
-    } else {
-      this.discarded++;
-    }
-  }
-
-  forceFlush(): Promise<void> {
-    return this.#inner.forceFlush();
-  }
-
-  shutdown(): Promise<void> {
-    this.#pending.clear();
-    return this.#inner.shutdown();
-  }
-}
-
-/**
- * Parent-based ratio sampling where "do not record" becomes "record only": every span records,
- * the sampled flag carries the head decision (DenyKeepingProcessor may still keep the request).
- */
-class RecordAlwaysSampler implements Sampler {
-  readonly #delegate: Sampler;
-  readonly #recordOnly: number;
-  readonly #ratio: number;
-  constructor(delegate: Sampler, recordOnly: number, ratio: number) {
-    this.#delegate = delegate;
-    this.#recordOnly = recordOnly;
-    this.#ratio = ratio;
-  }
-  shouldSample(context: Context, traceId: string, spanName: string, spanKind: SpanKindT, attributes: Attributes, links: Link[]): SamplingResult {
-    const r = this.#delegate.shouldSample(context, traceId, spanName, spanKind, attributes, links);
-    return r.decision === 0 ? { ...r, decision: this.#recordOnly } : r;
-  }
-  toString(): string {
-    return `PalisadeRecordAlways{ratio=${this.#ratio},${this.#delegate.toString()}}`;
-  }
-}
-
 /** Starts the OpenTelemetry SDK (only when an endpoint is configured) and returns the request helpers. */
 export async function startTracing(options: TracingOptions): Promise<Tracing> {
   if (options.endpoint === null) return TRACING_OFF;
-  // Loaded only when tracing is on: an unconfigured sidecar never pays for the SDK.
+  if (!(options.sampleRatio >= 0 && options.sampleRatio <= 1)) throw new RangeError(`sampleRatio must be between 0 and 1, got ${options.sampleRatio}`);
+  // Loaded only when tracing is on: an unconfigured sidecar never pays for the SDK. The trace SDK
+  // classes come through sdk-node's re-export so they are the exact version NodeSDK is built on.
   const [{ NodeSDK, tracing, core, api, resources }, { OTLPTraceExporter }] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/exporter-trace-otlp-http'),
@@ -363,19 +275,16 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
     maxExportBatchSize: options.exportBatchSize ?? 512,
     maxQueueSize: options.maxQueueSize ?? 8192,
   });
-  const processor = new DenyKeepingProcessor(batch, options.maxPendingTraces ?? 10_000);
-  const ratio = new tracing.TraceIdRatioBasedSampler(options.sampleRatio);
-  const parentBased = new tracing.ParentBasedSampler(
-    options.respectParentSampled ? { root: ratio } : { root: ratio, remoteParentSampled: ratio, remoteParentNotSampled: ratio },
-  );
-  const sampler = new RecordAlwaysSampler(parentBased, tracing.SamplingDecision.RECORD, options.sampleRatio);
+  const ids = new SlotIdGenerator();
   const sdk = new NodeSDK({
     serviceName: options.serviceName,
     resource: resources.defaultResource(),
-    sampler,
-    spanProcessors: [processor],
-    // Only traces: no auto-instrumentation (spans are created explicitly below, so nothing
-    // monkey-patches http or undici), no OTel metrics (prom-client does those), no OTel logs.
+    // Spans are only ever created for requests already chosen for export (see the module comment).
+    sampler: new tracing.AlwaysOnSampler(),
+    idGenerator: ids,
+    spanProcessors: [batch],
+    // Only traces: no auto-instrumentation (nothing monkey-patches http or undici), no OTel
+    // metrics (prom-client does those), no OTel logs.
     instrumentations: [],
     metricReaders: [],
     logRecordProcessors: [],
@@ -383,11 +292,9 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   sdk.start();
 
   const tracer: Tracer = api.trace.getTracer('palisade', '0.1.0');
-  // Our own propagator rather than the global one, so OTEL_PROPAGATORS cannot change the wire format.
-  const propagator = new core.W3CTraceContextPropagator();
-  const getter = api.defaultTextMapGetter;
-  const setter = api.defaultTextMapSetter;
   const ROOT = api.ROOT_CONTEXT;
+  const ratio = options.sampleRatio;
+  const respectParent = options.respectParentSampled;
   let upstreamAttrs: Attributes = {};
   if (options.upstream) {
     try {
@@ -397,26 +304,42 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
       // not a URL: leave the attributes out
     }
   }
+  const counts = { sampled: 0, deniedKept: 0, discarded: 0 };
 
   class Live implements RequestTrace {
     readonly traceId: string;
-    readonly #server: Span;
-    readonly #ctx: Context;
+    readonly #serverSpanId = randomHex(16);
     readonly #method: string;
+    readonly #scheme: 'https' | 'http';
+    readonly #start = performance.now();
+    /** The client's span (from traceparent), or null for a root request. */
+    readonly #parentSpanId: string | null;
+    readonly #parentSampled: boolean;
+    readonly #traceState: string | null;
+    readonly #sampled: boolean;
     #stagesAt = -1;
-    #upstream: Span | null = null;
+    #upstreamSpanId: string | null = null;
+    #upstreamAt = 0;
     #ended = false;
 
     constructor(headers: IncomingHttpHeaders, method: string, scheme: 'https' | 'http') {
-      const parent = headers.traceparent === undefined ? ROOT : propagator.extract(ROOT, headers, getter);
       this.#method = method;
-      this.#server = tracer.startSpan(
-        method,
-        { kind: KIND_SERVER, attributes: { 'http.request.method': method, 'url.scheme': scheme } },
-        parent,
-      );
-      this.#ctx = api.trace.setSpan(ROOT, this.#server);
-      this.traceId = this.#server.spanContext().traceId;
+      this.#scheme = scheme;
+      const tp = headers.traceparent;
+      const m = typeof tp === 'string' && traceIdFromTraceparent(tp) !== null ? TRACEPARENT.exec(tp.trim()) : null;
+      if (m !== null) {
+        this.traceId = m[2]!;
+        this.#parentSpanId = m[3]!;
+        this.#parentSampled = (Number.parseInt(m[4]!, 16) & 1) === 1;
+        const ts = headers.tracestate;
+        this.#traceState = typeof ts === 'string' && ts !== '' ? ts : null;
+      } else {
+        this.traceId = randomHex(32);
+        this.#parentSpanId = null;
+        this.#parentSampled = false;
+        this.#traceState = null;
+      }
+      this.#sampled = m !== null && respectParent ? this.#parentSampled : ratioSampled(this.traceId, ratio);
     }
 
     beginStages(): void {
@@ -425,44 +348,72 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
 
     injectUpstream(headers: IncomingHttpHeaders): IncomingHttpHeaders {
       // A retried upstream call keeps one span: the first attempt's.
-      this.#upstream ??= tracer.startSpan(this.#method, { kind: KIND_CLIENT, attributes: { 'http.request.method': this.#method, ...upstreamAttrs } }, this.#ctx);
-      delete headers.traceparent;
-      delete headers.tracestate;
-      propagator.inject(api.trace.setSpan(ROOT, this.#upstream), headers, setter);
+      if (this.#upstreamSpanId === null) {
+        this.#upstreamSpanId = randomHex(16);
+        this.#upstreamAt = performance.now();
+      }
+      headers.traceparent = `00-${this.traceId}-${this.#upstreamSpanId}-${this.#sampled ? '01' : '00'}`;
+      if (this.#traceState !== null) headers.tracestate = this.#traceState;
+      else delete headers.tracestate;
       return headers;
     }
 
     end(rec: DecisionRecord): void {
       if (this.#ended) return;
       this.#ended = true;
-      const server = this.#server;
+      if (!this.#sampled && rec.verdict !== 'deny') {
+        counts.discarded++;
+        return;
+      }
+      if (this.#sampled) counts.sampled++;
+      else counts.deniedKept++;
+      const now = performance.now();
       const route = rec.request.route;
       const status = rec.response.status;
-      if (route !== null) server.updateName(`${this.#method} ${route}`);
-      server.setAttributes({
-        'url.path': rec.request.path,
-        'http.response.status_code': status,
-        'palisade.verdict': rec.verdict,
-        'palisade.code': rec.code,
-        'palisade.decided_by': rec.decidedBy,
-        'palisade.request_id': rec.requestId,
-        ...(route !== null ? { 'http.route': route } : {}),
-        ...(rec.rule !== null ? { 'palisade.rule': rec.rule } : {}),
-        ...(rec.policy !== null ? { 'palisade.policy.hash': rec.policy.hash } : {}),
-        ...(rec.wouldDeny.length > 0 ? { 'palisade.would_deny': rec.wouldDeny.map((w) => w.code) } : {}),
-      });
+      let parent: Context = ROOT;
+      if (this.#parentSpanId !== null) {
+        const sc: SpanContext = {
+          traceId: this.traceId,
+          spanId: this.#parentSpanId,
+          traceFlags: this.#parentSampled ? 1 : 0,
+          isRemote: true,
+          ...(this.#traceState !== null ? { traceState: new core.TraceState(this.#traceState) } : {}),
+        };
+        parent = api.trace.setSpanContext(ROOT, sc);
+      }
+      ids.trace = this.traceId;
+      ids.span = this.#serverSpanId;
+      const server = tracer.startSpan(
+        route !== null ? `${this.#method} ${route}` : this.#method,
+        {
+          kind: KIND_SERVER,
+          startTime: toHrTime(this.#start),
+          attributes: {
+            'http.request.method': this.#method,
+            'url.scheme': this.#scheme,
+            'url.path': rec.request.path,
+            'http.response.status_code': status,
+            'palisade.verdict': rec.verdict,
+            'palisade.code': rec.code,
+            'palisade.decided_by': rec.decidedBy,
+            'palisade.request_id': rec.requestId,
+            ...(route !== null ? { 'http.route': route } : {}),
+            ...(rec.rule !== null ? { 'palisade.rule': rec.rule } : {}),
+            ...(rec.policy !== null ? { 'palisade.policy.hash': rec.policy.hash } : {}),
+            ...(rec.wouldDeny.length > 0 ? { 'palisade.would_deny': rec.wouldDeny.map((w) => w.code) } : {}),
+          },
+        },
+        parent,
+      );
       // Server spans: 5xx is an error of ours; 4xx is the client's (OTel HTTP semantic conventions).
       if (status >= 500) server.setStatus({ code: STATUS_ERROR, message: rec.code });
+      const ctx = api.trace.setSpan(ROOT, server);
 
       if (this.#stagesAt >= 0) {
         let t = this.#stagesAt;
         for (const st of rec.stages) {
           const end = t + st.us / 1000;
-          const span = tracer.startSpan(
-            `palisade.${st.stage}`,
-            { kind: KIND_INTERNAL, startTime: toHrTime(t), attributes: { 'palisade.stage': st.stage, 'palisade.stage.outcome': st.outcome } },
-            this.#ctx,
-          );
+          const span = tracer.startSpan(`palisade.${st.stage}`, { kind: KIND_INTERNAL, startTime: toHrTime(t), attributes: { 'palisade.stage': st.stage, 'palisade.stage.outcome': st.outcome } }, ctx);
           if (st.outcome === 'deny' && rec.decidedBy === st.stage) span.setAttribute('palisade.code', rec.code);
           if (st.outcome === 'error') span.setStatus({ code: STATUS_ERROR });
           span.end(toHrTime(end));
@@ -470,8 +421,9 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
         }
       }
 
-      const up = this.#upstream;
-      if (up !== null) {
+      if (this.#upstreamSpanId !== null) {
+        ids.span = this.#upstreamSpanId;
+        const up = tracer.startSpan(this.#method, { kind: KIND_CLIENT, startTime: toHrTime(this.#upstreamAt), attributes: { 'http.request.method': this.#method, ...upstreamAttrs } }, ctx);
         if (rec.decidedBy === 'upstream') {
           up.setAttribute('error.type', rec.code);
           up.setStatus({ code: STATUS_ERROR, message: rec.code });
@@ -479,9 +431,9 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
           up.setAttribute('http.response.status_code', status);
           if (status >= 500) up.setStatus({ code: STATUS_ERROR });
         }
-        up.end();
+        up.end(toHrTime(rec.upstreamMs !== null ? Math.min(now, this.#upstreamAt + rec.upstreamMs) : now));
       }
-      server.end();
+      server.end(toHrTime(now));
     }
   }
 
@@ -489,8 +441,8 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   return {
     enabled: true,
     startRequest: (headers, method, scheme) => new Live(headers, method, scheme),
-    stats: () => ({ deniedKept: processor.deniedKept, discarded: processor.discarded, evicted: processor.evicted, pending: processor.pending }),
-    forceFlush: () => processor.forceFlush(),
+    stats: () => ({ ...counts }),
+    forceFlush: () => batch.forceFlush(),
     async shutdown() {
       if (shut) return;
       shut = true;

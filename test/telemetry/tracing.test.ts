@@ -124,7 +124,22 @@ describe('tracing on, real OTLP/HTTP receiver', () => {
     const authz = spans.find((s) => s.name === 'palisade.authz')!;
     expect(authz.parentSpanId).toBe(server.spanId);
     expect(authz.attributes['palisade.code']).toBe('AUTHZ_DENY_RULE');
-    expect(tracing.stats()).toMatchObject({ deniedKept: 1, discarded: 1, pending: 0 });
+    expect(tracing.stats()).toEqual({ sampled: 0, deniedKept: 1, discarded: 1 });
+  });
+
+  it('ratio sampling decides by trace id: about the ratio of root requests is sampled, none is turned into spans unless exported', async () => {
+    tracing = await start(0.25);
+    let sampled = 0;
+    for (let i = 0; i < 4000; i++) {
+      const rt = tracing.startRequest({}, 'GET', 'https');
+      const up = rt.injectUpstream({});
+      if (String(up.traceparent).endsWith('-01')) sampled++;
+      rt.end(decisionRecord());
+    }
+    // Binomial(4000, 0.25): 1000 +- 27 (sd); the bounds are 7 sd away.
+    expect(sampled).toBeGreaterThan(800);
+    expect(sampled).toBeLessThan(1200);
+    expect(tracing.stats()).toEqual({ sampled, deniedKept: 0, discarded: 4000 - sampled });
   });
 
   it('a client that asked not to sample is still traced when denied; respectParentSampled=false ignores its flag', async () => {
