@@ -90,6 +90,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const { settings, logger, sink, services } = options;
   // X-Forwarded-For is believed only from these peers (throws CONFIG_INVALID on a bad entry).
   const clientIpOf = createClientIpResolver(settings.trustedProxies);
+  // A client error (timeout, bad framing) on a socket whose request is already in a
+  // handler belongs to that request's one decision; later errors on it add nothing.
+  const inflight = new WeakMap<Socket, FastifyRequest>();
+  const clientErrored = new WeakSet<Socket>();
   // Node enforces headersTimeout/requestTimeout only when it sweeps its connections
   // (every 30 s by default); sweep often enough that a slow client is cut near its deadline.
   const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(Math.min(settings.headersTimeoutMs, settings.requestTimeoutMs) / 4)));
@@ -242,10 +246,19 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
           return;
         }
         const code: Code = err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'REQUEST_MALFORMED';
-        emitClientError(code, socket, err);
+        if (clientErrored.has(socket)) {
+          socket.destroy();
+          return;
+        }
+        clientErrored.add(socket);
+        const pending = inflight.get(socket);
+        if (pending?.palisade && !pending.palisade.emitted) {
+          Object.assign(pending.palisade, { code, decidedBy: 'request', detail: err.code ?? null });
+          emit(pending, null, CODES[code].status);
+        } else emitClientError(code, socket, err);
         if (socket.writable) {
           const id = requestId();
-          const body = problemBody(code, id, err.code === 'HPE_HEADER_OVERFLOW' ? 'request headers too large' : 'malformed HTTP request');
+          const body = problemBody(code, id, err.code === 'HPE_HEADER_OVERFLOW' ? 'request headers too large' : code === 'REQUEST_TIMEOUT' ? 'request not received in time' : 'malformed HTTP request');
           socket.end(`HTTP/1.1 ${CODES[code].status} ${CODES[code].title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
         } else {
           socket.destroy();
@@ -285,6 +298,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
 
     app.addHook('onRequest', (request, _reply, done) => {
       const socket = request.raw.socket as Socket;
+      if (socket) inflight.set(socket, request);
       request.palisade = {
         ctx: null,
         policy,
