@@ -161,6 +161,7 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
       const hasBody = ctx.bodyStream !== null && (te !== undefined || (cl !== undefined && cl !== '0'));
       const media = mediaTypeOf(ctx.headers['content-type']);
       let range: string | null = null;
+      let sizeNoted = false;
       if (hasBody) {
         if (!contentTypeAllowed(rl, media) && (d = f.note(deny('CONTENT_TYPE_NOT_ALLOWED', rl.rule, { detail: `content type ${media ?? '(none)'} is not allowed here; allowed: ${rl.contentTypes.join(', ')}` }), limitAudit))) return f.finish(ctx, d);
         if (op) {
@@ -173,6 +174,8 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
         }
         const length = cl === undefined ? -1 : Number(cl);
         if (length > rl.maxBodyBytes && (d = f.note(bodyDeny({ kind: 'size', limit: rl.maxBodyBytes }, rl.rule), limitAudit))) return f.finish(ctx, d);
+        // Already recorded (dry-run): the body checks below must not report the size again.
+        if (length > rl.maxBodyBytes) sizeNoted = true;
       } else if (op?.body?.required && (d = f.note(schemaDeny(op, [{ pointer: '/body', rule: 'required', message: 'a request body is required' }]), opAudit))) {
         return f.finish(ctx, d);
       }
@@ -185,11 +188,11 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
 
       if (hasBody) {
         const bv = op && range !== null ? op.body?.byRange.get(range) : undefined;
-        if (bv?.validate && bv.kind !== 'none') return readAndCheck(ctx, f, rl, op, bv.kind, bv.validate);
+        if (bv?.validate && bv.kind !== 'none' && !sizeNoted) return readAndCheck(ctx, f, rl, op, bv.kind, bv.validate);
         const json = media !== null && isJson(media);
         // With a Content-Length within the limit Node's framing already bounds the body; count only chunked ones.
         if (json || te !== undefined) {
-          const guard = new BodyGuard(rl.maxBodyBytes, json ? new JsonScanner(rl.maxJsonDepth, rl.maxJsonKeys) : null, (v) => {
+          const guard = new BodyGuard(sizeNoted ? Infinity : rl.maxBodyBytes, json ? new JsonScanner(rl.maxJsonDepth, rl.maxJsonKeys) : null, (v) => {
             const bd = bodyDeny(v, rl.rule);
             if (limitAudit) {
               ctx.wouldDeny.push({ stage: 'validation', code: bd.code, rule: bd.rule });
