@@ -10,8 +10,10 @@ echo "== node $(node --version), $(tsc --version)"
 echo "== type check"
 tsc -p tsconfig.json
 
-echo "== real parts: kcat, prometheus, Kafka broker"
+echo "== real parts: kcat, prometheus, kustomize, Kafka broker"
 bash scripts/ensure-apt.sh kcat prometheus
+kbin=$(bash scripts/ensure-kustomize.sh)
+[ -n "$kbin" ] && export PATH="$kbin:$PATH"
 bash deploy/kafka/broker.sh start
 trap 'bash deploy/kafka/broker.sh stop >/dev/null 2>&1 || true' EXIT
 export PALISADE_KAFKA_BROKERS="127.0.0.1:${KAFKA_PORT:-19092}"
