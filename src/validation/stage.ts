@@ -70,10 +70,11 @@ class Findings {
   finish(ctx: RequestContext, enforced: Deny | null): Verdict {
     const a = this.audits;
     if (enforced === null && a.length === 0) return CONTINUE;
-    // The runner records the returned verdict; any other dry-run finding is recorded here.
-    const returned = enforced ?? { ...(a[0] as Deny), audit: true };
-    for (const d of a) if (d !== a[0] || enforced !== null) ctx.wouldDeny.push({ stage: 'validation', code: d.code, rule: d.rule });
-    return returned;
+    // The runner records the returned verdict (after these, so the last dry-run
+    // finding is returned when nothing is enforced); the others are recorded here, in order.
+    const last = a[a.length - 1] as Deny;
+    for (const d of a) if (d !== last || enforced !== null) ctx.wouldDeny.push({ stage: 'validation', code: d.code, rule: d.rule });
+    return enforced ?? { ...last, audit: true };
   }
 }
 
