@@ -37,6 +37,7 @@
  * starting at beginStages(), back to back with their measured durations, so the stages pay no
  * span or context work; sub-microsecond gaps between stages are folded in.
  */
+import { randomFillSync } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Attributes, Context, SpanContext, SpanKind as SpanKindT, Tracer, HrTime } from '@opentelemetry/api';
 import type { DecisionRecord } from '../decision/record.ts';
@@ -201,12 +202,20 @@ const KIND_CLIENT = 2 as SpanKindT;
 const KIND_INTERNAL = 0 as SpanKindT;
 const STATUS_ERROR = 2; // SpanStatusCode.ERROR
 
-const HEX = '0123456789abcdef';
-/** Random lowercase hex id (not all zeros). Math.random, like the SDK's own id generator: ids are not secrets. */
-function randomHex(chars: number): string {
-  let out = '';
-  for (let i = 0; i < chars; i++) out += HEX[(Math.random() * 16) | 0];
-  return out.replace(/^0+$/, (z) => `${z.slice(1)}1`);
+// Ids come from a pool of random bytes refilled 4 KiB at a time: one native hex conversion per id.
+// crypto randomness, though ids are not secrets: it is as cheap as Math.random here.
+const idPool = Buffer.allocUnsafe(4096);
+let idPos = idPool.length;
+function randomHex(chars: 16 | 32): string {
+  const bytes = chars / 2;
+  if (idPos + bytes > idPool.length) {
+    randomFillSync(idPool);
+    idPos = 0;
+  }
+  const id = idPool.toString('hex', idPos, idPos + bytes);
+  idPos += bytes;
+  // All zeros is an invalid W3C id (probability 2^-64 or less; still, never send one).
+  return id === ZERO_TRACE || id === ZERO_SPAN ? randomHex(chars) : id;
 }
 
 /**
