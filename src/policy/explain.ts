@@ -6,7 +6,7 @@
 import { PalisadeError, type Code } from '../errors/codes.ts';
 import { compileAuthorization } from '../authz/evaluate.ts';
 import { normalizePath } from '../http/normalize-path.ts';
-import type { Identity, StageName, WouldDeny } from '../pipeline/types.ts';
+import type { ExplainRequest, Identity, StageName, WouldDeny } from '../pipeline/types.ts';
 import type { CompiledPolicy } from './compiled.ts';
 
 export interface ExplainInput {
@@ -14,6 +14,8 @@ export interface ExplainInput {
   readonly path: string;
   readonly host: string;
   readonly identity: Identity | null;
+  /** Client IP, for the block list. */
+  readonly clientIp?: string | null;
 }
 
 export interface ExplainResult {
@@ -77,16 +79,32 @@ export function explainRequest(policy: CompiledPolicy, input: ExplainInput): Exp
   const route = policy.routeOf(input.method, np.path);
   trace.push(route ? `route template ${route.template}` : 'no route template of the policy matches');
   if (policy.auditAll) trace.push('policy mode is audit: denies are recorded as would_deny and allowed');
-  const authz = compileAuthorization(policy.document.spec.authorization);
-  const r = authz.evaluate({ method: input.method, path: np.path, host: input.host, identity: input.identity }, true);
-  trace.push(...r.trace);
   const normalizedFrom = np.path !== input.path.split('?')[0] ? input.path : null;
-  if (r.allow) return { method: input.method, path: np.path, normalizedFrom, verdict: 'allow', code: null, rule: r.rule, stage: null, route: route?.template ?? null, wouldDeny: [], trace };
-  const audit = r.audit || policy.auditAll || policy.auditStages.has('authz');
-  const denied = { stage: 'authz' as const, code: r.code ?? ('AUTHZ_NO_MATCHING_RULE' as Code), rule: r.rule };
-  if (audit) {
-    trace.push(`audit mode: ${denied.code} is not enforced`);
-    return { method: input.method, path: np.path, normalizedFrom, verdict: 'allow', code: null, rule: null, stage: null, route: route?.template ?? null, wouldDeny: [denied], trace };
+  const req: ExplainRequest = { method: input.method, path: np.path, host: input.host, identity: input.identity, clientIp: input.clientIp ?? null };
+  const base = { method: input.method, path: np.path, normalizedFrom, route: route?.template ?? null };
+  const wouldDeny: WouldDeny[] = [];
+  let allowRule: string | null = null;
+  // Every stage in pipeline order; the first enforced deny decides, as in the sidecar.
+  for (const stage of policy.stages) {
+    let denied: { code: Code; rule: string | null; audit: boolean } | null = null;
+    if (stage.name === 'authz') {
+      const authz = compileAuthorization(policy.document.spec.authorization);
+      const r = authz.evaluate({ method: input.method, path: np.path, host: input.host, identity: input.identity }, true);
+      trace.push(...r.trace);
+      if (r.allow) allowRule = r.rule;
+      else denied = { code: r.code ?? 'AUTHZ_NO_MATCHING_RULE', rule: r.rule, audit: r.audit };
+    } else if (stage.explain) {
+      const e = stage.explain(req);
+      for (const line of e.trace) trace.push(`${stage.name}: ${line}`);
+      if (e.deny) denied = { code: e.deny.code, rule: e.deny.rule, audit: e.deny.audit === true };
+    }
+    if (!denied) continue;
+    if (denied.audit || policy.auditAll || policy.auditStages.has(stage.name)) {
+      trace.push(`audit mode: ${denied.code} at ${stage.name} is not enforced`);
+      wouldDeny.push({ stage: stage.name, code: denied.code, rule: denied.rule });
+      continue;
+    }
+    return { ...base, verdict: 'deny', code: denied.code, rule: denied.rule, stage: stage.name, wouldDeny, trace };
   }
-  return { method: input.method, path: np.path, normalizedFrom, verdict: 'deny', code: denied.code, rule: denied.rule, stage: 'authz', route: route?.template ?? null, wouldDeny: [], trace };
+  return { ...base, verdict: 'allow', code: null, rule: allowRule, stage: null, wouldDeny, trace };
 }
