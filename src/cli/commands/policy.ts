@@ -45,12 +45,13 @@ async function explain(argv: string[]): Promise<number> {
       claims: { type: 'string' },
       'client-id': { type: 'string' },
       identity: { type: 'string' },
+      ip: { type: 'string' },
       json: { type: 'boolean' },
     },
     'palisade policy explain',
   );
   const file = positionals[0];
-  if (!file || !values.path) throw new PalisadeError('CONFIG_INVALID', 'usage: palisade policy explain FILE --method M --path P [--host H] [--spiffe-id ID | --subject S --claims JSON --scope S --group G]');
+  if (!file || !values.path) throw new PalisadeError('CONFIG_INVALID', 'usage: palisade policy explain FILE --method M --path P [--host H] [--ip ADDR] [--spiffe-id ID | --subject S --claims JSON --scope S --group G]');
   const policy = await loadPolicyFile(file, quietServices());
   const identity = identityFromFlags({
     identity: values.identity,
@@ -62,7 +63,7 @@ async function explain(argv: string[]): Promise<number> {
     claims: values.claims,
     clientId: values['client-id'],
   });
-  const result = explainRequest(policy, { method: values.method.toUpperCase(), path: values.path, host: values.host, identity });
+  const result = explainRequest(policy, { method: values.method.toUpperCase(), path: values.path, host: values.host, identity, clientIp: values.ip ?? null });
   if (values.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else {
     process.stdout.write(`policy "${policy.name}" version ${policy.version} (hash ${policy.hash.slice(0, 12)})\n`);
