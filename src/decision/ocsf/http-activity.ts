@@ -16,7 +16,7 @@ import { CODES, type Code } from '../../errors/codes.ts';
 import type { Decider, Identity, StageTiming, TlsFacts, WouldDeny } from '../../pipeline/types.ts';
 import type { DecisionRecord } from '../record.ts';
 import { deepFreeze } from '../../util/freeze.ts';
-import { SHA256_NODE, certTimeFromMs, certTimeToMs, fingerprintFromOcsf, fingerprintToOcsf, isIpAddress, joinHost, splitHost, tlsVersionFromOcsf, tlsVersionToOcsf } from './convert.ts';
+import { SHA256_NODE, certTimeFromMs, certTimeToMs, fingerprintToOcsf, isIpAddress, joinHost, splitHost, tlsVersionFromOcsf, tlsVersionToOcsf } from './convert.ts';
 import {
   ACTION,
   ACTIVITY_OTHER,
@@ -221,10 +221,10 @@ function mapTls(tls: TlsFacts): TlsMapping {
   const p = tls.peer;
   if (p) {
     const cert: Mutable<OcsfCertificate> = { subject: p.subject, issuer: p.issuer, serial_number: p.serialNumber };
-    // Only a real SHA-256 (32 bytes, as Node prints it) is labelled SHA-256.
-    const fp = SHA256_NODE.test(p.fingerprint256) ? fingerprintToOcsf(p.fingerprint256) : null;
-    if (fp !== null) cert.fingerprints = [{ algorithm_id: FINGERPRINT_SHA256.id, algorithm: FINGERPRINT_SHA256.caption, value: fp }];
-    if (fp === null || fingerprintFromOcsf(fp) !== p.fingerprint256) exact.push(['tls.peer.fingerprint256', p.fingerprint256]);
+    // Only a real SHA-256 (32 bytes, as Node prints it) is labelled SHA-256;
+    // that form always converts back (fingerprintFromOcsf), anything else is kept as is.
+    if (SHA256_NODE.test(p.fingerprint256)) cert.fingerprints = [{ algorithm_id: FINGERPRINT_SHA256.id, algorithm: FINGERPRINT_SHA256.caption, value: fingerprintToOcsf(p.fingerprint256) }];
+    else exact.push(['tls.peer.fingerprint256', p.fingerprint256]);
     const from = certTimeToMs(p.validFrom);
     if (from !== null) cert.created_time = from;
     if (from === null || certTimeFromMs(from) !== p.validFrom) exact.push(['tls.peer.validFrom', p.validFrom]);

@@ -1,0 +1,77 @@
+/**
+ * Cost of turning one decision record into its OCSF HTTP Activity event (the
+ * work every sink's background drain does per request), and of the steps
+ * around it: JSON serialization, reading an event back, and the other
+ * projections. In process, no I/O; median of interleaved rounds.
+ *
+ *   node bench/ocsf-encode.ts [events per round] [rounds]
+ *
+ * "keep-alive" reuses the connection's TLS facts and the identity object, as
+ * the sidecar does for every request on one connection (tls/peer.ts and
+ * authn cache them), so their OCSF form is reused; "new connection" gives
+ * every record fresh ones, the worst case.
+ */
+import { loadavg } from 'node:os';
+import { toOcsfAuthentication } from '../src/decision/ocsf/authentication.ts';
+import { toOcsfDetectionFinding, type AnomalyInput } from '../src/decision/ocsf/detection-finding.ts';
+import { toEcs } from '../src/decision/ocsf/ecs.ts';
+import { toOcsfHttpActivity } from '../src/decision/ocsf/http-activity.ts';
+import { recordFromOcsf } from '../src/decision/ocsf/read.ts';
+import type { DecisionRecord } from '../src/decision/record.ts';
+import { blockedServiceRecord, jwtAllowRecord } from '../test/decision/ocsf/records.ts';
+
+const N = Number(process.argv[2] ?? 20_000);
+const ROUNDS = Number(process.argv[3] ?? 9);
+
+const allow = jwtAllowRecord();
+const deny = blockedServiceRecord();
+/** Same connection: shared TlsFacts and Identity objects, different requests. */
+const keepAlive: DecisionRecord[] = Array.from({ length: 64 }, (_, i) => ({ ...(i % 4 === 3 ? deny : allow), id: `${allow.id.slice(0, -4)}${String(i).padStart(4, '0')}`, requestId: `req-${i}` }));
+/** A new connection per record: fresh TlsFacts and Identity objects (nothing to reuse). */
+function fresh(r: DecisionRecord): DecisionRecord {
+  return structuredClone(r);
+}
+const lines = keepAlive.map((r) => JSON.stringify(toOcsfHttpActivity(r)));
+const anomaly: AnomalyInput = {
+  detection: 'rate.burst', severity: 'high', score: 6.2, metric: 'requests per second', unit: 'req/s', observed: 310, threshold: 50,
+  thresholdRule: 'max(floor 30, 4 × mean 2.1, mean + 6σ 14.2)', baseline: { source: 'client', mean: 2.1, stddev: 2.01, samples: 3600, unit: 'req/s' },
+  window: { seconds: 10, start: allow.time - 10_000, end: allow.time }, route: null,
+  client: { key: 'user-8842', kind: 'identity', ip: '10.1.4.23', subject: 'user-8842', spiffeId: null, tokenId: null }, evidenceId: allow.id, time: allow.time, summary: 'burst',
+};
+
+let sink = 0;
+type Case = { label: string; prepare?: () => DecisionRecord[]; run: (i: number, batch: DecisionRecord[] | null) => number };
+const cases: Case[] = [
+  { label: 'record -> OCSF event, keep-alive', run: (i) => toOcsfHttpActivity(keepAlive[i & 63] as DecisionRecord).time },
+  { label: 'record -> OCSF event, new connection', prepare: () => Array.from({ length: N }, (_, i) => fresh(keepAlive[i & 63] as DecisionRecord)), run: (i, b) => toOcsfHttpActivity((b as DecisionRecord[])[i] as DecisionRecord).time },
+  { label: 'record -> OCSF event -> JSON (what a sink does)', run: (i) => JSON.stringify(toOcsfHttpActivity(keepAlive[i & 63] as DecisionRecord)).length },
+  { label: 'record -> JSON (the former identity encoding)', run: (i) => JSON.stringify(keepAlive[i & 63]).length },
+  { label: 'JSON line -> record (policy diff, detector)', run: (i) => recordFromOcsf(JSON.parse(lines[i & 63] as string)).time },
+  { label: 'record -> Authentication event (3002)', run: (i) => toOcsfAuthentication(keepAlive[i & 63] as DecisionRecord)?.time ?? 0 },
+  { label: 'record -> ECS document', run: (i) => (toEcs(keepAlive[i & 63] as DecisionRecord)['@timestamp'] as string).length },
+  { label: 'anomaly -> Detection Finding (2004)', run: () => toOcsfDetectionFinding(anomaly).time },
+];
+
+const results = new Map<string, number[]>(cases.map((c) => [c.label, []]));
+for (const c of cases) {
+  // Warm up (JIT) before any timing.
+  const batch = c.prepare ? c.prepare() : null;
+  for (let i = 0; i < N; i++) sink += c.run(i, batch) & 1;
+}
+for (let round = 0; round < ROUNDS; round++) {
+  for (const c of cases) {
+    const batch = c.prepare ? c.prepare() : null;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < N; i++) sink += c.run(i, batch) & 1;
+    results.get(c.label)?.push(Number(process.hrtime.bigint() - t0) / N);
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+// On a shared machine the fastest round is the closest to the CPU cost; the median shows the spread.
+const eventBytes = lines.reduce((n, l) => n + Buffer.byteLength(l), 0) / lines.length;
+const recordBytes = keepAlive.reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r)), 0) / keepAlive.length;
+console.log(`OCSF encoding cost (Node ${process.version}; median of ${ROUNDS} interleaved rounds of ${N}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+for (const [label, xs] of results) console.log(`  ${label.padEnd(50)} ${Math.min(...xs).toFixed(0).padStart(7)} ns/event min, ${median(xs).toFixed(0).padStart(7)} median   (${(1e9 / Math.min(...xs) / 1000).toFixed(0)}k/s on one core)`);
+console.log(`  event size ${eventBytes.toFixed(0)} bytes of JSON (record alone: ${recordBytes.toFixed(0)} bytes)`);
+if (sink === -1) console.log(sink); // keeps the results alive
