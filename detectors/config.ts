@@ -156,6 +156,7 @@ export const detectorConfigSchema = {
         requireWarmup: warmupOnly,
         window: windowRef('medium'),
         minDistinct: int(60, 1, 'Floor: distinct paths in the window, paths. Default 60.'),
+        minSamples: int(2, 1, 'Samples of the client\'s distinct-path count (one per half window it was active in) before its baseline is used, samples. Default 2.'),
         ratio: ratio(4),
         sigma: sigma(6),
       }),
@@ -262,6 +263,7 @@ export interface CountDetectionConfig extends Base {
 export interface DistinctDetectionConfig extends Base {
   readonly window: WindowName;
   readonly minDistinct: number;
+  readonly minSamples: number;
   readonly ratio: number;
   readonly sigma: number;
 }

@@ -15,12 +15,14 @@ const BOTH_HALVES = [0, HLL_REGISTERS];
 
 export function checkPaths(e: DetectorEngine, c: ClientState, r: DecisionRecord, t: number, warm: boolean): void {
   const cfg = e.cfg.detections['enumeration.paths'];
-  if (!cfg.enabled || (cfg.requireWarmup === true && !warm)) return;
+  // Warm for this detection also means its own baseline has samples (half windows the client was active in).
+  const baselineReady = warm && c.distinct.n >= cfg.minSamples;
+  if (!cfg.enabled || (cfg.requireWarmup === true && !baselineReady)) return;
   const observed = hllEstimate(c.hll, BOTH_HALVES);
   if (observed < cfg.minDistinct) return;
   const d = c.distinct;
-  const mean = warm ? d.mean : 0;
-  const sd = warm ? d.sd : 0;
+  const mean = baselineReady ? d.mean : 0;
+  const sd = baselineReady ? d.sd : 0;
   const thr = threshold(cfg.minDistinct, cfg.ratio, cfg.sigma, mean, sd);
   if (observed < thr) return;
   const seconds = (e.distinctHalfMs * 2) / 1000;

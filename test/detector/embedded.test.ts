@@ -7,6 +7,7 @@ import { createServices } from '../../src/sidecar/compose.ts';
 import { createEmbeddedDetector, type EmbeddedDetector } from '../../detectors/embedded.ts';
 import { generateTraffic } from '../../detectors/sim/traffic.ts';
 import { startHarness, until, type Harness } from '../support/harness.ts';
+import { TEST_CONFIG } from './support/config.ts';
 import { closeClients, liveClients, replay, useSimApi, type LiveClient, type Sent } from './support/live.ts';
 
 const POLICY = `
@@ -20,13 +21,6 @@ spec:
         paths: [/**]
         public: true
 `;
-
-/** Short warm-up and epochs so a test minute is enough; thresholds are the defaults. */
-export const TEST_CONFIG = {
-  engine: { warmupEvents: 10, warmupSeconds: 2 },
-  population: { epochSeconds: 2, minSamples: 10 },
-  feedback: { high: { action: 'block' as const, durationSeconds: 60 }, critical: { action: 'block' as const, durationSeconds: 60 } },
-};
 
 describe('embedded detector', () => {
   let h: Harness;
