@@ -164,6 +164,7 @@ export async function startScenario(): Promise<Scenario> {
   const expired = await signToken(key, { iss: ISS, aud: AUD, sub: 'alice' }, { expiresIn: -3600, issuedAt: Math.floor(Date.now() / 1000) - 7200 });
   let rogue: Pem | null = null;
   let orderId = 0;
+  let blocked = false;
 
   const sc: Scenario = {
     sidecar,
@@ -206,9 +207,12 @@ export async function startScenario(): Promise<Scenario> {
       // Rate limit: 3 a minute per client, then 429.
       for (let i = 0; i < 4; i++) await sc.get(READER, '/search');
       sc.produced.add('ratelimit');
+      // A blocked client keeps trying.
+      if (blocked) for (let i = 0; i < 2; i++) await expectStatus(403, sc.get(BOT, `/orders/${i}`));
     },
     async block() {
       blockListStore(services).add({ kind: 'spiffeId', value: BOT, reason: 'abuse', source: 'manual', ttlMs: 600_000 });
+      blocked = true;
       for (let i = 0; i < 5; i++) {
         const s = await sc.get(BOT, `/orders/${i}`);
         if (s !== 403) throw new Error(`blocked client got ${s}`);
