@@ -1,7 +1,8 @@
 /**
  * The dashboards and alert rules against a real Prometheus (Debian's package) scraping a real
- * sidecar under generated traffic (support/scenario.ts: allows, each kind of deny the pipeline
- * has, audit-mode would-denies, a block, upstream failures, refused TLS handshakes). Every query
+ * sidecar and the real detector under generated traffic (support/scenario.ts: allows, each kind
+ * of deny the pipeline has, audit-mode would-denies, a manual block, a flood the detector blocks,
+ * upstream failures, refused TLS handshakes; decisions through Kafka). Every query
  * of every panel of every dashboard runs through Prometheus's HTTP API the way Grafana would send
  * it: each must parse and evaluate, and each panel whose data the traffic produced must return a
  * series with a value. Then the policy-reload-refused alert fires in Prometheus (production rules
@@ -12,9 +13,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DASHBOARDS } from '../../dashboards/index.ts';
 import { expandGrafanaVariables, grafanaAllValue, type PromResult } from './support/prometheus.ts';
-import { READER, SIDECAR_JOB, startScenario, type Scenario } from './support/scenario.ts';
+import { DETECTOR_JOB, READER, SIDECAR_JOB, startScenario, type Scenario } from './support/scenario.ts';
 
 let sc: Scenario;
+let floodBlockedMs = 0;
 
 beforeAll(async () => {
   sc = await startScenario();
@@ -24,9 +26,10 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 1100));
   }
   await sc.block();
+  floodBlockedMs = await sc.flood();
   await sc.tlsFailures(3);
   await sc.scraped();
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await sc?.close();
@@ -40,10 +43,14 @@ function finiteValues(r: PromResult): number {
   return n;
 }
 
-describe('dashboards against a real Prometheus scraping a real sidecar', () => {
-  it('scrapes the sidecar and sees every request', async () => {
+describe('dashboards against a real Prometheus scraping a real sidecar and detector', () => {
+  it('scrapes the sidecar and the detector, and sees every request and the detector\'s block', async () => {
     const targets = await sc.prom.targets();
-    expect(targets.map((t) => [t.labels['job'], t.health])).toEqual([[SIDECAR_JOB, 'up']]);
+    expect(targets.map((t) => [t.labels['job'], t.health]).sort()).toEqual([[DETECTOR_JOB, 'up'], [SIDECAR_JOB, 'up']]);
+    console.log(`flood blocked at the sidecar ${floodBlockedMs} ms after it started`);
+    expect(await sc.value(`sum(palisade_detector_blocks_issued_total{job="${DETECTOR_JOB}"})`)).toBeGreaterThanOrEqual(1);
+    expect(await sc.value(`sum(palisade_blocklist_entries{job="${SIDECAR_JOB}", source="detector"})`)).toBeGreaterThanOrEqual(1);
+    expect(await sc.value(`sum(palisade_detector_events_consumed_total{job="${DETECTOR_JOB}"})`)).toBeGreaterThan(0);
     expect(await sc.value(`sum(palisade_requests_total{job="${SIDECAR_JOB}"})`)).toBe(sc.sent);
     expect(await sc.value(`sum(palisade_requests_total{job="${SIDECAR_JOB}", verdict="allow"})`)).toBe(sc.allowed);
   });

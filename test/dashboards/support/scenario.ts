@@ -1,15 +1,18 @@
 /**
  * The observability scenario: a real sidecar (real mTLS listener, real upstream, real JWKS and
- * introspection servers, NDJSON decision sink) scraped every second by a real Prometheus loaded
- * with the production alert rules, and a traffic generator that produces allows, each kind of
- * deny of the pipeline, audit-mode would-denies, a block, upstream failures and refused TLS
- * handshakes. Used by test/dashboards/prometheus.test.ts and by scripts/render-dashboards.ts
+ * introspection servers, Kafka decision sink with a disk spool, block-list feed) and the real
+ * detector (`palisade detector`, its own process) on the test broker, both scraped every second
+ * by a real Prometheus loaded with the production alert rules; and a traffic generator that
+ * produces allows, each kind of deny of the pipeline, audit-mode would-denies, a manual block, a
+ * flood the detector blocks, upstream failures and refused TLS handshakes. Used by test/dashboards/prometheus.test.ts and by scripts/render-dashboards.ts
  * (the README pictures).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { connect } from 'node:tls';
-import { Agent } from 'undici';
+import { Agent, request } from 'undici';
 import { blockListStore } from '../../../src/blocklist/store.ts';
 import { loadSettings } from '../../../src/config/settings.ts';
 import { createLogger } from '../../../src/log/logger.ts';
@@ -22,9 +25,15 @@ import { createPki, send, startUpstream, type Pki, type Upstream } from '../../s
 import { startIntrospectionServer, type IntrospectionServer } from '../../authn/support/introspection-server.ts';
 import { startJwksServer, type JwksServer } from '../../authn/support/jwks-server.ts';
 import { makeKey, signToken, type TestKey } from '../../authn/support/keys.ts';
-import { startPrometheus, type Prometheus } from './prometheus.ts';
+import { createKafkaClient } from '../../../src/kafka/client.ts';
+import { freePort, startPrometheus, type Prometheus } from './prometheus.ts';
 
 export const SIDECAR_JOB = 'palisade-sidecar';
+export const DETECTOR_JOB = 'palisade-detector';
+const ROOT = resolve(import.meta.dirname, '../../..');
+/** The test broker (deploy/kafka/broker.sh, started by scripts/test.sh). */
+export const BROKERS = process.env['PALISADE_KAFKA_BROKERS'] ?? '127.0.0.1:19092';
+const FLOODER = 'spiffe://test.local/ns/evil/sa/flooder';
 const ISS = 'https://idp.test/';
 const AUD = 'orders-api';
 const SECRET_ENV = 'PALISADE_SCENARIO_INTROSPECTION_SECRET';
@@ -67,6 +76,7 @@ spec:
           - spiffeId: ${READER}
           - spiffeId: ${SUSPECT}
           - spiffeId: ${BOT}
+          - spiffeId: ${FLOODER}
     rules:
       - id: orders-read
         methods: [GET]
@@ -88,6 +98,8 @@ spec:
 export interface Scenario {
   readonly sidecar: Sidecar;
   readonly prom: Prometheus;
+  /** Admin port of the detector process. */
+  readonly detectorAdminPort: number;
   readonly policyFile: string;
   /** What the traffic produced so far, so a check knows which panels must show data. */
   readonly produced: Set<Feature>;
@@ -103,6 +115,11 @@ export interface Scenario {
   round(scale?: number): Promise<void>;
   /** Puts an identity on the block list (as the detector feedback or `palisade blocklist add` does) and sends it a few requests. */
   block(): Promise<void>;
+  /**
+   * A client that warms up at a few requests a second, then floods; resolves when the detector's
+   * block reaches the sidecar (a 403 BLOCKED), with the milliseconds from the flood's start.
+   */
+  flood(): Promise<number>;
   /** Refused mTLS handshakes: no client certificate, a certificate from another CA. */
   tlsFailures(count: number): Promise<void>;
   /** Instant value of a PromQL expression (NaN when empty). */
@@ -134,7 +151,20 @@ export async function startScenario(): Promise<Scenario> {
   const policyFile = join(pki.dir, 'policy.yaml');
   const policy = (version: string) => scenarioPolicy(version, jwks.url, intro.url);
   writeFileSync(policyFile, policy('1'));
+  // This run's own topics and consumer group on the shared test broker.
+  const prefix = `palisade-test-obs-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const kafkaEnv = {
+    PALISADE_KAFKA_BROKERS: BROKERS,
+    PALISADE_KAFKA_TOPIC_DECISIONS: `${prefix}.decisions`,
+    PALISADE_KAFKA_TOPIC_BLOCKLIST: `${prefix}.blocklist`,
+    PALISADE_KAFKA_TOPIC_ALERTS: `${prefix}.alerts`,
+    PALISADE_KAFKA_TOPIC_PARTITIONS: '3',
+    PALISADE_KAFKA_TOPIC_REPLICATION: '1',
+    PALISADE_KAFKA_LINGER_MS: '20',
+  };
   const settings = loadSettings({
+    ...kafkaEnv,
+    PALISADE_SPOOL_DIR: join(pki.dir, 'spool'),
     PALISADE_POLICY: policyFile,
     PALISADE_LISTEN_HOST: '127.0.0.1',
     PALISADE_LISTEN_PORT: '0',
@@ -148,7 +178,47 @@ export async function startScenario(): Promise<Scenario> {
   });
   const services = createServices(createLogger({ level: 'silent' }));
   const sidecar = await composeSidecar({ settings, logger: services.logger, services });
-  const prom = await startPrometheus({ jobs: [{ job: SIDECAR_JOB, targets: [`127.0.0.1:${sidecar.adminPort}`] }], ruleFiles: [RULES_FILE] });
+
+  // The detector: `palisade detector`, its own process, on the same topics; a short warm-up so
+  // a test minute is enough, and any anomaly from medium severity up blocks (briefly).
+  const detectorConfig = join(pki.dir, 'detector.json');
+  writeFileSync(
+    detectorConfig,
+    JSON.stringify({
+      engine: { warmupEvents: 10, warmupSeconds: 2 },
+      population: { epochSeconds: 2, minSamples: 10 },
+      feedback: { low: { action: 'alert' }, medium: { action: 'block', durationSeconds: 60 }, high: { action: 'block', durationSeconds: 60 }, critical: { action: 'block', durationSeconds: 60 } },
+      kafka: { groupId: `${prefix}.detector`, stateTopic: `${prefix}.state`, checkpointIntervalMs: 1000, expirySweepMs: 500 },
+    }),
+  );
+  const detectorAdminPort = await freePort();
+  const detectorLog: string[] = [];
+  const detector: ChildProcess = spawn(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'detector'], {
+    env: { ...process.env, ...kafkaEnv, PALISADE_DETECTOR_CONFIG: detectorConfig, PALISADE_DETECTOR_ADMIN_HOST: '127.0.0.1', PALISADE_DETECTOR_ADMIN_PORT: String(detectorAdminPort), PALISADE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  detector.stdout?.on('data', (b: Buffer) => detectorLog.push(b.toString()));
+  detector.stderr?.on('data', (b: Buffer) => detectorLog.push(b.toString()));
+  let detectorExited = false;
+  detector.once('exit', () => {
+    detectorExited = true;
+  });
+  const readyDeadline = Date.now() + 60_000;
+  for (;;) {
+    if (detectorExited) throw new Error(`palisade detector exited:\n${detectorLog.join('')}`);
+    const ok = await fetch(`http://127.0.0.1:${detectorAdminPort}/readyz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > readyDeadline) throw new Error(`palisade detector not ready in 60 s:\n${detectorLog.join('')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  const prom = await startPrometheus({
+    jobs: [
+      { job: SIDECAR_JOB, targets: [`127.0.0.1:${sidecar.adminPort}`] },
+      { job: DETECTOR_JOB, targets: [`127.0.0.1:${detectorAdminPort}`] },
+    ],
+    ruleFiles: [RULES_FILE],
+  });
 
   const agents = new Map<string, Agent>();
   const agent = async (spiffeId: string): Promise<Agent> => {
@@ -170,7 +240,8 @@ export async function startScenario(): Promise<Scenario> {
     sidecar,
     prom,
     policyFile,
-    produced: new Set<Feature>(['process', 'sink', 'policy']),
+    detectorAdminPort,
+    produced: new Set<Feature>(['process', 'sink', 'spool', 'policy', 'detector']),
     trafficStart: 0,
     sent: 0,
     allowed: 0,
@@ -219,6 +290,36 @@ export async function startScenario(): Promise<Scenario> {
       }
       sc.produced.add('blocklist').add('blocklist-entries');
     },
+    async flood() {
+      const a = await agent(FLOODER);
+      const url = `https://127.0.0.1:${sidecar.tlsPort}/orders/`;
+      const one = async (): Promise<{ status: number; code: string | null }> => {
+        const r = await request(`${url}${orderId++}`, { dispatcher: a });
+        const text = await r.body.text();
+        sc.sent++;
+        if (r.statusCode < 400) sc.allowed++;
+        return { status: r.statusCode, code: r.statusCode === 403 ? ((JSON.parse(text) as { code?: string }).code ?? null) : null };
+      };
+      // Warm-up: a baseline of a few requests a second.
+      for (let i = 0; i < 16; i++) {
+        await one();
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const t0 = Date.now();
+      let blockedAt = 0;
+      const deadline = t0 + 30_000;
+      await Promise.all(
+        Array.from({ length: 24 }, async () => {
+          while (blockedAt === 0 && Date.now() < deadline) {
+            const r = await one();
+            if (r.code === 'BLOCKED') blockedAt ||= Date.now();
+          }
+        }),
+      );
+      if (blockedAt === 0) throw new Error(`the detector did not block the flood in 30 s:\n${detectorLog.join('')}`);
+      for (const f of ['detector-anomaly', 'detector-block', 'blocklist', 'blocklist-entries'] as const) sc.produced.add(f);
+      return blockedAt - t0;
+    },
     async tlsFailures(count) {
       rogue ??= await (await createDevCa('Rogue CA')).issue({ commonName: 'rogue', spiffeId: 'spiffe://rogue.local/x', usage: 'client' });
       const handshake = (o: { cert?: string; key?: string }) =>
@@ -253,7 +354,24 @@ export async function startScenario(): Promise<Scenario> {
     async close() {
       for (const a of agents.values()) await a.close();
       await prom.close();
+      if (!detectorExited) {
+        const gone = new Promise<void>((r) => detector.once('exit', () => r()));
+        detector.kill('SIGTERM');
+        const t = setTimeout(() => detector.kill('SIGKILL'), 10_000);
+        await gone;
+        clearTimeout(t);
+      }
       await sidecar.close();
+      // Drop this run's topics and group from the shared broker.
+      const admin = createKafkaClient(settings, services.logger).admin();
+      await admin.connect();
+      try {
+        const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+        if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => undefined);
+        await admin.deleteGroups([`${prefix}.detector`]).catch(() => undefined);
+      } finally {
+        await admin.disconnect();
+      }
       await upstream.close();
       await jwks.close();
       await intro.close();
@@ -263,7 +381,7 @@ export async function startScenario(): Promise<Scenario> {
   };
   // Prometheus scrapes the sidecar once before any traffic, so rates start from a zero.
   const deadline = Date.now() + 20_000;
-  while ((await sc.value(`up{job="${SIDECAR_JOB}"}`)) !== 1) {
+  while ((await sc.value(`sum(up{job=~"${SIDECAR_JOB}|${DETECTOR_JOB}"})`)) !== 2) {
     if (Date.now() > deadline) throw new Error(`Prometheus never scraped the sidecar: ${JSON.stringify(await prom.targets())}`);
     await new Promise((r) => setTimeout(r, 200));
   }
