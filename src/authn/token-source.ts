@@ -13,7 +13,6 @@ export const MAX_TOKEN_LENGTH = 16 * 1024;
 
 /** RFC 6750 b64token: what a bearer token may contain (JWTs and usual opaque tokens). */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-const BEARER = /^Bearer +(\S+) *$/i;
 /** RFC 9110 token: header and cookie names. */
 const NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -25,6 +24,20 @@ export type TokenRead =
 export type TokenReader = (headers: IncomingHttpHeaders) => TokenRead;
 
 const ABSENT: TokenRead = Object.freeze({ kind: 'absent' });
+
+/**
+ * The credentials after "Bearer " (scheme case-insensitive, RFC 9110 11.1), or
+ * null when the value uses another scheme. Hand-rolled: a regex with a capture
+ * over an ~1 KiB token was a measurable share of a cached request.
+ */
+function afterBearer(v: string): string | null {
+  if (v.length < 7 || v.charCodeAt(6) !== 32 || v.slice(0, 6).toLowerCase() !== 'bearer') return null;
+  let i = 7;
+  while (v.charCodeAt(i) === 32) i++;
+  let end = v.length;
+  while (end > i && v.charCodeAt(end - 1) === 32) end--;
+  return v.slice(i, end);
+}
 
 function checked(value: string, where: string): TokenRead {
   if (value.length === 0) return { kind: 'malformed', detail: `empty token in ${where}` };
@@ -55,10 +68,10 @@ export function compileTokenSource(src: TokenSourceSpec): TokenReader {
     return (headers) => {
       const v = headers.authorization;
       if (v === undefined) return ABSENT;
-      const m = BEARER.exec(v);
+      const token = afterBearer(v);
       // Another scheme (Basic...) is no bearer token: "absent", so the client gets AUTHN_REQUIRED and a challenge.
-      if (!m) return /^Bearer(\s|$)/i.test(v) ? { kind: 'malformed', detail: 'Authorization: Bearer without a token' } : ABSENT;
-      return checked(m[1] as string, 'Authorization');
+      if (token === null) return /^Bearer\s*$/i.test(v) ? { kind: 'malformed', detail: 'Authorization: Bearer without a token' } : ABSENT;
+      return checked(token, 'Authorization');
     };
   }
   if (src.from === 'header') {
@@ -67,9 +80,8 @@ export function compileTokenSource(src: TokenSourceSpec): TokenReader {
       const v = headers[name];
       if (v === undefined) return ABSENT;
       if (Array.isArray(v)) return { kind: 'malformed', detail: `header ${name} sent more than once` };
-      const m = BEARER.exec(v);
       // Node joins a repeated unknown header with ", ": the comma makes it malformed below.
-      return checked(m ? (m[1] as string) : v.trim(), `header ${name}`);
+      return checked(afterBearer(v) ?? v.trim(), `header ${name}`);
     };
   }
   const cookie = src.name as string;

@@ -9,7 +9,7 @@
  * client pays for one signature check, then a hash and a map lookup. A cached
  * verdict is dropped when its signing key leaves the JWKS.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import type { JwtIssuerSpec } from '../../policy/document.ts';
 import { ASYMMETRIC_ALGORITHMS } from '../../policy/schema/authentication.ts';
@@ -53,7 +53,8 @@ export function createJwtVerifier(issuers: readonly JwtIssuerSpec[], fingerprint
       }),
     });
   }
-  const keyBase: Hash = createHash('sha256').update(fingerprint).update('\n');
+  // One-shot hash of (config digest, token): cheaper than an incremental hash for inputs this small.
+  const keyPrefix = `${createHash('sha256').update(fingerprint).digest('hex')}\n`;
 
   async function verifyFresh(token: string, cacheKey: string, now: number): Promise<TokenOutcome> {
     let alg: unknown;
@@ -135,7 +136,7 @@ export function createJwtVerifier(issuers: readonly JwtIssuerSpec[], fingerprint
   return {
     verify(token) {
       const now = svc.now();
-      const cacheKey = keyBase.copy().update(token).digest('base64url');
+      const cacheKey = hash('sha256', keyPrefix + token, 'base64url');
       const hit = svc.tokens.get(cacheKey, now);
       if (hit !== undefined) {
         if (!hit.key.retired) {
