@@ -155,18 +155,14 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
   }
 
   /** Moves the queue's head (up to `n` records) to the spool, after any spill already running. */
-  function spill(n: number): Promise<void> {
+  function spill(s: Spool, n: number): Promise<void> {
     const records = queue.take(n);
-    if (records.length === 0 || !spool) {
-      if (records.length > 0) queue.unshift(records);
-      return spilling ?? Promise.resolve();
-    }
     detached += records.length;
     const previous = spilling ?? Promise.resolve();
     const p = previous.then(async () => {
       const entries = toEntries(records);
       try {
-        drop(await spool.append(entries), 'spool full');
+        drop(await s.append(entries), 'spool full');
       } catch (err) {
         logger.error({ err: (err as Error).message }, 'spool write failed');
         drop(entries.length, 'spool write failed');
@@ -256,7 +252,7 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
       if (down && now < retryAt) {
         // Outage: keep memory small and the events durable.
         if (spool && queue.length > 0) {
-          await spill(queue.length);
+          await spill(spool, queue.length);
           continue;
         }
         if (closing) return;
@@ -305,7 +301,7 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
         oldestAt = Date.now();
         wake();
       } else if (n === batchSize) wake();
-      if (spool && n >= spillAt && !spilling) void spill(n);
+      if (spool && n >= spillAt && !spilling) void spill(spool, n);
     },
     async flush() {
       flushes++;
