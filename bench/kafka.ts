@@ -1,0 +1,319 @@
+/**
+ * Benchmark of the Kafka decision sink (docs/kafka.md has the figures).
+ *
+ *   node bench/kafka.ts [--only sidecar|producer] [--seconds 10] [--concurrency 32] [--rounds 3] [--events 200000]
+ *
+ * Scenarios:
+ *   sidecar  The real `palisade sidecar` process with the full policy (bench/kafka-policy.yaml: mTLS
+ *            authentication, block list, rate limit, RBAC) under a closed-loop mTLS load, three times:
+ *            NDJSON sink (file), Kafka sink (broker up), Kafka sink with the broker unreachable (every
+ *            event goes to the disk spool). Request throughput and latency percentiles, and the events
+ *            that reached the sink's destination.
+ *   producer The sink alone in this process: records written in a tight loop (kept within the memory
+ *            buffer), measured until the broker acknowledged every one; gzip and no compression.
+ *
+ * Needs the broker (bash deploy/kafka/broker.sh start) at PALISADE_KAFKA_BROKERS (default
+ * 127.0.0.1:19092). Topics are unique per run and deleted at the end.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Agent, request } from 'undici';
+import { loadSettings } from '../src/config/settings.ts';
+import { encodeDecision } from '../src/decision/encode.ts';
+import { createKafkaSink } from '../src/decision/sinks/kafka/index.ts';
+import { createLogger } from '../src/log/logger.ts';
+import { createPki, startUpstream, until, type Pki, type Upstream } from '../test/support/harness.ts';
+import { BROKERS, deleteTopics, makeRecord, topicCount, uniqueTopic } from '../test/decision/sinks/kafka/support.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    seconds: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '32' },
+    events: { type: 'string', default: '200000' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const SECONDS = Number(args.seconds);
+const CONCURRENCY = Number(args.concurrency);
+const EVENTS = Number(args.events);
+const ROUNDS = Number(args.rounds);
+const WARMUP_MS = 2000;
+const IDENTITIES = 8;
+
+const topics: string[] = [];
+const dirs: string[] = [];
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+// ---------------------------------------------------------------- sidecar scenarios
+
+interface LoadResult {
+  readonly requests: number;
+  readonly rps: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly errors: number;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function startSidecar(pki: Pki, upstream: Upstream, env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, ['src/cli/main.ts', 'sidecar'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      PALISADE_POLICY: 'bench/kafka-policy.yaml',
+      PALISADE_LISTEN_HOST: '127.0.0.1',
+      PALISADE_LISTEN_PORT: '0',
+      PALISADE_ADMIN_HOST: '127.0.0.1',
+      PALISADE_ADMIN_PORT: '0',
+      PALISADE_UPSTREAM: upstream.url,
+      PALISADE_TLS_CERT: pki.server.cert,
+      PALISADE_TLS_KEY: pki.server.key,
+      PALISADE_TLS_CA: pki.caFile,
+      PALISADE_LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let port = 0;
+  let buf = '';
+  const log: string[] = [];
+  child.stderr!.on('data', (c: Buffer) => {
+    buf += c.toString('utf8');
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (log.length < 200) log.push(line);
+      if (line.includes('"sidecar listening"')) port = (JSON.parse(line) as { tlsPort: number }).tlsPort;
+    }
+  });
+  child.once('exit', (code) => {
+    if (port === 0) console.error(`sidecar exited (${code}):\n${log.join('\n')}`);
+  });
+  await until(() => port > 0 || child.exitCode !== null, 30_000);
+  if (port === 0) throw new Error('sidecar did not start');
+  return { child, base: `https://127.0.0.1:${port}` };
+}
+
+async function stopSidecar(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Closed loop: CONCURRENCY workers, each one request at a time on its own keep-alive connection. */
+async function load(pki: Pki, base: string): Promise<LoadResult> {
+  const pems = await Promise.all(Array.from({ length: IDENTITIES }, (_, i) => pki.client(`spiffe://bench.local/ns/load/sa/c${i}`)));
+  const agents = Array.from({ length: CONCURRENCY }, (_, i) => {
+    const pem = pems[i % IDENTITIES]!;
+    return new Agent({ connections: 1, connect: { ca: pki.ca.cert, cert: pem.cert, key: pem.key, servername: 'localhost', rejectUnauthorized: true } });
+  });
+  const latencies: number[] = [];
+  let errors = 0;
+  const start = Date.now();
+  const measureFrom = start + WARMUP_MS;
+  const end = measureFrom + SECONDS * 1000;
+  await Promise.all(
+    agents.map(async (agent, w) => {
+      for (let seq = 0; Date.now() < end; seq++) {
+        const t0 = process.hrtime.bigint();
+        try {
+          const res = await request(`${base}/items/${w}-${seq}`, { dispatcher: agent });
+          await res.body.dump();
+          if (res.statusCode !== 200) errors++;
+        } catch {
+          errors++;
+        }
+        if (Date.now() >= measureFrom) latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    }),
+  );
+  await Promise.all(agents.map((a) => a.close()));
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    rps: latencies.length / SECONDS,
+    p50: percentile(latencies, 50),
+    p90: percentile(latencies, 90),
+    p99: percentile(latencies, 99),
+    max: latencies[latencies.length - 1] ?? NaN,
+    errors,
+  };
+}
+
+function countLines(file: string): number {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
+
+function spooledEvents(dir: string): number {
+  return readdirSync(dir)
+    .filter((f) => f.startsWith('seg-'))
+    .reduce((n, f) => n + countLines(join(dir, f)), 0);
+}
+
+interface Variant {
+  readonly name: string;
+  readonly note: string;
+  /** Settings for one run, and how to count the events it left where they go. */
+  prepare(): { env: Record<string, string>; events(): Promise<number> };
+}
+
+async function sidecarScenarios(): Promise<void> {
+  const pki = await createPki(tempDir('palisade-bench-pki-'));
+  const upstream = await startUpstream();
+  const kafkaEnv = () => {
+    const t = { d: uniqueTopic('bench-decisions'), b: uniqueTopic('bench-blocklist'), a: uniqueTopic('bench-alerts') };
+    topics.push(t.d, t.b, t.a);
+    return { PALISADE_KAFKA_TOPIC_DECISIONS: t.d, PALISADE_KAFKA_TOPIC_BLOCKLIST: t.b, PALISADE_KAFKA_TOPIC_ALERTS: t.a, PALISADE_SPOOL_DIR: tempDir('palisade-bench-spool-') };
+  };
+  const variants: Variant[] = [
+    {
+      name: 'full policy, NDJSON sink (file)',
+      note: 'in the file',
+      prepare() {
+        const file = join(tempDir('palisade-bench-ndjson-'), 'decisions.ndjson');
+        return { env: { PALISADE_DECISIONS_FILE: file }, events: async () => countLines(file) };
+      },
+    },
+    {
+      name: 'full policy, Kafka sink (broker up)',
+      note: 'on the topic',
+      prepare() {
+        const env = kafkaEnv();
+        return { env: { ...env, PALISADE_KAFKA_BROKERS: BROKERS }, events: () => topicCount(env.PALISADE_KAFKA_TOPIC_DECISIONS) };
+      },
+    },
+    {
+      name: 'full policy, Kafka sink, broker down (spooling)',
+      note: 'in the spool',
+      prepare() {
+        const env = kafkaEnv();
+        return { env: { ...env, PALISADE_KAFKA_BROKERS: '127.0.0.1:1', PALISADE_KAFKA_CONNECT_TIMEOUT_MS: '500' }, events: async () => spooledEvents(env.PALISADE_SPOOL_DIR) };
+      },
+    },
+  ];
+  // Rounds interleave the variants, so that a change in the machine's background load hits all alike.
+  const results = variants.map(() => [] as { r: LoadResult; events: number; requests: number }[]);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, v] of variants.entries()) {
+      const run = v.prepare();
+      const { child, base } = await startSidecar(pki, upstream, run.env);
+      const before = upstream.requests.length;
+      const r = await load(pki, base);
+      await stopSidecar(child);
+      results[i]!.push({ r, events: await run.events(), requests: upstream.requests.length - before });
+      upstream.requests.length = 0; // the upstream keeps every request; not needed here
+    }
+  }
+  await upstream.close();
+
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const med = results.map((runs) => ({
+    rps: median(runs.map((x) => x.r.rps)),
+    p50: median(runs.map((x) => x.r.p50)),
+    p90: median(runs.map((x) => x.r.p90)),
+    p99: median(runs.map((x) => x.r.p99)),
+    errors: runs.reduce((n, x) => n + x.r.errors, 0),
+    events: runs.reduce((n, x) => n + x.events, 0),
+    requests: runs.reduce((n, x) => n + x.requests, 0),
+  }));
+  console.log(`\n## sidecar: ${CONCURRENCY} connections, ${IDENTITIES} mTLS identities, ${SECONDS} s after ${WARMUP_MS / 1000} s warm-up, median of ${ROUNDS} interleaved rounds\n`);
+  console.log('| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | events / forwarded requests (all rounds, incl. warm-up) |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const [i, v] of variants.entries()) {
+    const m = med[i]!;
+    console.log(`| ${v.name} | ${m.rps.toFixed(0)} | ${m.p50.toFixed(2)} | ${m.p90.toFixed(2)} | ${m.p99.toFixed(2)} | ${m.errors} | ${m.events} ${v.note} / ${m.requests} |`);
+  }
+  const b = med[0]!;
+  for (const [i, v] of variants.entries()) {
+    if (i === 0) continue;
+    const m = med[i]!;
+    console.log(`ratio vs NDJSON, ${v.name}: throughput ${(m.rps / b.rps).toFixed(2)}, p50 ${(m.p50 / b.p50).toFixed(2)}, p99 ${(m.p99 / b.p99).toFixed(2)}`);
+  }
+}
+
+// ---------------------------------------------------------------- producer on its own
+
+async function producerScenario(compression: 'gzip' | 'none'): Promise<{ eps: number; seconds: number; bytesPerEvent: number }> {
+  const s = loadSettings({
+    PALISADE_KAFKA_BROKERS: BROKERS,
+    PALISADE_KAFKA_TOPIC_DECISIONS: uniqueTopic('bench-producer'),
+    PALISADE_KAFKA_TOPIC_BLOCKLIST: uniqueTopic('bench-blocklist'),
+    PALISADE_KAFKA_TOPIC_ALERTS: uniqueTopic('bench-alerts'),
+    PALISADE_KAFKA_COMPRESSION: compression,
+    PALISADE_SPOOL_DIR: tempDir('palisade-bench-producer-spool-'),
+  });
+  topics.push(s.kafkaTopicDecisions, s.kafkaTopicBlocklist, s.kafkaTopicAlerts);
+  const sink = await createKafkaSink(s, createLogger({ level: 'warn' }));
+  // Records made beforehand: the loop measures the sink (encode, batch, produce), not the fixture.
+  const records = Array.from({ length: 5000 }, (_, i) => makeRecord(i, `spiffe://bench.local/ns/load/sa/c${i % 64}`));
+  const bytesPerEvent = records.slice(0, 100).reduce((n, r) => n + Buffer.byteLength(JSON.stringify(encodeDecision(r))), 0) / 100;
+  // Warm-up: topics created, producer connected, JIT warm.
+  for (let i = 0; i < 2000; i++) sink.write({ ...records[i % records.length]!, id: `${records[i % records.length]!.id.slice(0, 24)}${String(i).padStart(12, '0')}` });
+  await sink.flush();
+  const base = sink.stats().delivered;
+  const cap = s.kafkaBufferEvents;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < EVENTS; ) {
+    // Keep the backlog inside the memory buffer (below the spill mark): the producer's own pace.
+    const st = sink.stats();
+    const room = Math.floor(cap / 2) - 1 - st.buffered;
+    if (room <= 0) {
+      await new Promise((r) => setImmediate(r));
+      continue;
+    }
+    for (let k = 0; k < room && i < EVENTS; k++, i++) {
+      const r = records[i % records.length]!;
+      sink.write({ ...r, id: `${r.id.slice(0, 24)}${String(i).padStart(12, '0')}` });
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  await sink.flush();
+  await until(() => sink.stats().delivered - base >= EVENTS, 120_000);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const st = sink.stats();
+  await sink.close();
+  if (st.dropped > 0 || st.spoolBytes > 0) throw new Error(`producer bench left dropped=${st.dropped} spoolBytes=${st.spoolBytes}`);
+  return { eps: EVENTS / seconds, seconds, bytesPerEvent };
+}
+
+async function producerScenarios(): Promise<void> {
+  const runs = { gzip: [] as number[], none: [] as number[] };
+  let bytes = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const c of ['gzip', 'none'] as const) {
+      const r = await producerScenario(c);
+      runs[c].push(r.eps);
+      bytes = r.bytesPerEvent;
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  console.log(`\n## producer alone: ${EVENTS} events per run, acknowledged (acks=all, idempotent), median of ${ROUNDS} rounds; event JSON ${bytes.toFixed(0)} bytes\n`);
+  console.log('| compression | events/s (median) | all runs |');
+  console.log('| --- | ---: | --- |');
+  for (const c of ['gzip', 'none'] as const) console.log(`| ${c} | ${median(runs[c]).toFixed(0)} | ${runs[c].map((x) => x.toFixed(0)).join(', ')} |`);
+}
+
+try {
+  if (args.only !== 'producer') await sidecarScenarios();
+  if (args.only !== 'sidecar') await producerScenarios();
+} finally {
+  await deleteTopics(topics);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
