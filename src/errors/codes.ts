@@ -52,7 +52,7 @@ export const CODES = {
   // --- authentication ---
   AUTHN_REQUIRED: { status: 401, title: 'Authentication required', disposition: 'unauthorized', description: 'The route requires a credential and none was presented.' },
   AUTHN_PEER_REQUIRED: { status: 401, title: 'Client certificate required', disposition: 'unauthorized', description: 'The route requires an mTLS peer identity (SPIFFE ID) and the connection has none.' },
-  AUTHN_PEER_NOT_ALLOWED: { status: 403, title: 'Peer identity not allowed', disposition: 'unauthorized', description: 'The mTLS peer\'s SPIFFE ID is outside the trust domains or IDs the policy accepts.' },
+  AUTHN_PEER_NOT_ALLOWED: { status: 403, title: 'Peer identity not allowed', disposition: 'unauthorized', description: 'The mTLS peer\'s SPIFFE ID is outside the trust domains or IDs the policy accepts, or its certificate has no SPIFFE ID where spec.authentication.mtls requires one.' },
   AUTHN_TOKEN_MALFORMED: { status: 401, title: 'Malformed token', disposition: 'unauthorized', description: 'The bearer token is not a well-formed JWT (or is empty).' },
   AUTHN_TOKEN_INVALID: { status: 401, title: 'Invalid token', disposition: 'unauthorized', description: 'The token signature does not verify, or a required claim is missing or malformed.' },
   AUTHN_TOKEN_EXPIRED: { status: 401, title: 'Token expired', disposition: 'unauthorized', description: 'The token\'s exp is in the past (beyond the configured clock skew).' },
@@ -60,7 +60,7 @@ export const CODES = {
   AUTHN_ISSUER_UNKNOWN: { status: 401, title: 'Unknown issuer', disposition: 'unauthorized', description: 'The token\'s iss is not one of the issuers the policy trusts.' },
   AUTHN_AUDIENCE_MISMATCH: { status: 401, title: 'Wrong audience', disposition: 'unauthorized', description: 'The token\'s aud does not include an audience the policy accepts for this issuer.' },
   AUTHN_ALGORITHM_FORBIDDEN: { status: 401, title: 'Signing algorithm not allowed', disposition: 'unauthorized', description: 'The token uses an algorithm outside the issuer\'s allow-list (alg none and HMAC with public keys are always refused).' },
-  AUTHN_KEY_UNKNOWN: { status: 401, title: 'Unknown signing key', disposition: 'unauthorized', description: 'No key in the issuer\'s JWKS matches the token\'s kid, even after one refetch.' },
+  AUTHN_KEY_UNKNOWN: { status: 401, title: 'Unknown signing key', disposition: 'unauthorized', description: 'No key in the issuer\'s JWKS matches the token\'s kid, after one refetch (at most one per jwks.cooldownSeconds, so a new kid can take that long to be known).' },
   AUTHN_JWKS_UNAVAILABLE: { status: 503, title: 'Key set unavailable', disposition: 'error', description: 'The issuer\'s JWKS could not be fetched and no cached key can verify the token. Fails closed.' },
   AUTHN_TOKEN_INACTIVE: { status: 401, title: 'Token inactive', disposition: 'unauthorized', description: 'The introspection endpoint says the token is not active (revoked, expired or unknown).' },
   AUTHN_INTROSPECTION_UNAVAILABLE: { status: 503, title: 'Token introspection unavailable', disposition: 'error', description: 'The OAuth2 introspection endpoint failed or timed out. Fails closed.' },
