@@ -124,7 +124,8 @@ describe('palisade sidecar process with the Kafka sink', () => {
     const topic = uniqueTopic('sigterm');
     const spoolDir = mkdtempSync(join(tmpdir(), 'palisade-sigterm-spool-'));
     dirs.push(spoolDir);
-    const p = await startProcess(envFor(topic, spoolDir));
+    // A long linger: at SIGTERM nearly every event is still in memory, so the shutdown flush is what delivers it.
+    const p = await startProcess({ ...envFor(topic, spoolDir), PALISADE_KAFKA_LINGER_MS: '20000', PALISADE_KAFKA_BATCH_SIZE: '5000' });
     children.push(p.child);
     const clients = await agents(6);
     let decided = 0;
