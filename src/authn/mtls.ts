@@ -19,7 +19,14 @@ export interface PeerFacts {
 
 export type PeerCheck = PeerFacts | AuthnFailure | null;
 
-export function compileMtls(spec: AuthenticationSpec['mtls']): (peer: PeerCertificate | null) => PeerCheck {
+export interface MtlsChecker {
+  /** Judges a verified peer certificate (null: no certificate). Memoized per connection. */
+  check(peer: PeerCertificate | null): PeerCheck;
+  /** The same rules on bare facts, for `policy explain`. */
+  judge(spiffeId: string | null, subject: string): PeerFacts | AuthnFailure;
+}
+
+export function compileMtls(spec: AuthenticationSpec['mtls']): MtlsChecker {
   const domains = spec.trustDomains.length > 0 ? new Set(spec.trustDomains.map((d) => d.toLowerCase())) : null;
   const exact = new Set(spec.spiffeIds.filter((p) => !p.endsWith('/*')));
   const prefixes = spec.spiffeIds.filter((p) => p.endsWith('/*')).map((p) => p.slice(0, -1));
@@ -28,24 +35,26 @@ export function compileMtls(spec: AuthenticationSpec['mtls']): (peer: PeerCertif
   // The peer object is cached per TLS socket (tls/peer.ts): judge each connection once.
   const memo = new WeakMap<PeerCertificate, PeerFacts | AuthnFailure>();
 
-  function judge(peer: PeerCertificate): PeerFacts | AuthnFailure {
-    const id = peer.spiffeId;
+  function judge(id: string | null, subject: string): PeerFacts | AuthnFailure {
     if (id === null) {
       if (needSpiffe) return failure('AUTHN_PEER_NOT_ALLOWED', 'the client certificate has no SPIFFE ID');
-      return Object.freeze({ ok: true as const, spiffeId: null, principal: peer.subject });
+      return Object.freeze({ ok: true as const, spiffeId: null, principal: subject });
     }
     if (domains && !domains.has(trustDomainOf(id).toLowerCase())) return failure('AUTHN_PEER_NOT_ALLOWED', 'the client\'s SPIFFE trust domain is not accepted');
     if (idsRestricted && !exact.has(id) && !prefixes.some((p) => id.startsWith(p))) return failure('AUTHN_PEER_NOT_ALLOWED', 'the client\'s SPIFFE ID is not accepted');
     return Object.freeze({ ok: true as const, spiffeId: id, principal: id });
   }
 
-  return (peer) => {
-    if (peer === null) return null;
-    let r = memo.get(peer);
-    if (r === undefined) {
-      r = judge(peer);
-      memo.set(peer, r);
-    }
-    return r;
+  return {
+    judge,
+    check(peer) {
+      if (peer === null) return null;
+      let r = memo.get(peer);
+      if (r === undefined) {
+        r = judge(peer.spiffeId, peer.subject);
+        memo.set(peer, r);
+      }
+      return r;
+    },
   };
 }

@@ -10,14 +10,14 @@
  */
 import { CODES } from '../errors/codes.ts';
 import type { StageBuilder } from '../pipeline/stages.ts';
-import { CONTINUE, deny, type Deny, type RequestContext, type Stage, type Verdict } from '../pipeline/types.ts';
+import { CONTINUE, deny, type Deny, type Identity, type RequestContext, type Stage, type StageExplanation, type Verdict } from '../pipeline/types.ts';
 import type { AuthnMethod } from '../policy/document.ts';
 import { canonicalJson } from '../util/freeze.ts';
 import { authenticationProblems, introspectionClientConfig, secretWarning } from './config.ts';
 import { buildIdentity, peerIdentity } from './identity.ts';
 import { createIntrospector, type Introspector } from './introspection/cache.ts';
 import { createJwtVerifier, type JwtVerifier } from './jwt/verify.ts';
-import { compileMtls, type PeerFacts } from './mtls.ts';
+import { compileMtls, type MtlsChecker, type PeerFacts } from './mtls.ts';
 import { compileRequirements, type Requirement } from './requirements.ts';
 import { failure, isNotOurs, type AuthnFailure, type TokenFacts, type TokenOutcome } from './result.ts';
 import { authnServices, type AuthnServices } from './services.ts';
@@ -35,7 +35,7 @@ export const buildAuthnStage: StageBuilder = (doc, cc) => {
   if (problems.length > 0) throw new Error(problems.length === 1 ? (problems[0] as string) : `\n  - ${problems.join('\n  - ')}`);
   const svc: AuthnServices = authnServices(cc.services);
 
-  const checkPeer = compileMtls(spec.mtls);
+  const mtls = compileMtls(spec.mtls);
   const requirementOf = compileRequirements(spec.requirements, spec.defaultRequire);
   const jwtSource: TokenReader = compileTokenSource(spec.jwt.tokenSource);
   let jwt: JwtVerifier | null = null;
@@ -160,7 +160,7 @@ export const buildAuthnStage: StageBuilder = (doc, cc) => {
     name: 'authn',
     run(ctx) {
       const req = requirementOf(ctx.method, ctx.path);
-      const peerCheck = checkPeer(ctx.tls?.peer ?? null);
+      const peerCheck = mtls.check(ctx.tls?.peer ?? null);
       const peer = peerCheck !== null && peerCheck.ok ? peerCheck : null;
       if (req.mode === 'none') {
         ctx.identity = peer ? peerIdentity(peer) : null;
@@ -168,6 +168,52 @@ export const buildAuthnStage: StageBuilder = (doc, cc) => {
       }
       return step({ ctx, req, peerCheck, peer, tokens: [], failures: [], judged: [] }, 0);
     },
+    explain(sample) {
+      return explainRequirement(requirementOf(sample.method, sample.path), sample.identity, mtls, denyWith);
+    },
   };
   return stage;
 };
+
+function describeRequirement(r: Requirement): string {
+  if (r.mode === 'none') return 'none (public)';
+  if (r.methods.length === 1) return r.methods[0] as string;
+  return `${r.mode === 'any' ? 'anyOf' : 'allOf'} [${r.methods.join(', ')}]`;
+}
+
+/**
+ * `policy explain`: which requirement applies and whether the sample identity
+ * meets it. Explain has no token: a sample identity with jwt (or
+ * introspection) among its methods stands for a token that verified; the
+ * mTLS rules (trust domains, SPIFFE IDs) are applied to its SPIFFE ID.
+ */
+function explainRequirement(r: Requirement, id: Identity | null, mtls: MtlsChecker, denyWith: (r: Requirement, f: AuthnFailure) => Deny): StageExplanation {
+  const trace = [r.id ? `requirement "${r.id}" applies: ${describeRequirement(r)}` : `no requirement matches; the default applies: ${describeRequirement(r)}`];
+  if (r.mode === 'none') {
+    trace.push('no credential needed');
+    return { trace, deny: null };
+  }
+  const token = id !== null && (id.methods.includes('jwt') || id.methods.includes('introspection'));
+  const peer = id !== null && (id.methods.includes('mtls') || id.spiffeId !== null) ? mtls.judge(id.spiffeId, id.subject) : null;
+  if (token) trace.push('the sample identity carries a token; explain takes it as verified (it has no token to check)');
+  if (peer) trace.push(peer.ok ? `mTLS peer ${peer.principal} is accepted` : `mTLS peer refused: ${peer.detail}`);
+  const outcome = (m: AuthnMethod): 'ok' | 'absent' | AuthnFailure => (m === 'mtls' ? (peer === null ? 'absent' : peer.ok ? 'ok' : peer) : token ? 'ok' : 'absent');
+  const missing = (m: AuthnMethod) => (m === 'mtls' ? failure('AUTHN_PEER_REQUIRED', 'this route requires a client certificate') : failure('AUTHN_REQUIRED', 'this route requires a credential'));
+  let f: AuthnFailure | null = null;
+  if (r.mode === 'all') {
+    for (const m of r.methods) {
+      const o = outcome(m);
+      if (o === 'ok') continue;
+      f = o === 'absent' ? missing(m) : o;
+      break;
+    }
+  } else {
+    const results = r.methods.map(outcome);
+    if (!results.includes('ok')) {
+      const refused = results.find((o): o is AuthnFailure => typeof o === 'object');
+      f = refused ?? (r.methods.every((m) => m === 'mtls') ? missing('mtls') : missing('jwt'));
+    }
+  }
+  trace.push(f ? `refused: ${f.code} (${f.detail})` : 'requirement met');
+  return { trace, deny: f ? denyWith(r, f) : null };
+}
