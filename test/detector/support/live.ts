@@ -38,7 +38,7 @@ export async function liveClients(pkis: readonly Pki[], clients: readonly SimCli
     for (const pki of pkis) {
       // An "anonymous" client still needs a certificate for the mTLS listener; it has no SPIFFE SAN.
       const pem = await pki.client(o.anonymous?.(c) ? null : c.spiffeId, { cn: c.name });
-      agents.push(new Agent({ connections: 16, pipelining: 1, connect: { ca: pki.ca.cert, cert: pem.cert, key: pem.key, servername: 'localhost', rejectUnauthorized: true, localAddress: c.ip } }));
+      agents.push(new Agent({ connections: 16, pipelining: 1, localAddress: c.ip, connect: { ca: pki.ca.cert, cert: pem.cert, key: pem.key, servername: 'localhost', rejectUnauthorized: true } }));
     }
     out.push({ sim: c, agents });
   }
