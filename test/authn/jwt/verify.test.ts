@@ -91,6 +91,19 @@ describe('JWT verification', () => {
     expect(svc.stats.jwtVerifications).toBe(0);
   });
 
+  it('ignores symmetric (oct) keys a JWKS may list: an HS256 token made with one is refused', async () => {
+    const secret = Buffer.from('published-in-the-jwks-so-not-a-secret');
+    const saved = jwks.keys;
+    jwks.keys = [...saved, { kty: 'oct', kid: 'hmac', k: secret.toString('base64url'), alg: 'HS256' }];
+    try {
+      const header = { alg: 'HS256', kid: 'hmac' };
+      const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims({ exp: Math.floor(clock.now() / 1000) + 60 })))}`;
+      expect(await codeOf(`${input}.${b64url(createHmac('sha256', secret).update(input).digest())}`)).toBe('AUTHN_ALGORITHM_FORBIDDEN');
+    } finally {
+      jwks.keys = saved;
+    }
+  });
+
   it('refuses a token whose alg does not fit the key its kid names (RS256 header, EC key)', async () => {
     const t = await signToken(rsa, claims(), { now: clock.now(), kid: ec.kid });
     expect(await codeOf(t)).toBe('AUTHN_TOKEN_INVALID');
