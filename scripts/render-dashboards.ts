@@ -55,6 +55,7 @@ while (Date.now() - start < SECONDS * 1000) {
   if (t > SECONDS * 0.2 && Math.random() < 0.3) await sc.tlsFailures(1);
   if (!blocked && t > SECONDS * 0.45) {
     await sc.block();
+    console.log(`flood blocked by the detector after ${await sc.flood()} ms`);
     blocked = true;
   }
   if (!refused && t > SECONDS * 0.6) {

@@ -37,14 +37,14 @@ export const detectorView: DashboardSpec = {
     {
       title: 'Detections',
       panels: [
-        { title: 'Anomalies by detection and severity', description: 'Anomalies raised per second.', kind: 'timeseries', unit: 'ops', stack: true, expect: 'detector-anomaly', queries: [{ expr: `sum by (detection, severity) (${rate('palisade_detector_anomalies_total')})`, legend: '{{detection}} {{severity}}' }] },
+        { title: 'Anomalies by detection and severity', description: 'Anomalies raised per second (detections with none in the interval are left out).', kind: 'timeseries', unit: 'ops', stack: true, expect: 'detector-anomaly', queries: [{ expr: `sum by (detection, severity) (${rate('palisade_detector_anomalies_total')}) > 0`, legend: '{{detection}} {{severity}}' }] },
         { title: 'Alerts published', description: 'Alerts sent per channel (Kafka alerts topic, webhook) and result.', kind: 'timeseries', unit: 'ops', expect: 'detector-anomaly', queries: [{ expr: `sum by (channel, result) (${rate('palisade_detector_alerts_published_total')})`, legend: '{{channel}} {{result}}' }] },
       ],
     },
     {
       title: 'Blocks',
       panels: [
-        { title: 'Blocks issued by detection', description: 'Block records published to the block-list topic per interval.', kind: 'timeseries', unit: 'short', w: 8, expect: 'detector-block', queries: [{ expr: `sum by (detection) (increase(palisade_detector_blocks_issued_total{${SEL}}[${RI}]))`, legend: '{{detection}}' }] },
+        { title: 'Blocks issued by detection', description: 'Block records published to the block-list topic per interval (intervals without blocks are left out).', kind: 'timeseries', unit: 'short', w: 8, expect: 'detector-block', queries: [{ expr: `sum by (detection) (increase(palisade_detector_blocks_issued_total{${SEL}}[${RI}])) > 0`, legend: '{{detection}}' }] },
         {
           title: 'Active and expired blocks',
           description: 'Blocks in force, and blocks that expired per interval.',

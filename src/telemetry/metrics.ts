@@ -5,7 +5,9 @@
  *
  *   const registry = new Registry();                  // from 'prom-client'
  *   const m = createSidecarMetrics(registry);          // SidecarMetrics
- *   const d = createDetectorMetrics(registry2);        // DetectorMetrics (own registry/process)
+ *   const d = createDetectorMetrics(registry2, { detections: DETECTION_IDS, severities: SEVERITIES });
+ *                                                      // DetectorMetrics (own registry/process); the ids
+ *                                                      // and severities (detectors/config.ts) start at zero
  *   // Both also register the standard process_* and nodejs_* metrics on that registry
  *   // (pass { processMetrics: false } to skip, e.g. two sets in one test process).
  *
@@ -94,6 +96,16 @@ export const TIME_TO_BLOCK_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 
 export interface MetricsOptions {
   /** Register process_* and nodejs_* default metrics on the registry (default true). */
   readonly processMetrics?: boolean;
+}
+
+export interface DetectorMetricsOptions extends MetricsOptions {
+  /**
+   * Detection ids and severities to start at zero (detectors/config.ts DETECTION_IDS, SEVERITIES):
+   * a counter series born with its first increment loses that increment to rate()/increase(),
+   * so the first block of a detection would not show on the dashboard.
+   */
+  readonly detections?: readonly string[];
+  readonly severities?: readonly string[];
 }
 
 /** Stats a sink can expose for watchSink; the optional fields are read when present. */
@@ -433,7 +445,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
 }
 
 /** Creates and registers every detector metric on `registry`. */
-export function createDetectorMetrics(registry: Registry, options: MetricsOptions = {}): DetectorMetrics {
+export function createDetectorMetrics(registry: Registry, options: DetectorMetricsOptions = {}): DetectorMetrics {
   const r = registry;
   const m: DetectorMetrics = {
     registry: r,
@@ -450,6 +462,12 @@ export function createDetectorMetrics(registry: Registry, options: MetricsOption
     eventProcessing: histogram(r, 'palisade_detector_batch_processing_seconds', 'Time to process one consumed batch, seconds.', CALL_BUCKETS),
     checkpoints: counter(r, 'palisade_detector_checkpoints_total', 'Baseline checkpoints written to the state topic, by result (ok/error).', ['result'] as const),
   };
+  for (const detection of options.detections ?? []) {
+    m.blocksIssued.inc({ detection }, 0);
+    for (const severity of options.severities ?? []) m.anomalies.inc({ detection, severity }, 0);
+  }
+  for (const channel of ['kafka', 'webhook'] as const) for (const result of ['ok', 'error'] as const) m.alertsPublished.inc({ channel, result }, 0);
+  for (const result of ['ok', 'error'] as const) m.checkpoints.inc({ result }, 0);
   processMetrics(r, options);
   return m;
 }

@@ -7,7 +7,7 @@
 import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { encodeAlert } from '../../../detectors/alerts/ocsf.ts';
-import { loadDetectorConfig } from '../../../detectors/config.ts';
+import { DETECTION_IDS, loadDetectorConfig, SEVERITIES } from '../../../detectors/config.ts';
 import { startKafkaDetector, type KafkaDetector } from '../../../detectors/kafka/service.ts';
 import { loadDetectorSettings } from '../../../detectors/settings.ts';
 import { createLogger } from '../../log/logger.ts';
@@ -22,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
   const ds = loadDetectorSettings(process.env, { configFile: values.config, adminPort: values['admin-port'] });
   const config = loadDetectorConfig(ds.configFile);
   const logger = createLogger({ level: ds.logLevel, name: 'palisade-detector' });
-  const metrics = createDetectorMetrics(new Registry());
+  const metrics = createDetectorMetrics(new Registry(), { detections: DETECTION_IDS, severities: SEVERITIES });
 
   let kd: KafkaDetector | null = null;
   let closing = false;

@@ -74,6 +74,7 @@ spec:
       - name: reader
         subjects:
           - spiffeId: ${READER}
+          - spiffeId: spiffe://test.local/ns/shop/*
           - spiffeId: ${SUSPECT}
           - spiffeId: ${BOT}
           - spiffeId: ${FLOODER}
@@ -180,14 +181,22 @@ export async function startScenario(): Promise<Scenario> {
   const sidecar = await composeSidecar({ settings, logger: services.logger, services });
 
   // The detector: `palisade detector`, its own process, on the same topics; a short warm-up so
-  // a test minute is enough, and any anomaly from medium severity up blocks (briefly).
+  // a test minute is enough.
   const detectorConfig = join(pki.dir, 'detector.json');
   writeFileSync(
     detectorConfig,
     JSON.stringify({
       engine: { warmupEvents: 10, warmupSeconds: 2 },
       population: { epochSeconds: 2, minSamples: 10 },
-      feedback: { low: { action: 'alert' }, medium: { action: 'block', durationSeconds: 60 }, high: { action: 'block', durationSeconds: 60 }, critical: { action: 'block', durationSeconds: 60 } },
+      // Every anomaly alerts; a burst (the flood) blocks. The scripted test clients fail
+      // authentication and hit denies on purpose; they should be seen, not blocked.
+      feedback: {
+        low: { action: 'alert' },
+        medium: { action: 'alert' },
+        high: { action: 'alert' },
+        critical: { action: 'alert' },
+        detections: { 'rate.burst': { medium: { action: 'block', durationSeconds: 60 }, high: { action: 'block', durationSeconds: 60 }, critical: { action: 'block', durationSeconds: 60 } } },
+      },
       kafka: { groupId: `${prefix}.detector`, stateTopic: `${prefix}.state`, checkpointIntervalMs: 1000, expirySweepMs: 500 },
     }),
   );
@@ -258,7 +267,9 @@ export async function startScenario(): Promise<Scenario> {
         const got = await p;
         if (got !== want) throw new Error(`expected ${want}, got ${got}`);
       };
-      for (let i = 0; i < 10 * scale; i++) await expectStatus(200, sc.get(READER, `/orders/${orderId++}`));
+      // The bulk of the allowed traffic comes from a pool of clients, each at a rate the detector
+      // takes as normal (the flood below is what it must catch).
+      for (let i = 0; i < 10 * scale; i++) await expectStatus(200, sc.get(`spiffe://test.local/ns/shop/sa/web-${i % 6}`, `/orders/${orderId++}`));
       await expectStatus(403, sc.get(READER, '/orders/export')); // explicit deny rule
       await expectStatus(403, sc.get(STRANGER, '/orders/1')); // no role
       await expectStatus(403, sc.get(READER, '/admin/users')); // no matching rule
