@@ -56,6 +56,8 @@ function tempDir(prefix: string): string {
 
 interface LoadResult {
   readonly requests: number;
+  /** CPU time of the sidecar process per measured request, microseconds (user + system). */
+  readonly cpuUs: number;
   readonly rps: number;
   readonly p50: number;
   readonly p90: number;
@@ -113,8 +115,18 @@ async function stopSidecar(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Closed loop: CONCURRENCY workers, each one request at a time on its own keep-alive connection. */
-async function load(pki: Pki, base: string): Promise<LoadResult> {
+/** utime + stime of a process, milliseconds (Linux /proc; clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * Closed loop: CONCURRENCY workers, each one request at a time on its own keep-alive connection.
+ * Besides latency, the sidecar's own CPU time per request: on a shared machine, wall-clock figures
+ * move with everyone else's load, CPU per request much less.
+ */
+async function load(pki: Pki, base: string, pid: number): Promise<LoadResult> {
   const pems = await Promise.all(Array.from({ length: IDENTITIES }, (_, i) => pki.client(`spiffe://bench.local/ns/load/sa/c${i}`)));
   const agents = Array.from({ length: CONCURRENCY }, (_, i) => {
     const pem = pems[i % IDENTITIES]!;
@@ -125,6 +137,10 @@ async function load(pki: Pki, base: string): Promise<LoadResult> {
   const start = Date.now();
   const measureFrom = start + WARMUP_MS;
   const end = measureFrom + SECONDS * 1000;
+  let cpuStart = 0;
+  const cpuTimer = setTimeout(() => (cpuStart = cpuMs(pid)), WARMUP_MS);
+  let cpuEnd = 0;
+  const cpuEndTimer = setTimeout(() => (cpuEnd = cpuMs(pid)), WARMUP_MS + SECONDS * 1000);
   await Promise.all(
     agents.map(async (agent, w) => {
       for (let seq = 0; Date.now() < end; seq++) {
@@ -140,10 +156,14 @@ async function load(pki: Pki, base: string): Promise<LoadResult> {
       }
     }),
   );
+  clearTimeout(cpuTimer);
+  clearTimeout(cpuEndTimer);
+  if (cpuEnd === 0) cpuEnd = cpuMs(pid);
   await Promise.all(agents.map((a) => a.close()));
   latencies.sort((a, b) => a - b);
   return {
     requests: latencies.length,
+    cpuUs: ((cpuEnd - cpuStart) * 1000) / Math.max(1, latencies.length),
     rps: latencies.length / SECONDS,
     p50: percentile(latencies, 50),
     p90: percentile(latencies, 90),
@@ -215,7 +235,7 @@ async function sidecarScenarios(): Promise<void> {
       const run = v.prepare();
       const { child, base } = await startSidecar(pki, upstream, run.env);
       const before = upstream.requests.length;
-      const r = await load(pki, base);
+      const r = await load(pki, base, child.pid!);
       await stopSidecar(child);
       results[i]!.push({ r, events: await run.events(), requests: upstream.requests.length - before });
       upstream.requests.length = 0; // the upstream keeps every request; not needed here
@@ -229,28 +249,29 @@ async function sidecarScenarios(): Promise<void> {
     p50: median(runs.map((x) => x.r.p50)),
     p90: median(runs.map((x) => x.r.p90)),
     p99: median(runs.map((x) => x.r.p99)),
+    cpuUs: median(runs.map((x) => x.r.cpuUs)),
     errors: runs.reduce((n, x) => n + x.r.errors, 0),
     events: runs.reduce((n, x) => n + x.events, 0),
     requests: runs.reduce((n, x) => n + x.requests, 0),
   }));
   console.log(`\n## sidecar: ${CONCURRENCY} connections, ${IDENTITIES} mTLS identities, ${SECONDS} s after ${WARMUP_MS / 1000} s warm-up, median of ${ROUNDS} interleaved rounds\n`);
-  console.log('| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | events / forwarded requests (all rounds, incl. warm-up) |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log('| scenario | req/s | p50 ms | p90 ms | p99 ms | sidecar CPU µs/request | errors | events / forwarded requests (all rounds, incl. warm-up) |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const [i, v] of variants.entries()) {
     const m = med[i]!;
-    console.log(`| ${v.name} | ${m.rps.toFixed(0)} | ${m.p50.toFixed(2)} | ${m.p90.toFixed(2)} | ${m.p99.toFixed(2)} | ${m.errors} | ${m.events} ${v.note} / ${m.requests} |`);
+    console.log(`| ${v.name} | ${m.rps.toFixed(0)} | ${m.p50.toFixed(2)} | ${m.p90.toFixed(2)} | ${m.p99.toFixed(2)} | ${m.cpuUs.toFixed(0)} | ${m.errors} | ${m.events} ${v.note} / ${m.requests} |`);
   }
   const b = med[0]!;
   for (const [i, v] of variants.entries()) {
     if (i === 0) continue;
     const m = med[i]!;
-    console.log(`ratio vs NDJSON, ${v.name}: throughput ${(m.rps / b.rps).toFixed(2)}, p50 ${(m.p50 / b.p50).toFixed(2)}, p99 ${(m.p99 / b.p99).toFixed(2)}`);
+    console.log(`ratio vs NDJSON, ${v.name}: throughput ${(m.rps / b.rps).toFixed(2)}, p50 ${(m.p50 / b.p50).toFixed(2)}, p99 ${(m.p99 / b.p99).toFixed(2)}, CPU per request ${(m.cpuUs / b.cpuUs).toFixed(2)}`);
   }
 }
 
 // ---------------------------------------------------------------- producer on its own
 
-async function producerScenario(compression: 'gzip' | 'none'): Promise<{ eps: number; seconds: number; bytesPerEvent: number }> {
+async function producerScenario(compression: 'gzip' | 'none'): Promise<{ eps: number; seconds: number; bytesPerEvent: number; cpuUs: number }> {
   const s = loadSettings({
     PALISADE_KAFKA_BROKERS: BROKERS,
     PALISADE_KAFKA_TOPIC_DECISIONS: uniqueTopic('bench-producer'),
@@ -270,6 +291,7 @@ async function producerScenario(compression: 'gzip' | 'none'): Promise<{ eps: nu
   const base = sink.stats().delivered;
   const cap = s.kafkaBufferEvents;
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < EVENTS; ) {
     // Keep the backlog inside the memory buffer (below the spill mark): the producer's own pace.
     const st = sink.stats();
@@ -287,27 +309,34 @@ async function producerScenario(compression: 'gzip' | 'none'): Promise<{ eps: nu
   await sink.flush();
   await until(() => sink.stats().delivered - base >= EVENTS, 120_000);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   const st = sink.stats();
   await sink.close();
   if (st.dropped > 0 || st.spoolBytes > 0) throw new Error(`producer bench left dropped=${st.dropped} spoolBytes=${st.spoolBytes}`);
-  return { eps: EVENTS / seconds, seconds, bytesPerEvent };
+  // Main thread and libuv pool (gzip) alike: the process's CPU per acknowledged event.
+  return { eps: EVENTS / seconds, seconds, bytesPerEvent, cpuUs: (cpu.user + cpu.system) / EVENTS };
 }
 
 async function producerScenarios(): Promise<void> {
   const runs = { gzip: [] as number[], none: [] as number[] };
+  const cpu = { gzip: [] as number[], none: [] as number[] };
   let bytes = 0;
   for (let round = 0; round < ROUNDS; round++) {
     for (const c of ['gzip', 'none'] as const) {
       const r = await producerScenario(c);
       runs[c].push(r.eps);
+      cpu[c].push(r.cpuUs);
       bytes = r.bytesPerEvent;
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   console.log(`\n## producer alone: ${EVENTS} events per run, acknowledged (acks=all, idempotent), median of ${ROUNDS} rounds; event JSON ${bytes.toFixed(0)} bytes\n`);
-  console.log('| compression | events/s (median) | all runs |');
-  console.log('| --- | ---: | --- |');
-  for (const c of ['gzip', 'none'] as const) console.log(`| ${c} | ${median(runs[c]).toFixed(0)} | ${runs[c].map((x) => x.toFixed(0)).join(', ')} |`);
+  console.log('| compression | events/s (median) | all runs | CPU µs/event (median) | events/s per CPU core |');
+  console.log('| --- | ---: | --- | ---: | ---: |');
+  for (const c of ['gzip', 'none'] as const) {
+    const us = median(cpu[c]);
+    console.log(`| ${c} | ${median(runs[c]).toFixed(0)} | ${runs[c].map((x) => x.toFixed(0)).join(', ')} | ${us.toFixed(1)} | ${(1e6 / us).toFixed(0)} |`);
+  }
 }
 
 try {

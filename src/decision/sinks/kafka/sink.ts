@@ -180,7 +180,8 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
   }
 
   function markDown(err: unknown): void {
-    if (!down) logger.warn({ err: (err as Error).message }, 'kafka unreachable: decision events go to the spool until it is back');
+    // Unreachable, too slow, or refusing (e.g. a missing topic or ACL): the same remedy, the spool.
+    if (!down) logger.warn({ err: (err as Error).message }, 'kafka publish failed: decision events go to the spool until it succeeds');
     down = true;
     retryAt = Date.now() + retryDelay;
     retryDelay = Math.min(retryMaxMs, retryDelay * 2);
