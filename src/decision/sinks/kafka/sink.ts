@@ -192,9 +192,10 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
     retryDelay = retryMinMs;
   }
 
-  async function publishFromSpool(s: Spool): Promise<void> {
+  /** Publishes the spool's next batch; false when there was nothing to read. */
+  async function publishFromSpool(s: Spool): Promise<boolean> {
     const batch = await s.read(batchSize);
-    if (!batch) return;
+    if (!batch) return false;
     drop(batch.corrupt, 'spool line corrupt');
     try {
       const { rejected } = await publisher.publish(batch.entries);
@@ -206,6 +207,7 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
       markDown(err);
     }
     changed();
+    return true;
   }
 
   async function publishFromQueue(): Promise<void> {
@@ -260,10 +262,8 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
         await sleep(retryAt - now);
         continue;
       }
-      if (spool?.hasPending()) {
-        await publishFromSpool(spool);
-        continue;
-      }
+      // (A spool that reports pending bytes but yields nothing must not spin the loop.)
+      if (spool?.hasPending() && (await publishFromSpool(spool))) continue;
       const due = queue.length > 0 && (queue.length >= batchSize || closing || flushes > 0 || now - oldestAt >= lingerMs);
       if (due) {
         await publishFromQueue();
