@@ -112,6 +112,7 @@ export interface OcsfEvidence {
   readonly name: string;
   readonly src_endpoint?: OcsfNetworkEndpoint;
   readonly user?: OcsfUser;
+  readonly data?: { readonly client_key: string };
 }
 
 export interface PalisadeAnomalyExtra {
@@ -165,7 +166,8 @@ export function toOcsfDetectionFinding(a: AnomalyInput): OcsfDetectionFinding {
 
   const src: OcsfNetworkEndpoint | undefined = isIpAddress(a.client.ip) ? { ip: a.client.ip } : undefined;
   const user: OcsfUser | undefined = a.client.subject !== null ? { uid: a.client.subject, name: a.client.subject } : undefined;
-  const evidence: OcsfEvidence = { uid: a.evidenceId, name: 'decision', ...(src ? { src_endpoint: src } : {}), ...(user ? { user } : {}) };
+  // OCSF wants one of src_endpoint, user, data, ... in an evidence: a client known only by an odd key still has it.
+  const evidence: OcsfEvidence = { uid: a.evidenceId, name: 'decision', ...(src ? { src_endpoint: src } : {}), ...(user ? { user } : {}), ...(!src && !user ? { data: { client_key: a.client.key } } : {}) };
 
   const observables: OcsfObservable[] = [];
   if (src?.ip) observables.push({ name: 'evidences.src_endpoint.ip', type_id: OBSERVABLE.ip.id, type: OBSERVABLE.ip.caption, value: src.ip });

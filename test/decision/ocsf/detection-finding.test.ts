@@ -121,6 +121,14 @@ describe('OCSF Detection Finding from detector anomalies', () => {
     expect(toOcsfDetectionFinding(floor).severity_id).toBe(2);
   });
 
+  it('a client known by neither IP nor subject still has a valid evidence', () => {
+    const odd: AnomalyInput = { ...burst, client: { key: 'unix:/run/x.sock', kind: 'ip', ip: 'unix:/run/x.sock', subject: null, spiffeId: null, tokenId: null } };
+    const e = JSON.parse(JSON.stringify(toOcsfDetectionFinding(odd))) as Record<string, unknown>;
+    expect(e['evidences']).toEqual([{ uid: odd.evidenceId, name: 'decision', data: { client_key: 'unix:/run/x.sock' } }]);
+    expect(validateOcsf('detection-finding', e).errors).toEqual([]);
+    expect(checkEvent(ocsf, 'detection_finding', e)).toEqual([]);
+  });
+
   it('refuses to read an event that is not a Palisade finding', () => {
     expect(() => anomalyFromDetectionFinding({ class_uid: 4002 })).toThrow(/not a Palisade Detection Finding/);
   });
