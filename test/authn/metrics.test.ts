@@ -38,8 +38,8 @@ describe('authn metric hooks -> Prometheus', () => {
     svc.metrics = authnMetricsFrom(metrics);
     const { spec } = validated(`
       jwt:
-        issuers: [{ issuer: "https://idp.test/", jwksUri: "${jwks.url}", audiences: [api] }]
-      introspection: { endpoint: "${intro.url}", clientId: palisade, clientSecret: { env: ${ENV} } }
+        issuers: [{ issuer: "https://idp.test/", jwksUri: "${jwks.url}", audiences: [api], jwks: { timeoutMs: 10000 } }]
+      introspection: { endpoint: "${intro.url}", clientId: palisade, clientSecret: { env: ${ENV} }, timeoutMs: 10000 }
     `);
     const v = createJwtVerifier(spec.jwt.issuers, 'fp', svc);
     const t = await signToken(key, { iss: 'https://idp.test/', aud: 'api', sub: 'a' }, { now: clock.now() });

@@ -21,12 +21,13 @@ function authn(jwksUrl: string, introUrl: string, tokenSource = '{ from: bearer 
     jwt:
       tokenSource: ${tokenSource}
       issuers:
-        - { issuer: "${ISS}", jwksUri: "${jwksUrl}", audiences: [${AUD}] }
+        - { issuer: "${ISS}", jwksUri: "${jwksUrl}", audiences: [${AUD}], jwks: { timeoutMs: 10000 } }
         - { issuer: "${DEAD_ISS}", jwksUri: "${deadUrl}", audiences: [${AUD}], jwks: { timeoutMs: 500 } }
     introspection:
       endpoint: ${introUrl}
       clientId: palisade
       clientSecret: { env: ${ENV} }
+      timeoutMs: 10000
     requirements:
       - { id: public, paths: [/public/**], require: none }
       - { id: api, paths: [/api/**], require: { anyOf: [jwt, introspection] } }

@@ -42,7 +42,7 @@ describe('JWKS cache', () => {
     const { spec } = validated(`
       jwt:
         issuers:
-${issuers.map((i) => `          - { issuer: "${i.iss}", jwksUri: "${i.url}", audiences: [${AUD}], jwks: { cooldownSeconds: ${COOLDOWN_S}, cacheMaxAgeSeconds: ${MAX_AGE_S}, timeoutMs: ${i.timeoutMs ?? 2000} } }`).join('\n')}
+${issuers.map((i) => `          - { issuer: "${i.iss}", jwksUri: "${i.url}", audiences: [${AUD}], jwks: { cooldownSeconds: ${COOLDOWN_S}, cacheMaxAgeSeconds: ${MAX_AGE_S}, timeoutMs: ${i.timeoutMs ?? 10_000} } }`).join('\n')}
     `);
     return createJwtVerifier(spec.jwt.issuers, 'fp', svc);
   }

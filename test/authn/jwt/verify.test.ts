@@ -39,6 +39,7 @@ describe('JWT verification', () => {
           - issuer: ${ISS}
             jwksUri: ${jwks.url}
             audiences: [${AUD}]
+            jwks: { timeoutMs: 10000 }
             claims: { scopes: [scope, scp], groups: [groups, realm_access.roles] }
     `);
     verifier = createJwtVerifier(spec.jwt.issuers, 'fp', svc);
