@@ -34,10 +34,8 @@ export interface OcsfMetadata {
 export interface OcsfNetworkEndpoint {
   readonly ip?: string;
   readonly port?: number;
-  readonly hostname?: string;
+  /** Only when the address is unknown (the socket was gone): OCSF needs ip or a name. */
   readonly svc_name?: string;
-  readonly name?: string;
-  readonly uid?: string;
 }
 
 export interface OcsfUrl {
