@@ -8,12 +8,14 @@
  *    requests discarded at the end, the deny-keeping path).
  * 2. End to end: the real sidecar (`palisade sidecar`, its own process) in front of a real
  *    upstream, driven over mTLS with keep-alive connections, in the same three modes:
- *    throughput and latency percentiles, same machine, same run.
+ *    throughput, latency percentiles and the sidecar process's CPU time per request (from
+ *    /proc: the figure that stays meaningful when other work shares the machine), same run,
+ *    modes interleaved.
  *
  *   node bench/tracing.ts [seconds-per-mode] [concurrency]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as netServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -88,7 +90,7 @@ const ROUNDS = 5;
 const microModes: [string, () => Promise<Tracing>][] = [
   ['off', async () => TRACING_OFF],
   ['on, ratio 1 (every request exported)', () => startTracing({ endpoint: otlpUrl, sampleRatio: 1, respectParentSampled: false, serviceName: 'bench', upstream: 'http://127.0.0.1:8081', maxQueueSize: 1 << 18, exportBatchSize: 4096 })],
-  ['on, ratio 0 (recorded, allowed ones dropped)', () => startTracing({ endpoint: otlpUrl, sampleRatio: 0, respectParentSampled: false, serviceName: 'bench', upstream: 'http://127.0.0.1:8081' })],
+  ['on, ratio 0 (allowed: ids only, no spans)', () => startTracing({ endpoint: otlpUrl, sampleRatio: 0, respectParentSampled: false, serviceName: 'bench', upstream: 'http://127.0.0.1:8081' })],
 ];
 console.log(`\n1. Tracing work per request (in process; median of ${ROUNDS} interleaved rounds of ${N}; Node ${process.version}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
 const micro = new Map<string, number[]>(microModes.map(([l]) => [l, []]));
@@ -163,7 +165,14 @@ async function startSidecar(env: Record<string, string>): Promise<{ child: Child
   throw new Error('sidecar did not become ready');
 }
 
-async function load(port: number, seconds: number): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
+/** CPU seconds (user + system) the process has used so far, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // Fields 14 and 15 of stat (utime, stime), in clock ticks; 100 per second on Linux.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function load(port: number, seconds: number, pid: number): Promise<{ rps: number; p50: number; p99: number; errors: number; cpuUsPerRequest: number }> {
   const agent = new Agent({ connections: CONCURRENCY, connect: { ca: ca.cert, cert: clientPem.cert, key: clientPem.key, servername: 'localhost' } });
   const lat: number[] = [];
   let errors = 0;
@@ -183,12 +192,14 @@ async function load(port: number, seconds: number): Promise<{ rps: number; p50: 
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, () => worker(performance.now() + 1000, false))); // warm-up
   const start = performance.now();
+  const cpu0 = cpuSeconds(pid);
   await Promise.all(Array.from({ length: CONCURRENCY }, () => worker(start + seconds * 1000, true)));
   const elapsed = (performance.now() - start) / 1000;
+  const cpu = cpuSeconds(pid) - cpu0;
   await agent.close();
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
-  return { rps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), errors };
+  return { rps: lat.length / elapsed, p50: q(0.5), p99: q(0.99), errors, cpuUsPerRequest: (cpu / lat.length) * 1e6 };
 }
 
 console.log(`\n2. Sidecar end to end (own process, mTLS, keep-alive, ${CONCURRENCY} concurrent, ${SECONDS} s per mode, ${navigatorCores()} cores shared with the load generator)`);
@@ -198,23 +209,25 @@ const modes: [string, Record<string, string>][] = [
   ['on, ratio 0.01 (denies kept)', { PALISADE_OTLP_ENDPOINT: otlpUrl, PALISADE_TRACE_SAMPLE_RATIO: '0.01', PALISADE_TRACE_RESPECT_PARENT: 'false' }],
 ];
 const MACRO_ROUNDS = 3;
-const macro = new Map<string, { rps: number; p50: number; p99: number; errors: number; spans: number }[]>(modes.map(([l]) => [l, []]));
+const macro = new Map<string, { rps: number; p50: number; p99: number; errors: number; cpuUsPerRequest: number; spans: number }[]>(modes.map(([l]) => [l, []]));
 for (let round = 0; round < MACRO_ROUNDS; round++) {
   for (const [label, env] of modes) {
     const before = spansReceived;
     const { child, port } = await startSidecar(env);
-    const r = await load(port, SECONDS);
+    const r = await load(port, SECONDS, child.pid!);
     const exited = new Promise((res) => child.once('exit', res));
     child.kill('SIGTERM');
     await exited;
     macro.get(label)!.push({ ...r, spans: spansReceived - before });
   }
 }
-const summary = [...macro].map(([label, rs]) => ({ label, rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), errors: rs.reduce((n, r) => n + r.errors, 0), spans: rs.reduce((n, r) => n + r.spans, 0) }));
+const summary = [...macro].map(([label, rs]) => ({ label, rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), cpu: median(rs.map((r) => r.cpuUsPerRequest)), errors: rs.reduce((n, r) => n + r.errors, 0), spans: rs.reduce((n, r) => n + r.spans, 0) }));
 console.log(`  (median of ${MACRO_ROUNDS} interleaved rounds; load average now ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
-for (const r of summary) console.log(`  ${r.label.padEnd(40)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   errors ${r.errors}   spans received ${r.spans}`);
+for (const r of summary) console.log(`  ${r.label.padEnd(40)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   sidecar CPU ${r.cpu.toFixed(0)} us/request   errors ${r.errors}   spans received ${r.spans}`);
 const off = summary[0]!;
-for (const r of summary.slice(1)) console.log(`  ${r.label}: throughput ${(((r.rps - off.rps) / off.rps) * 100).toFixed(1)}% vs off, p50 ${(r.p50 - off.p50 >= 0 ? '+' : '') + (r.p50 - off.p50).toFixed(2)} ms, p99 ${(r.p99 - off.p99 >= 0 ? '+' : '') + (r.p99 - off.p99).toFixed(2)} ms`);
+for (const r of summary.slice(1)) {
+  console.log(`  ${r.label}: sidecar CPU ${(r.cpu - off.cpu >= 0 ? '+' : '') + (r.cpu - off.cpu).toFixed(0)} us/request (${(((r.cpu - off.cpu) / off.cpu) * 100).toFixed(1)}%), throughput ${(((r.rps - off.rps) / off.rps) * 100).toFixed(1)}%, p50 ${(r.p50 - off.p50 >= 0 ? '+' : '') + (r.p50 - off.p50).toFixed(2)} ms, p99 ${(r.p99 - off.p99 >= 0 ? '+' : '') + (r.p99 - off.p99).toFixed(2)} ms vs off`);
+}
 
 function navigatorCores(): number {
   return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 0;

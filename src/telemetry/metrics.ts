@@ -226,7 +226,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
   const introspectionRequests = counter(r, 'palisade_introspection_requests_total', 'OAuth2 token introspection calls by result (active/inactive/error).', ['result'] as const);
   const introspectionDuration = histogram(r, 'palisade_introspection_duration_seconds', 'Duration of introspection calls, seconds.', CALL_BUCKETS);
   const rateLimited = counter(r, 'palisade_rate_limited_total', 'Requests refused by a rate limit, by route template, code and limit rule id.', ['route', 'code', 'rule'] as const);
-  const blocklistEntries = gauge(r, 'palisade_blocklist_entries', 'Entries on the block list, by kind (identity/ip/cidr/token) and source (static/detector/manual).', ['kind', 'source'] as const);
+  const blocklistEntries = gauge(r, 'palisade_blocklist_entries', 'Entries on the block list, by kind (ip, cidr, subject, spiffeId, clientId, tokenId) and source (policy, detector, manual).', ['kind', 'source'] as const);
   const blocklistHits = counter(r, 'palisade_blocklist_hits_total', 'Requests refused because the client is on the block list, by route template.', ['route'] as const);
   const policyReloads = counter(r, 'palisade_policy_reloads_total', 'Policy loads by result: ok (swapped in) or refused (invalid; previous policy kept).', ['result'] as const);
   const policyInfo = gauge(r, 'palisade_policy_info', 'The active policy: always 1, labelled with its name, version and sha256 hash.', ['name', 'version', 'hash'] as const);

@@ -39,7 +39,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Attributes, Context, SpanContext, SpanKind as SpanKindT, Tracer, HrTime } from '@opentelemetry/api';
+import type { Attributes, Context, ContextManager, SpanContext, SpanKind as SpanKindT, Tracer, HrTime } from '@opentelemetry/api';
 import type { DecisionRecord } from '../decision/record.ts';
 
 export interface TracingOptions {
@@ -292,6 +292,11 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
     sampler: new tracing.AlwaysOnSampler(),
     idGenerator: ids,
     spanProcessors: [batch],
+    // No global context manager (AsyncLocalStorage on every async hop) and no global propagator:
+    // spans are parented explicitly and traceparent is written here. NodeSDK documents null as
+    // "do not register"; its type does not admit it.
+    contextManager: null as unknown as ContextManager,
+    textMapPropagator: null,
     // Only traces: no auto-instrumentation (nothing monkey-patches http or undici), no OTel
     // metrics (prom-client does those), no OTel logs.
     instrumentations: [],
