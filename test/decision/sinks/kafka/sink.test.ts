@@ -1,7 +1,8 @@
 // The Kafka sink against the real broker: every record once, keyed per client and
 // in order per key, headers, topics created with their settings; an unreachable
 // broker spools to disk and the next sink replays the spool before newer events.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
@@ -137,6 +138,36 @@ describe('Kafka decision sink (real broker)', () => {
       expect(seqs).toHaveLength((n + 300) / 5);
       expect(ascending(seqs)).toBe(true); // spooled (older) events first, then the new ones
     }
+  });
+
+  it('a broker that accepts connections but never answers counts as down: events spill to the spool, none lost', async () => {
+    // A black hole on a loopback port: TCP connects, no Kafka response ever comes.
+    const sockets: Socket[] = [];
+    const hole = createServer((sock) => sockets.push(sock.on('error', () => undefined)));
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r));
+    const spoolDir = tempDir();
+    const s = settingsFor({ PALISADE_SPOOL_DIR: spoolDir, PALISADE_KAFKA_BUFFER_EVENTS: '1000', PALISADE_KAFKA_LINGER_MS: '5' });
+    const sink = await createKafkaSink({ ...s, kafkaBrokers: `127.0.0.1:${(hole.address() as { port: number }).port}`, kafkaRequestTimeoutMs: 300, kafkaConnectTimeoutMs: 300 }, logger);
+    try {
+      for (let i = 0; i < 2000; i++) {
+        sink.write(makeRecord(i, `spiffe://test/slow${i % 3}`));
+        if (i % 50 === 49) await new Promise((r) => setTimeout(r, 5));
+      }
+      // The first produce waits for kafkajs's request timeouts; then everything goes to disk.
+      const deadline = Date.now() + 30_000;
+      while ((sink.stats().connected || sink.stats().buffered > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const st = sink.stats();
+      expect(st).toMatchObject({ accepted: 2000, delivered: 0, dropped: 0, buffered: 0, connected: false });
+      expect(st.spoolBytes).toBeGreaterThan(0);
+    } finally {
+      await sink.close();
+      for (const sock of sockets) sock.destroy();
+      await new Promise<void>((r) => hole.close(() => r()));
+    }
+    const lines = readdirSync(spoolDir)
+      .filter((f) => f.startsWith('seg-'))
+      .flatMap((f) => readFileSync(join(spoolDir, f), 'utf8').split('\n').filter(Boolean));
+    expect(lines).toHaveLength(2000);
   });
 
   it('without a spool, counts what the memory buffer cannot hold while the broker is unreachable', async () => {
