@@ -426,7 +426,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
           o.upstreamMs = Number(process.hrtime.bigint() - (o.upstreamStart ?? o.start)) / 1e6;
           notify('onUpstreamError', code);
           logger.warn({ requestId: ctx.id, traceId: ctx.traceId, code, cause }, 'upstream error');
-          sendProblem(rep as FastifyReply, o, code, 'upstream', null);
+          sendProblem(rep as FastifyReply, o, code, 'upstream', ctx.allowRule);
         },
       };
       if (ctx.body) {
