@@ -11,7 +11,7 @@ import { loadSettings, type Settings } from '../../src/config/settings.ts';
 import { createKafkaSink } from '../../src/decision/sinks/kafka/index.ts';
 import { createKafkaClient } from '../../src/kafka/client.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { makeRecord, uniqueTopic } from '../decision/sinks/kafka/support.ts';
+import { delivered, makeRecord, uniqueTopic } from '../decision/sinks/kafka/support.ts';
 import { startSecureBroker, unsecuredJwt, type SecureBroker } from './secure-broker.ts';
 
 function capture() {
@@ -63,7 +63,7 @@ describe('Kafka client with TLS and SASL (private SASL_SSL broker)', () => {
     const logs = capture();
     const sink = await createKafkaSink(s, logs.logger);
     for (let i = 0; i < 50; i++) sink.write(makeRecord(i, `spiffe://secure/c${i % 3}`));
-    await sink.flush();
+    await delivered(sink, 50);
     expect(sink.stats()).toMatchObject({ accepted: 50, delivered: 50, dropped: 0, connected: true });
     await sink.close();
     const admin = createKafkaClient(s, logs.logger).admin();

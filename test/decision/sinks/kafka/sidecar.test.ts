@@ -8,7 +8,7 @@ import { partitionKey } from '../../../../src/decision/sinks/kafka/key.ts';
 import { createKafkaSink, type KafkaSink } from '../../../../src/decision/sinks/kafka/index.ts';
 import { createLogger } from '../../../../src/log/logger.ts';
 import { send, startHarness, until, type Harness } from '../../../support/harness.ts';
-import { deleteTopics, kcatRead, readTopic, sinkSettings } from './support.ts';
+import { deleteTopics, delivered, kcatRead, readTopic, sinkSettings } from './support.ts';
 
 const POLICY = `
 apiVersion: palisade.dev/v1
@@ -58,7 +58,7 @@ describe('sidecar -> Kafka decision stream (real broker)', () => {
     }
     expect(new Set(statuses).size).toBeGreaterThan(1); // allowed and denied requests both
     await until(() => h.decisions.length >= sent, 10_000);
-    await sink.flush();
+    await delivered(sink, sent);
     expect(sink.stats()).toMatchObject({ accepted: sent, delivered: sent, dropped: 0, buffered: 0 });
 
     const records = new Map(h.decisions.map((r) => [r.id, r]));

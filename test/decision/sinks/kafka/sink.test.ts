@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Settings } from '../../../../src/config/settings.ts';
 import { createKafkaSink } from '../../../../src/decision/sinks/kafka/index.ts';
 import { createLogger } from '../../../../src/log/logger.ts';
-import { deleteTopics, makeRecord, readTopic, sinkSettings, testKafka, type ReadMessage } from './support.ts';
+import { deleteTopics, delivered, makeRecord, readTopic, sinkSettings, testKafka, type ReadMessage } from './support.ts';
 
 const logger = createLogger({ level: 'silent' });
 const topics: string[] = [];
@@ -57,7 +57,7 @@ describe('Kafka decision sink (real broker)', () => {
       sink.write(r);
       if (i % 500 === 0) await new Promise((r) => setImmediate(r));
     }
-    await sink.flush();
+    await delivered(sink, n);
     expect(sink.stats()).toMatchObject({ accepted: n, delivered: n, dropped: 0, buffered: 0, spoolBytes: 0, connected: true });
     await sink.close();
 
@@ -82,7 +82,7 @@ describe('Kafka decision sink (real broker)', () => {
     const s = settingsFor({ PALISADE_KAFKA_TOPIC_PARTITIONS: '4' });
     const sink = await createKafkaSink(s, logger);
     sink.write(makeRecord(1, 'spiffe://test/a'));
-    await sink.flush();
+    await delivered(sink, 1);
     await sink.close();
     const admin = testKafka().admin();
     await admin.connect();

@@ -61,6 +61,16 @@ export function makeRecord(seq: number, subject: string | null, ip = '10.0.0.1')
   };
 }
 
+/**
+ * flush(), then waits until `n` records are delivered: flush() gives up after the sink's close
+ * budget, which a busy shared machine can exceed.
+ */
+export async function delivered(sink: { flush(): Promise<void>; stats(): { delivered: number } }, n: number, timeoutMs = 60_000): Promise<void> {
+  await sink.flush();
+  const end = Date.now() + timeoutMs;
+  while (sink.stats().delivered < n && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+
 export interface ReadMessage {
   readonly partition: number;
   readonly offset: number;
