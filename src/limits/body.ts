@@ -7,7 +7,7 @@
  *    aborts the upstream request) the moment a limit is broken.
  */
 import type { IncomingMessage } from 'node:http';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { JsonScanner, JsonViolation } from './json-scan.ts';
 
 export type BodyViolation = { readonly kind: 'size'; readonly limit: number } | JsonViolation;
@@ -62,51 +62,67 @@ export function readBody(stream: Readable, maxBytes: number, scanner: JsonScanne
  * Counts and scans a streamed body. `onViolation` decides: return an Error to
  * fail the stream (enforced), or null to note it and pass the bytes on
  * (dry-run). It is called once.
+ *
+ * Pull-based: it reads from the request only when the upstream client reads
+ * from it, so a violation always fails a stream that has a consumer (which
+ * then aborts the upstream request), never one nobody listens to yet.
  */
-export class BodyGuard extends Transform {
+export class BodyGuard extends Readable {
   #bytes = 0;
   #reported = false;
+  #ended = false;
+  readonly #source: Readable;
   readonly #maxBytes: number;
   readonly #scanner: JsonScanner | null;
   readonly #onViolation: (v: BodyViolation) => Error | null;
 
-  constructor(maxBytes: number, scanner: JsonScanner | null, onViolation: (v: BodyViolation) => Error | null) {
+  constructor(source: Readable, maxBytes: number, scanner: JsonScanner | null, onViolation: (v: BodyViolation) => Error | null) {
     super();
+    this.#source = source;
     this.#maxBytes = maxBytes;
     this.#scanner = scanner;
     this.#onViolation = onViolation;
+    // A failure with no consumer yet must not crash the process; the consumer sees it when it reads.
+    this.on('error', () => undefined);
+    source.on('readable', () => this.#pump());
+    source.once('end', () => {
+      this.#ended = true;
+      this.#pump();
+    });
+    source.once('error', (err) => this.destroy(err));
+    source.once('close', () => {
+      if (!(source as IncomingMessage).complete && !this.#ended) this.destroy(new Error('client aborted the request body'));
+    });
   }
 
   get bytes(): number {
     return this.#bytes;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#bytes += chunk.length;
-    if (!this.#reported) {
-      let v: BodyViolation | null = this.#bytes > this.#maxBytes ? { kind: 'size', limit: this.#maxBytes } : null;
-      if (v === null && this.#scanner) v = this.#scanner.push(chunk);
-      if (v !== null) {
-        this.#reported = true;
-        const err = this.#onViolation(v);
-        if (err) return cb(err);
-      }
-    }
-    cb(null, chunk);
+  override _read(): void {
+    this.#pump();
   }
-}
 
-/**
- * Pipes `source` through `guard`, failing the guard when the client aborts
- * (pipe() alone would leave the upstream waiting for the rest of the body).
- */
-export function guardStream(source: Readable, guard: BodyGuard): BodyGuard {
-  const onClose = () => {
-    if (!(source as IncomingMessage).complete && !guard.writableFinished) guard.destroy(new Error('client aborted the request body'));
-  };
-  source.once('close', onClose);
-  source.once('error', (err) => guard.destroy(err));
-  return source.pipe(guard);
+  #pump(): void {
+    if (this.destroyed) return;
+    for (let chunk = this.#source.read() as Buffer | null; chunk !== null; chunk = this.#source.read() as Buffer | null) {
+      this.#bytes += chunk.length;
+      if (!this.#reported) {
+        let v: BodyViolation | null = this.#bytes > this.#maxBytes ? { kind: 'size', limit: this.#maxBytes } : null;
+        if (v === null && this.#scanner) v = this.#scanner.push(chunk);
+        if (v !== null) {
+          this.#reported = true;
+          const err = this.#onViolation(v);
+          if (err) {
+            this.destroy(err);
+            return;
+          }
+        }
+      }
+      if (!this.push(chunk)) return;
+    }
+    if (this.#ended) this.push(null);
+  }
 }
 
 /** The bytes already read, then the rest of `source`: forwards a body whose reading stopped early. */

@@ -12,7 +12,7 @@
  * remaining checks still run.
  */
 import { CODES, PalisadeError } from '../errors/codes.ts';
-import { BodyGuard, guardStream, prefixed, readBody, type BodyViolation } from '../limits/body.ts';
+import { BodyGuard, prefixed, readBody, type BodyViolation } from '../limits/body.ts';
 import { JsonScanner } from '../limits/json-scan.ts';
 import { compileLimits, contentTypeAllowed, type RouteLimits } from '../limits/limits.ts';
 import { bestRange, isJson, mediaTypeOf } from '../limits/media-type.ts';
@@ -24,6 +24,9 @@ import type { CompiledOperation } from './compile.ts';
 import { fieldErrors, summarize, type FieldError } from './errors.ts';
 import { headerObject, parseQuery, pathObject, queryObject } from './params.ts';
 import { responseTap } from './response-check.ts';
+
+/** JSON bodies up to this size (by Content-Length) are read into memory rather than streamed. */
+const SMALL_BODY_BYTES = 64 * 1024;
 
 function bodyDeny(v: BodyViolation, rule: string | null): Deny {
   switch (v.kind) {
@@ -98,7 +101,8 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
     cc.addRoutes(templates);
   }
 
-  async function readAndCheck(ctx: RequestContext, f: Findings, rl: RouteLimits, op: CompiledOperation | null, kind: 'json' | 'form', validate: ((data: unknown) => boolean) & { errors?: unknown }): Promise<Verdict> {
+  /** Reads the body (bounded), scans JSON, then parses and validates it when there is a schema. */
+  async function readAndCheck(ctx: RequestContext, f: Findings, rl: RouteLimits, op: CompiledOperation | null, kind: 'json' | 'form', validate: (((data: unknown) => boolean) & { errors?: unknown }) | null): Promise<Verdict> {
     const stream = ctx.bodyStream as NonNullable<RequestContext['bodyStream']>;
     const r = await readBody(stream, rl.maxBodyBytes, kind === 'json' ? new JsonScanner(rl.maxJsonDepth, rl.maxJsonKeys) : null);
     if (r.kind === 'aborted') return f.finish(ctx, deny('REQUEST_TIMEOUT', null, { detail: 'the client stopped sending the request body' }));
@@ -111,6 +115,7 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
     }
     ctx.body = r.body;
     ctx.bytesIn = r.body.length;
+    if (validate === null) return f.finish(ctx, null);
     const opAudit = (op?.op.audit ?? false) || stageAudit;
     let data: unknown;
     if (kind === 'json') {
@@ -163,6 +168,7 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
       const media = mediaTypeOf(ctx.headers['content-type']);
       let range: string | null = null;
       let sizeNoted = false;
+      let length = -1;
       if (hasBody) {
         if (!contentTypeAllowed(rl, media) && (d = f.note(deny('CONTENT_TYPE_NOT_ALLOWED', rl.rule, { detail: `content type ${media ?? '(none)'} is not allowed here; allowed: ${rl.contentTypes.join(', ')}` }), limitAudit))) return f.finish(ctx, d);
         if (op) {
@@ -173,7 +179,7 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
             if (range === null && (d = f.note(deny('CONTENT_TYPE_NOT_ALLOWED', op.op.id, { detail: `content type ${media ?? '(none)'} is not declared; declared: ${op.body.ranges.join(', ')}` }), opAudit))) return f.finish(ctx, d);
           }
         }
-        const length = cl === undefined ? -1 : Number(cl);
+        length = cl === undefined ? -1 : Number(cl);
         if (length > rl.maxBodyBytes && (d = f.note(bodyDeny({ kind: 'size', limit: rl.maxBodyBytes }, rl.rule), limitAudit))) return f.finish(ctx, d);
         // Already recorded (dry-run): the body checks below must not report the size again.
         if (length > rl.maxBodyBytes) sizeNoted = true;
@@ -191,9 +197,12 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
         const bv = op && range !== null ? op.body?.byRange.get(range) : undefined;
         if (bv?.validate && bv.kind !== 'none' && !sizeNoted) return readAndCheck(ctx, f, rl, op, bv.kind, bv.validate);
         const json = media !== null && isJson(media);
+        // A small JSON body is read whole and scanned, then forwarded from memory: a
+        // stream wrapper per request costs more CPU than the copy (bench/run.ts).
+        if (json && te === undefined && length <= SMALL_BODY_BYTES && !sizeNoted) return readAndCheck(ctx, f, rl, op, 'json', null);
         // With a Content-Length within the limit Node's framing already bounds the body; count only chunked ones.
         if (json || te !== undefined) {
-          const guard = new BodyGuard(sizeNoted ? Infinity : rl.maxBodyBytes, json ? new JsonScanner(rl.maxJsonDepth, rl.maxJsonKeys) : null, (v) => {
+          const guard = new BodyGuard(ctx.bodyStream as NonNullable<RequestContext['bodyStream']>, sizeNoted ? Infinity : rl.maxBodyBytes, json ? new JsonScanner(rl.maxJsonDepth, rl.maxJsonKeys) : null, (v) => {
             const bd = bodyDeny(v, rl.rule);
             if (limitAudit) {
               ctx.wouldDeny.push({ stage: 'validation', code: bd.code, rule: bd.rule });
@@ -201,10 +210,10 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
             }
             return Object.assign(new PalisadeError(bd.code, bd.detail ?? CODES[bd.code].title), { stage: 'validation' as const, rule: bd.rule });
           });
-          guard.once('finish', () => {
+          guard.once('end', () => {
             ctx.bytesIn = guard.bytes;
           });
-          ctx.bodyStream = guardStream(ctx.bodyStream as NonNullable<RequestContext['bodyStream']>, guard);
+          ctx.bodyStream = guard;
         }
       }
       return f.finish(ctx, null);

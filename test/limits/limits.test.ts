@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startHarness, until, type Harness } from '../support/harness.ts';
 import { pause, rawConnect } from './raw-client.ts';
@@ -56,7 +58,20 @@ describe('limits', () => {
   afterAll(async () => {
     await h?.close();
   });
-  const post = async (path: string, body: string, ct = 'application/json', method = 'POST') => send(await h.client(PEER), `${h.base}${path}`, { method, headers: { 'content-type': ct }, body });
+  const postWhole = async (path: string, body: string, ct = 'application/json', method = 'POST') => send(await h.client(PEER), `${h.base}${path}`, { method, headers: { 'content-type': ct }, body });
+  const post = postWhole;
+  /** The same, chunked (no Content-Length), so the body streams through the guard instead of being read whole. */
+  const postChunked = async (path: string, body: string, ct = 'application/json', method = 'POST') => {
+    const res = await request(`${h.base}${path}`, { dispatcher: await h.client(PEER), method: method as 'POST', headers: { 'content-type': ct }, body: Readable.from([Buffer.from(body)]) });
+    const text = await res.body.text();
+    let json: Record<string, unknown> | null = null;
+    try {
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      json = null;
+    }
+    return { status: res.statusCode, json, text };
+  };
 
   it('refuses a body whose Content-Length is over the limit before reading it', async () => {
     const n = h.upstream.requests.length;
@@ -88,9 +103,11 @@ describe('limits', () => {
   });
 
   it.each([
-    ['streamed', '/json/stream', 'POST'],
-    ['read for a schema', '/json/profile', 'PUT'],
-  ])('refuses deeply nested, key-flooded and prototype-polluting JSON (%s)', async (_how, path, method) => {
+    ['streamed (chunked)', '/json/stream', 'POST', true],
+    ['read whole (small, no schema)', '/json/small', 'POST', false],
+    ['read for a schema', '/json/profile', 'PUT', false],
+  ])('refuses deeply nested, key-flooded and prototype-polluting JSON (%s)', async (_how, path, method, chunked) => {
+    const post = chunked ? postChunked : postWhole;
     const n = h.upstream.requests.filter((r) => r.url === path).length;
     const cases: [string, string, string][] = [
       [nested(9), 'BODY_LIMIT_EXCEEDED', 'JSON nesting deeper than 8'],
