@@ -118,7 +118,7 @@ describe.sequential('broker outage under load (stops and restarts the shared bro
 
     console.log(
       `[kafka outage] requests ${sent} (before ${sentIn.before}, outage ${sentIn.outage}, after ${sentIn.after}); ` +
-        `spooled at peak ${duringOutage.spoolBytes} B; on topic ${messages.length}, unique ${byId.size}, duplicates ${duplicates}; dropped ${st.dropped}`,
+        `spool while the broker was down ${duringOutage.spoolBytes} B; on topic ${messages.length}, unique ${byId.size}, duplicates ${duplicates}; dropped ${st.dropped}`,
     );
   });
 });
