@@ -32,7 +32,7 @@ import { downstreamHeaders, upstreamHeaders } from './forward-headers.ts';
 import type { SidecarObserver } from './observer.ts';
 import { problemBody } from './problem.ts';
 import type { Services } from './services.ts';
-import { tlsErrorReason } from './tls-errors.ts';
+import { peerVerifyReason, tlsErrorReason } from './tls-errors.ts';
 import { NO_REQUEST_TRACE, TRACING_OFF, type RequestTrace, type Tracing } from '../telemetry/tracing.ts';
 
 export interface SidecarOptions {
@@ -269,7 +269,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
             https: {
               ...creds.options,
               requestCert: true,
-              rejectUnauthorized: settings.requireClientCert,
+              // Verification happens in OpenSSL either way; refusing in our own
+              // secureConnection listener (below) lets us count *why* a peer was refused.
+              rejectUnauthorized: false,
               minVersion: settings.tlsMinVersion,
               connectionsCheckingInterval,
             },
@@ -472,6 +474,16 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
 
   const app = buildApp('tls');
   app.server.on('tlsClientError', (err: NodeJS.ErrnoException) => notify('onTlsHandshakeError', tlsErrorReason(err)));
+  // Runs before the HTTP layer's own listener: a peer whose certificate did not
+  // verify is cut off before a single byte of HTTP is read. A peer with no
+  // certificate passes only when client certificates are optional.
+  app.server.prependListener('secureConnection', (socket: TLSSocket) => {
+    if (socket.authorized) return;
+    const presented = Object.keys(socket.getPeerCertificate()).length > 0;
+    if (!presented && !settings.requireClientCert) return;
+    notify('onTlsHandshakeError', presented ? peerVerifyReason(String(socket.authorizationError ?? '')) : 'no_client_cert');
+    socket.destroy();
+  });
   await app.listen({ host: settings.listenHost, port: settings.listenPort });
   const tlsPort = (app.server.address() as { port: number }).port;
 
@@ -482,7 +494,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       (app.server as unknown as { setSecureContext(o: object): void }).setSecureContext({
         ...next.options,
         requestCert: true,
-        rejectUnauthorized: settings.requireClientCert,
+        rejectUnauthorized: false,
         minVersion: settings.tlsMinVersion,
       });
       logger.info({ digest: next.digest.slice(0, 16) }, 'TLS credentials reloaded');

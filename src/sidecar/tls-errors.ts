@@ -10,3 +10,24 @@ export function tlsErrorReason(err: NodeJS.ErrnoException & { reason?: string })
   if (text.includes('wrong version number') || text.includes('http request')) return 'not_tls';
   return 'other';
 }
+
+/** Maps OpenSSL's verification result for a presented client certificate to a bounded reason. */
+export function peerVerifyReason(code: string): string {
+  switch (code) {
+    case 'CERT_HAS_EXPIRED':
+      return 'cert_expired';
+    case 'CERT_NOT_YET_VALID':
+      return 'cert_not_yet_valid';
+    case 'CERT_REVOKED':
+      return 'cert_revoked';
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'CERT_SIGNATURE_FAILURE':
+      return 'unknown_ca';
+    default:
+      return 'cert_invalid';
+  }
+}
