@@ -57,9 +57,12 @@ export class SecondSeries {
   readonly variance: Float64Array;
   /** Seconds folded so far (the baseline's sample count). */
   n = 0;
+  /** Per metric: how far above its mean a second may always be learned (1 lets a request rate grow; 0 keeps a failure-free client's failure baseline at zero). */
+  private readonly slack: readonly number[];
 
-  constructor(width: number) {
+  constructor(width: number, slack: readonly number[] = []) {
     this.width = width;
+    this.slack = Array.from({ length: width }, (_, m) => slack[m] ?? 1);
     this.cur = new Float64Array(width);
     this.mean = new Float64Array(width);
     this.variance = new Float64Array(width);
@@ -91,7 +94,7 @@ export class SecondSeries {
       let x = this.cur[m]!;
       const mean = this.mean[m]!;
       if (clamp) {
-        const limit = Math.max(mean + clampSigma * Math.sqrt(this.variance[m]!), 2 * mean, mean + 1);
+        const limit = Math.max(mean + clampSigma * Math.sqrt(this.variance[m]!), 2 * mean, mean + (this.slack[m] as number));
         if (x > limit) x = limit;
       }
       const d = x - mean;

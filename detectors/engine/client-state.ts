@@ -49,7 +49,9 @@ export class ClientState {
   first: number;
   last: number;
   events = 0;
-  readonly series = new SecondSeries(SERIES_WIDTH);
+  // Requests may grow a second at a time; failures, 404s and violations are only learned within the
+  // client's own spread, so a slow attack does not teach the baseline that failing is normal.
+  readonly series = new SecondSeries(SERIES_WIDTH, [1, 0, 0, 0]);
   readonly windows: Record<WindowName, SlidingWindow>;
   /** Two 64-register HyperLogLog sketches: the current half-window and the previous one. */
   readonly hll = new Uint8Array(2 * HLL_REGISTERS);

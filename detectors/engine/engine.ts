@@ -116,12 +116,12 @@ export class DetectorEngine {
     if (nf) s.cur[M_NOT_FOUND]! += 1;
     if (viol) s.cur[M_VIOLATION]! += 1;
     const ws = c.windows;
-    for (const w of [ws.short, ws.medium, ws.long]) {
-      w.add(t, M_REQ, 1);
-      if (fail) w.add(t, M_FAIL, 1);
-      if (nf) w.add(t, M_NOT_FOUND, 1);
-      if (viol) w.add(t, M_VIOLATION, 1);
-    }
+    const fa = fail ? M_FAIL : -1;
+    const na = nf ? M_NOT_FOUND : -1;
+    const va = viol ? M_VIOLATION : -1;
+    ws.short.addEvent(t, fa, na, va);
+    ws.medium.addEvent(t, fa, na, va);
+    ws.long.addEvent(t, fa, na, va);
     const pathChanged = this.trackPath(c, r.request.path, t);
     const sizeOutlier = r.request.bytesIn > 0 && this.trackSize(c, r.request.bytesIn, t);
     const rc = this.trackRoute(c, r.request.route, t, fail, nf, viol);
@@ -201,7 +201,9 @@ export class DetectorEngine {
     const z = c.size;
     if (z.n >= cfg.minSamples && bytes >= cfg.minBytes && x > z.mean + cfg.sigma * Math.max(z.sd, 0.5)) {
       // Outliers are not learned: a run of huge bodies must not become the client's normal.
-      for (const w of [c.windows.short, c.windows.medium, c.windows.long]) w.add(t, M_SIZE_OUTLIER, 1);
+      c.windows.short.add(t, M_SIZE_OUTLIER, 1);
+      c.windows.medium.add(t, M_SIZE_OUTLIER, 1);
+      c.windows.long.add(t, M_SIZE_OUTLIER, 1);
       return true;
     }
     z.add(x, this.sizeAlpha);

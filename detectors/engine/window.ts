@@ -64,6 +64,37 @@ export class SlidingWindow {
     this.totals[m]! += v;
   }
 
+  /**
+   * Adds one event's counters at time t: 1 to M_REQ-like slot 0 and 1 to each flagged slot.
+   * One bucket computation for all of them (the hot path: every event, every window).
+   */
+  addEvent(t: number, a: number, b: number, c: number): void {
+    let idx = Math.floor(t / this.bucketMs);
+    if (idx > this.head) {
+      this.advance(t);
+      idx = this.head;
+    } else if (idx <= this.head - this.buckets) {
+      idx = this.head - this.buckets + 1;
+    }
+    const base = (idx % this.buckets) * this.width;
+    const counts = this.counts;
+    const totals = this.totals;
+    counts[base]! += 1;
+    totals[0]! += 1;
+    if (a >= 0) {
+      counts[base + a]! += 1;
+      totals[a]! += 1;
+    }
+    if (b >= 0) {
+      counts[base + b]! += 1;
+      totals[b]! += 1;
+    }
+    if (c >= 0) {
+      counts[base + c]! += 1;
+      totals[c]! += 1;
+    }
+  }
+
   total(m: number): number {
     return this.totals[m]!;
   }
