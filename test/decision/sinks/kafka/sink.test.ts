@@ -170,6 +170,27 @@ describe('Kafka decision sink (real broker)', () => {
     expect(lines).toHaveLength(2000);
   });
 
+  it('an event the broker refuses as too large is dropped and counted; the rest goes through, in order', async () => {
+    const s = settingsFor({ PALISADE_KAFKA_COMPRESSION: 'none', PALISADE_KAFKA_LINGER_MS: '5' });
+    // The topic exists already, with a small max.message.bytes: a batch is too large, and so is one event.
+    const admin = testKafka().admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: s.kafkaTopicDecisions, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '6000' }] }], waitForLeaders: true });
+    await admin.disconnect();
+    const sink = await createKafkaSink(s, logger);
+    for (let i = 0; i < 20; i++) {
+      const r = makeRecord(i, 'spiffe://test/big');
+      sink.write(i === 7 ? { ...r, request: { ...r.request, userAgent: 'x'.repeat(12_000) } } : r);
+    }
+    const deadline = Date.now() + 30_000;
+    while (sink.stats().delivered + sink.stats().dropped < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(sink.stats()).toMatchObject({ accepted: 20, delivered: 19, dropped: 1, spoolBytes: 0 });
+    await sink.close();
+    const messages = await readTopic(s.kafkaTopicDecisions, 19);
+    expect(messages).toHaveLength(19);
+    expect([...sequencesByKey(messages).values()][0]).toEqual([...Array.from({ length: 7 }, (_, i) => i), ...Array.from({ length: 12 }, (_, i) => i + 8)]);
+  });
+
   it('without a spool, counts what the memory buffer cannot hold while the broker is unreachable', async () => {
     const s = settingsFor({ PALISADE_KAFKA_BUFFER_EVENTS: '100', PALISADE_SHUTDOWN_GRACE_MS: '1000' });
     const sink = await createKafkaSink({ ...s, kafkaBrokers: '127.0.0.1:1', kafkaConnectTimeoutMs: 200 }, logger);
