@@ -39,6 +39,7 @@ export class JsonScanner {
   #keyExpected = false;
   #key: number[] = [];
   #keyOverflow = false;
+  #keyEscaped = false;
   /** The last key was "constructor" and its value has not started yet. */
   #ctorPending = false;
   #violation: JsonViolation | null = null;
@@ -74,6 +75,7 @@ export class JsonScanner {
           if (this.#isKey) {
             this.#key.length = 0;
             this.#keyOverflow = false;
+            this.#keyEscaped = false;
           } else this.#ctorPending = false;
           break;
         case LBRACE:
@@ -104,71 +106,103 @@ export class JsonScanner {
     return null;
   }
 
-  /** Inside a string value: jump to the closing quote. */
+  /** Inside a string value: find the closing quote (escapes skip the next byte). */
   #skipString(buf: Uint8Array, i: number, end: number): number {
-    if (this.#escape) {
-      this.#escape = false;
-      i++;
-    }
-    for (;;) {
-      const q = indexOfQuote(buf, i, end);
-      if (q === -1) {
-        // The string goes on in the next chunk; an odd run of trailing backslashes escapes its first byte.
-        let n = 0;
-        for (let k = end - 1; k >= i && buf[k] === BACKSLASH; k--) n++;
-        this.#escape = (n & 1) === 1;
-        return end;
-      }
-      let n = 0;
-      for (let k = q - 1; k >= i && buf[k] === BACKSLASH; k--) n++;
-      if ((n & 1) === 0) {
+    let escape = this.#escape;
+    for (; i < end; i++) {
+      const c = buf[i] as number;
+      if (escape) escape = false;
+      else if (c === BACKSLASH) escape = true;
+      else if (c === QUOTE) {
+        this.#escape = false;
         this.#inString = false;
-        return q + 1;
+        return i + 1;
       }
-      i = q + 1;
     }
+    this.#escape = escape;
+    return end;
   }
 
-  /** Inside a key: collect it (bounded) to compare once it closes. */
+  /**
+   * Inside a key. The common case (the whole key in this chunk, no escapes)
+   * is compared in place; otherwise the raw bytes are collected (bounded)
+   * and unescaped when the key closes.
+   */
   #keyBytes(buf: Uint8Array, i: number, end: number): number {
-    while (i < end) {
+    const start = i;
+    let escape = this.#escape;
+    for (; i < end; i++) {
       const c = buf[i] as number;
-      i++;
-      if (this.#escape) this.#escape = false;
-      else if (c === BACKSLASH) this.#escape = true;
-      else if (c === QUOTE) {
+      if (escape) {
+        escape = false;
+        this.#keyEscaped = true;
+      } else if (c === BACKSLASH) {
+        escape = true;
+        this.#keyEscaped = true;
+      } else if (c === QUOTE) {
+        this.#escape = false;
         this.#inString = false;
-        this.#endKey();
-        return i;
+        if (this.#key.length === 0 && !this.#keyEscaped && !this.#keyOverflow) this.#endKey(keyIn(buf, start, i));
+        else {
+          this.#collect(buf, start, i);
+          this.#endKey(this.#collectedKey());
+        }
+        return i + 1;
       }
-      if (this.#key.length < MAX_KEY_CAPTURE) this.#key.push(c);
+    }
+    this.#escape = escape;
+    this.#collect(buf, start, end);
+    return end;
+  }
+
+  #collect(buf: Uint8Array, from: number, to: number): void {
+    for (let k = from; k < to; k++) {
+      if (this.#key.length < MAX_KEY_CAPTURE) this.#key.push(buf[k] as number);
       else this.#keyOverflow = true;
     }
-    return i;
   }
 
-  #endKey(): void {
+  /** The collected key, unescaped; null when it cannot be a forbidden name. */
+  #collectedKey(): Forbidden | null {
+    if (this.#keyOverflow || this.#key.length < 9) return null;
+    let key = String.fromCharCode(...this.#key);
+    if (this.#keyEscaped) {
+      try {
+        key = JSON.parse(`"${key}"`) as string;
+      } catch {
+        return null;
+      }
+    }
+    return key === '__proto__' || key === 'constructor' || key === 'prototype' ? key : null;
+  }
+
+  #endKey(name: Forbidden | null): void {
     if (++this.#keys > this.#maxKeys) {
       this.#violation = { kind: 'keys', limit: this.#maxKeys };
       return;
     }
     this.#ctorPending = false;
-    if (this.#keyOverflow || this.#key.length < 9) return;
-    let key = String.fromCharCode(...this.#key);
-    if (key.includes('\\')) {
-      try {
-        key = JSON.parse(`"${key}"`) as string;
-      } catch {
-        return;
-      }
-    }
-    if (key === '__proto__') this.#violation = { kind: 'forbidden-key', key: '__proto__' };
-    else if (key === 'constructor') this.#ctorPending = true;
-    else if (key === 'prototype' && this.#stack[this.#depth] === 3) this.#violation = { kind: 'forbidden-key', key: 'constructor.prototype' };
+    if (name === '__proto__') this.#violation = { kind: 'forbidden-key', key: '__proto__' };
+    else if (name === 'constructor') this.#ctorPending = true;
+    else if (name === 'prototype' && this.#stack[this.#depth] === 3) this.#violation = { kind: 'forbidden-key', key: 'constructor.prototype' };
   }
 }
 
-function indexOfQuote(buf: Uint8Array, from: number, end: number): number {
-  const q = buf.indexOf(QUOTE, from);
-  return q === -1 || q >= end ? -1 : q;
+type Forbidden = '__proto__' | 'constructor' | 'prototype';
+
+const PROTO = Buffer.from('__proto__');
+const CTOR = Buffer.from('constructor');
+const PROTOTYPE = Buffer.from('prototype');
+
+function same(buf: Uint8Array, from: number, word: Uint8Array): boolean {
+  for (let k = 0; k < word.length; k++) if (buf[from + k] !== word[k]) return false;
+  return true;
+}
+
+/** A key wholly inside `buf[from, to)` without escapes: which forbidden name it is, if any. */
+function keyIn(buf: Uint8Array, from: number, to: number): Forbidden | null {
+  const len = to - from;
+  if (len === 9) return same(buf, from, PROTO) ? '__proto__' : same(buf, from, PROTOTYPE) ? 'prototype' : null;
+  if (len === 11) return same(buf, from, CTOR) ? 'constructor' : null;
+  return null;
 }
