@@ -15,7 +15,7 @@
  * Needs the broker (bash deploy/kafka/broker.sh start) at PALISADE_KAFKA_BROKERS (default
  * 127.0.0.1:19092). Topics are unique per run and deleted at the end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ import { encodeDecision } from '../src/decision/encode.ts';
 import { createKafkaSink } from '../src/decision/sinks/kafka/index.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { createPki, startUpstream, until, type Pki, type Upstream } from '../test/support/harness.ts';
+import { startSidecarProcess, type SidecarProcess } from '../test/support/sidecar-process.ts';
 import { BROKERS, deleteTopics, makeRecord, topicCount, uniqueTopic } from '../test/decision/sinks/kafka/support.ts';
 
 const { values: args } = parseArgs({
@@ -71,42 +72,20 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function startSidecar(pki: Pki, upstream: Upstream, env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, ['src/cli/main.ts', 'sidecar'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      PALISADE_POLICY: 'bench/kafka-policy.yaml',
-      PALISADE_LISTEN_HOST: '127.0.0.1',
-      PALISADE_LISTEN_PORT: '0',
-      PALISADE_ADMIN_HOST: '127.0.0.1',
-      PALISADE_ADMIN_PORT: '0',
-      PALISADE_UPSTREAM: upstream.url,
-      PALISADE_TLS_CERT: pki.server.cert,
-      PALISADE_TLS_KEY: pki.server.key,
-      PALISADE_TLS_CA: pki.caFile,
-      PALISADE_LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+function startSidecar(pki: Pki, upstream: Upstream, env: Record<string, string>): Promise<SidecarProcess> {
+  return startSidecarProcess({
+    PALISADE_POLICY: 'bench/kafka-policy.yaml',
+    PALISADE_LISTEN_HOST: '127.0.0.1',
+    PALISADE_LISTEN_PORT: '0',
+    PALISADE_ADMIN_HOST: '127.0.0.1',
+    PALISADE_ADMIN_PORT: '0',
+    PALISADE_UPSTREAM: upstream.url,
+    PALISADE_TLS_CERT: pki.server.cert,
+    PALISADE_TLS_KEY: pki.server.key,
+    PALISADE_TLS_CA: pki.caFile,
+    PALISADE_LOG_LEVEL: 'info',
+    ...env,
   });
-  let port = 0;
-  let buf = '';
-  const log: string[] = [];
-  child.stderr!.on('data', (c: Buffer) => {
-    buf += c.toString('utf8');
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (log.length < 200) log.push(line);
-      if (line.includes('"sidecar listening"')) port = (JSON.parse(line) as { tlsPort: number }).tlsPort;
-    }
-  });
-  child.once('exit', (code) => {
-    if (port === 0) console.error(`sidecar exited (${code}):\n${log.join('\n')}`);
-  });
-  await until(() => port > 0 || child.exitCode !== null, 30_000);
-  if (port === 0) throw new Error('sidecar did not start');
-  return { child, base: `https://127.0.0.1:${port}` };
 }
 
 async function stopSidecar(child: ChildProcess): Promise<void> {

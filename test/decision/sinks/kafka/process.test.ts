@@ -2,13 +2,14 @@
 // loses nothing (every decided response is an event on the topic or in the
 // spool), and a spool left by a process that died while Kafka was unreachable
 // is published by the next process.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
 import { createPki, send, startUpstream, until, type Pki, type Upstream } from '../../../support/harness.ts';
+import { startSidecarProcess as startProcess } from '../../../support/sidecar-process.ts';
 import { BROKERS, deleteTopics, readTopic, topicCount, uniqueTopic } from './support.ts';
 
 const POLICY = `
@@ -23,38 +24,6 @@ spec:
         paths: ["/items/{id}"]
         public: true
 `;
-
-interface Running {
-  readonly child: ChildProcess;
-  readonly base: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  readonly log: string[];
-}
-
-/** Starts `node src/cli/main.ts sidecar` and waits for its "sidecar listening" log line. */
-async function startProcess(env: Record<string, string>): Promise<Running> {
-  const child = spawn(process.execPath, ['src/cli/main.ts', 'sidecar'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  const log: string[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  let tlsPort = 0;
-  let buf = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    buf += chunk.toString('utf8');
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      log.push(line);
-      if (line.includes('"sidecar listening"')) tlsPort = (JSON.parse(line) as { tlsPort: number }).tlsPort;
-    }
-  });
-  await Promise.race([
-    until(() => tlsPort > 0, 30_000),
-    exited.then(({ code }) => {
-      throw new Error(`sidecar exited (${code}) before listening:\n${log.join('\n')}`);
-    }),
-  ]);
-  return { child, base: `https://127.0.0.1:${tlsPort}`, exited, log };
-}
 
 /** Events in the spool files (one line each). */
 function spooledIds(dir: string): string[] {

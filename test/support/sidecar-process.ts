@@ -1,0 +1,40 @@
+/**
+ * The real `palisade sidecar` process (node src/cli/main.ts sidecar) for tests and benchmarks:
+ * started with the given PALISADE_* environment, ready once it logs "sidecar listening"
+ * (PALISADE_LOG_LEVEL must be info or lower), with its stderr lines kept.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { until } from './harness.ts';
+
+export interface SidecarProcess {
+  readonly child: ChildProcess;
+  /** https://127.0.0.1:<tls port> */
+  readonly base: string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** stderr lines (pino JSON), the first 10000. */
+  readonly log: string[];
+}
+
+export async function startSidecarProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<SidecarProcess> {
+  const child = spawn(process.execPath, ['src/cli/main.ts', 'sidecar'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const log: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  let tlsPort = 0;
+  let buf = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    buf += chunk.toString('utf8');
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (log.length < 10_000) log.push(line);
+      if (line.includes('"sidecar listening"')) tlsPort = (JSON.parse(line) as { tlsPort: number }).tlsPort;
+    }
+  });
+  await Promise.race([
+    until(() => tlsPort > 0, timeoutMs),
+    exited.then(({ code }) => {
+      throw new Error(`sidecar exited (${code}) before listening:\n${log.join('\n')}`);
+    }),
+  ]);
+  return { child, base: `https://127.0.0.1:${tlsPort}`, exited, log };
+}
