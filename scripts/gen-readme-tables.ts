@@ -9,7 +9,7 @@ import { settingsTable } from '../src/config/settings.ts';
 const README = new URL('../README.md', import.meta.url);
 
 export function renderReadme(text: string): string {
-  return text.replace(/(<!-- settings:start -->\n)[\s\S]*?(\n<!-- settings:end -->)/, `$1${settingsTable()}$2`);
+  return text.replace(/<!-- settings:start -->[\s\S]*?<!-- settings:end -->/, () => `<!-- settings:start -->\n${settingsTable()}\n<!-- settings:end -->`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
