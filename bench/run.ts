@@ -1,0 +1,285 @@
+/**
+ * End-to-end benchmark: what the sidecar costs, measured against the service
+ * alone and against a bare proxy, in one run on one machine.
+ *
+ *   npm run bench -- [--only direct,bare-proxy,sidecar-full] [--seconds 8] [--rounds 3]
+ *                    [--connections 16] [--rate 1000] [--rate-seconds 10] [--json FILE]
+ *
+ * Every target runs in its own process (the upstream, the bare proxy, the
+ * sidecar); the load generator (undici, keep-alive mTLS) runs in this one.
+ * All of them share the machine's cores, so the absolute figures say as much
+ * about the load generator as about the targets: compare the ratios.
+ *
+ * Two measurements per scenario:
+ *  - throughput: a closed loop at a fixed concurrency, repeated --rounds
+ *    times with the scenarios interleaved (the median round is reported);
+ *  - latency at a fixed rate (--rate, open loop), to read the latency a
+ *    target adds when it is not saturated.
+ *
+ * Scenarios are named entries of SCENARIOS below; add one to compare another
+ * configuration (a Kafka sink, tracing on...) under the same load.
+ */
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { AUDIENCE, fullPolicy, makeFixtures, minimalPolicy, type Fixtures } from './lib/fixtures.ts';
+import { closedLoop, fixedRate, makePool, type LoadResult, type RequestSpec } from './lib/load.ts';
+import { freePort, selfCpuSeconds, startChild, waitFor, type Child } from './lib/proc.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+const { values: opts } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    seconds: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '16' },
+    rate: { type: 'string', default: '1000' },
+    'rate-seconds': { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '3' },
+    json: { type: 'string' },
+    profile: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+/** --profile DIR: the proxies run with --cpu-prof, profiles written to DIR when they stop. */
+const PROFILE = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.profile)}`] : [];
+const SECONDS = Number(opts.seconds);
+const ROUNDS = Number(opts.rounds);
+const CONNECTIONS = Number(opts.connections);
+const RATE = Number(opts.rate);
+const RATE_SECONDS = Number(opts['rate-seconds']);
+const WARMUP = Number(opts.warmup);
+
+/** What every scenario gets: the fixtures and the shared upstream. */
+interface BenchEnv {
+  readonly fx: Fixtures;
+  readonly upstreamHttp: string;
+  readonly upstreamTlsPort: number;
+  readonly upstream: Child;
+  readonly log: (line: string) => void;
+}
+
+interface Target {
+  /** https://127.0.0.1:port of the thing under test. */
+  readonly origin: string;
+  /** Its process (for RSS and CPU); the upstream for the direct scenario. */
+  readonly child: Child;
+  /** Stops it (not the shared upstream). */
+  stop(): Promise<void>;
+}
+
+interface Scenario {
+  readonly name: string;
+  readonly summary: string;
+  start(env: BenchEnv): Promise<Target>;
+}
+
+const tlsEnv = (fx: Fixtures) => ({ BENCH_CERT: fx.server.cert, BENCH_KEY: fx.server.key, BENCH_CA: fx.caFile });
+
+async function tlsReady(origin: string, fx: Fixtures): Promise<boolean> {
+  const pool = makePool(origin, { ca: fx.ca, cert: fx.client.cert, key: fx.client.key }, 1);
+  try {
+    const r = await pool.request({ method: 'GET', path: '/ready-probe' });
+    await r.body.dump();
+    return true;
+  } finally {
+    await pool.close();
+  }
+}
+
+const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'direct',
+    summary: 'the upstream itself over mTLS (no proxy)',
+    async start(env) {
+      return { origin: `https://127.0.0.1:${env.upstreamTlsPort}`, child: env.upstream, stop: async () => undefined };
+    },
+  },
+  {
+    name: 'bare-proxy',
+    summary: 'minimal fastify + @fastify/reply-from, same mTLS, bodies streamed',
+    async start(env) {
+      const port = await freePort();
+      const child = startChild('bare-proxy', [...PROFILE, join(ROOT, 'bench/targets/bare-proxy.ts')], { ...tlsEnv(env.fx), BENCH_PORT: String(port), BENCH_UPSTREAM: env.upstreamHttp }, env.log);
+      const origin = `https://127.0.0.1:${port}`;
+      await waitFor(() => tlsReady(origin, env.fx), 'bare proxy');
+      return { origin, child, stop: () => child.stop() };
+    },
+  },
+  {
+    name: 'sidecar-minimal',
+    summary: 'palisade sidecar with a one-rule policy (public route, no authn/JWT/validation/limits rules): the cost of the sidecar itself (normalization, decision records, metrics)',
+    start: (env) => startSidecar(env, 'minimal', minimalPolicy()),
+  },
+  {
+    name: 'sidecar-full',
+    summary: 'palisade sidecar: mTLS + JWT (RS256, JWKS), RBAC, OpenAPI validation of the 1 KB body, 2 rate limits + global, 100,000 block entries, NDJSON decisions to a file',
+    start: (env) => startSidecar(env, 'full', fullPolicy(env.fx, `${env.upstreamHttp}/jwks.json`)),
+  },
+];
+
+/** Starts `palisade sidecar` (the real CLI, its own process) with this policy text. */
+async function startSidecar(env: BenchEnv, name: string, policyText: string): Promise<Target> {
+  const [port, admin] = [await freePort(), await freePort()];
+  // The policy in a directory of its own: the sidecar watches the policy's directory.
+  const policyDir = join(env.fx.dir, `policy-${name}`);
+  mkdirSync(policyDir, { recursive: true });
+  const policy = join(policyDir, 'policy.json');
+  writeFileSync(policy, policyText);
+  // Decisions in a directory of their own too: the sidecar also watches the
+  // certificate and policy directories, and re-reads them on any change there.
+  mkdirSync(join(env.fx.dir, 'decisions'), { recursive: true });
+  const decisions = join(env.fx.dir, 'decisions', `decisions-${name}.ndjson`);
+  const child = startChild(`sidecar-${name}`, [...PROFILE, join(ROOT, 'src/cli/main.ts'), 'sidecar'], {
+    PALISADE_POLICY: policy,
+    PALISADE_LISTEN_HOST: '127.0.0.1',
+    PALISADE_LISTEN_PORT: String(port),
+    PALISADE_ADMIN_HOST: '127.0.0.1',
+    PALISADE_ADMIN_PORT: String(admin),
+    PALISADE_UPSTREAM: env.upstreamHttp,
+    PALISADE_TLS_CERT: env.fx.server.cert,
+    PALISADE_TLS_KEY: env.fx.server.key,
+    PALISADE_TLS_CA: env.fx.caFile,
+    PALISADE_DECISIONS_FILE: decisions,
+    PALISADE_LOG_LEVEL: 'warn',
+  }, env.log);
+  await waitFor(async () => {
+    if (child.proc.exitCode !== null) throw Object.assign(new Error('the sidecar exited; see its output above'), { fatal: true });
+    return (await request(`http://127.0.0.1:${admin}/readyz`)).statusCode === 200;
+  }, `sidecar (${name}) /readyz`, 120_000);
+  return { origin: `https://127.0.0.1:${port}`, child, stop: () => child.stop() };
+}
+
+interface Measured {
+  readonly scenario: Scenario;
+  readonly target: Target;
+  readonly rounds: { result: LoadResult; targetCpu: number; upstreamCpu: number; loadgenCpu: number }[];
+  fixed?: LoadResult;
+}
+
+const median = <T>(xs: T[], key: (x: T) => number): T => [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)] as T;
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
+const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
+const f3 = (n: number) => (Number.isFinite(n) ? n.toFixed(3) : '-');
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n');
+}
+
+async function main() {
+  const selected = opts.only ? SCENARIOS.filter((s) => opts.only!.split(',').includes(s.name)) : SCENARIOS;
+  if (selected.length === 0) throw new Error(`--only: no such scenario; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  const log = (line: string) => process.stderr.write(line + '\n');
+  const dir = mkdtempSync(join(tmpdir(), 'palisade-bench-'));
+  const children: Child[] = [];
+  try {
+    const fx = await makeFixtures(dir);
+    const [httpPort, tlsPort] = [await freePort(), await freePort()];
+    const upstream = startChild('upstream', [join(ROOT, 'bench/targets/upstream.ts')], { ...tlsEnv(fx), BENCH_HTTP_PORT: String(httpPort), BENCH_TLS_PORT: String(tlsPort), BENCH_JWKS: fx.jwksFile }, log);
+    children.push(upstream);
+    const upstreamHttp = `http://127.0.0.1:${httpPort}`;
+    await waitFor(async () => (await request(`${upstreamHttp}/jwks.json`)).statusCode === 200, 'upstream');
+    const env: BenchEnv = { fx, upstreamHttp, upstreamTlsPort: tlsPort, upstream, log };
+
+    const spec: RequestSpec = {
+      method: 'POST',
+      path: '/orders',
+      body: fx.body,
+      headers: (i) => ({ 'content-type': 'application/json', authorization: `Bearer ${fx.tokens[i % fx.tokens.length]}` }),
+    };
+    log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; node ${process.version}`);
+    log(`request: POST /orders, ${Buffer.byteLength(fx.body)} byte JSON body, Bearer JWT (RS256, aud ${AUDIENCE}), client certificate; ${CONNECTIONS} keep-alive connections`);
+
+    const measured: Measured[] = [];
+    for (const scenario of selected) {
+      log(`starting ${scenario.name}: ${scenario.summary}`);
+      const target = await scenario.start(env);
+      if (target.child !== upstream) children.push(target.child);
+      measured.push({ scenario, target, rounds: [] });
+    }
+    const pools = new Map(measured.map((m) => [m.scenario.name, makePool(m.target.origin, { ca: fx.ca, cert: fx.client.cert, key: fx.client.key }, Math.max(CONNECTIONS, 64))]));
+
+    for (const m of measured) {
+      const w = await closedLoop(pools.get(m.scenario.name)!, spec, CONNECTIONS, WARMUP);
+      log(`warm-up ${m.scenario.name}: ${f1(w.rps)} req/s${w.non2xx || w.errors ? `, ${w.non2xx} non-2xx, ${w.errors} errors` : ''}`);
+      if (w.non2xx > 0 || w.errors > 0 || w.requests === 0) throw new Error(`${m.scenario.name} does not answer 2xx to the benchmark request; fix the scenario before measuring`);
+    }
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const m of measured) {
+        const cpu0 = [m.target.child.cpuSeconds(), upstream.cpuSeconds(), selfCpuSeconds()];
+        const result = await closedLoop(pools.get(m.scenario.name)!, spec, CONNECTIONS, SECONDS);
+        const cpu1 = [m.target.child.cpuSeconds(), upstream.cpuSeconds(), selfCpuSeconds()];
+        const secs = result.seconds;
+        m.rounds.push({ result, targetCpu: (cpu1[0]! - cpu0[0]!) / secs, upstreamCpu: (cpu1[1]! - cpu0[1]!) / secs, loadgenCpu: (cpu1[2]! - cpu0[2]!) / secs });
+        log(`round ${r + 1} ${m.scenario.name}: ${f1(result.rps)} req/s, p50 ${f2(result.p50)} ms, p99 ${f2(result.p99)} ms`);
+      }
+    }
+    for (const m of measured) {
+      m.fixed = await fixedRate(pools.get(m.scenario.name)!, spec, RATE, RATE_SECONDS);
+      log(`fixed ${RATE} req/s ${m.scenario.name}: p50 ${f3(m.fixed.p50)} ms, p99 ${f3(m.fixed.p99)} ms, p99.9 ${f3(m.fixed.p999)} ms${m.fixed.errors || m.fixed.non2xx ? ` (${m.fixed.errors} errors, ${m.fixed.non2xx} non-2xx)` : ''}`);
+    }
+    await Promise.all([...pools.values()].map((p) => p.close()));
+
+    const base = (name: string) => measured.find((m) => m.scenario.name === name);
+    const direct = base('direct');
+    const bare = base('bare-proxy');
+    const rows: string[][] = [['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', '+p50 ms', '+p99 ms', 'vs direct', 'vs bare', 'peak RSS MiB', 'RSS at end MiB', 'CPU target', 'CPU upstream', 'CPU loadgen', 'target CPU us/req']];
+    const rateRows: string[][] = [['scenario', 'p50 ms', 'p99 ms', 'p99.9 ms', '+p50 ms', '+p99 ms', '+p99.9 ms', 'achieved req/s']];
+    const json: Record<string, unknown>[] = [];
+    for (const m of measured) {
+      const mid = median(m.rounds, (x) => x.result.rps);
+      const d = direct ? median(direct.rounds, (x) => x.result.rps).result : null;
+      const b = bare ? median(bare.rounds, (x) => x.result.rps).result : null;
+      const rss = m.target.child.peakRssMiB();
+      const r = mid.result;
+      rows.push([
+        m.scenario.name,
+        f1(r.rps),
+        f2(r.p50),
+        f2(r.p99),
+        f2(r.p999),
+        d ? f2(r.p50 - d.p50) : '-',
+        d ? f2(r.p99 - d.p99) : '-',
+        d ? `${((100 * r.rps) / d.rps).toFixed(0)}%` : '-',
+        b ? `${((100 * r.rps) / b.rps).toFixed(0)}%` : '-',
+        f1(rss),
+        f1(m.target.child.rssMiB()),
+        `${(100 * mid.targetCpu).toFixed(0)}%`,
+        `${(100 * mid.upstreamCpu).toFixed(0)}%`,
+        `${(100 * mid.loadgenCpu).toFixed(0)}%`,
+        // CPU time per request is what contention on a shared machine distorts least.
+        f1((1e6 * mid.targetCpu) / r.rps),
+      ]);
+      const fr = m.fixed!;
+      const df = direct?.fixed ?? null;
+      rateRows.push([m.scenario.name, f3(fr.p50), f3(fr.p99), f3(fr.p999), df ? f3(fr.p50 - df.p50) : '-', df ? f3(fr.p99 - df.p99) : '-', df ? f3(fr.p999 - df.p999) : '-', f1(fr.requests / fr.seconds)]);
+      json.push({ scenario: m.scenario.name, summary: m.scenario.summary, throughput: { median: r, rounds: m.rounds.map((x) => x.result.rps), cpu: { target: mid.targetCpu, upstream: mid.upstreamCpu, loadgen: mid.loadgenCpu, targetUsPerRequest: (1e6 * mid.targetCpu) / r.rps } }, fixedRate: fr, peakRssMiB: rss, rssAtEndMiB: m.target.child.rssMiB() });
+    }
+    const out: string[] = [];
+    out.push(`\nthroughput: closed loop, ${CONNECTIONS} connections, ${SECONDS} s x ${ROUNDS} rounds interleaved (median round); CPU = cores used by each process during the round; peak RSS includes policy load`);
+    out.push(table(rows));
+    out.push(`\nlatency at a fixed ${RATE} req/s (open loop, ${RATE_SECONDS} s; latency from the scheduled start)`);
+    out.push(table(rateRows));
+    const sc = base('sidecar-full');
+    if (sc && bare && direct) {
+      const sr = median(sc.rounds, (x) => x.result.rps).result.rps;
+      const br = median(bare.rounds, (x) => x.result.rps).result.rps;
+      const added = sc.fixed!.p99 - direct.fixed!.p99;
+      out.push(`\ntargets: full-policy sidecar ${((100 * sr) / br).toFixed(0)}% of the bare proxy's throughput (target >= 70%): ${sr / br >= 0.7 ? 'met' : 'NOT met'}; added p99 at ${RATE} req/s ${f3(added)} ms (target < 1 ms): ${added < 1 ? 'met' : 'NOT met'}`);
+      const dec = join(dir, 'decisions', 'decisions-full.ndjson');
+      out.push(`decisions written by the sidecar: ${(statSync(dec).size / 1024 / 1024).toFixed(1)} MiB of NDJSON`);
+    }
+    process.stdout.write(out.join('\n') + '\n');
+    if (opts.json) writeFileSync(opts.json, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: cpus().length, connections: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS, rate: RATE, results: json }, null, 2));
+  } finally {
+    for (const c of children.reverse()) await c.stop();
+    if (opts.keep) process.stderr.write(`kept ${dir} (decisions-*.ndjson have per-stage timings)\n`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
