@@ -48,7 +48,7 @@ export const rateLimitsSchema = {
         audit: { type: 'boolean', default: false, description: 'Dry-run the global limit. Default false.' },
       },
     },
-    maxKeys: { type: 'integer', minimum: 100, default: 100000, description: 'Buckets held in memory per rule; idle buckets are evicted first. About 100 bytes each. Default 100000.' },
+    maxKeys: { type: 'integer', minimum: 100, default: 100000, description: 'Buckets held in memory per rule; idle buckets are evicted first. About 200 bytes each (with a 45-character key). Default 100000.' },
     rules: { type: 'array', default: [], items: ruleSchema, description: 'Every rule whose methods and paths match applies; the request needs a token from each. Default [].' },
   },
 } as const;
