@@ -45,6 +45,12 @@ spec:
         body:
           content:
             application/json: { type: object }
+      - id: trial-profile
+        method: PUT
+        path: /trial/profile
+        body:
+          content:
+            application/json: { type: array }
 `;
 
 const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
@@ -161,6 +167,12 @@ describe('limits', () => {
       { stage: 'validation', code: 'BODY_LIMIT_EXCEEDED', rule: 'trial' },
     ]);
     expect(h.upstream.requests.find((x) => x.url === '/trial/x')?.body).toBe('[[[["way more than sixteen bytes"]]]]');
+    // A body read for a schema that breaks a dry-run limit is still forwarded whole.
+    const p = await post('/trial/profile', '[[[1]]]', 'application/json', 'PUT');
+    expect(p.status).toBe(200);
+    expect(h.upstream.requests.find((x) => x.url === '/trial/profile')?.body).toBe('[[[1]]]');
+    await until(() => h.decisions.some((x) => x.request.path === '/trial/profile'));
+    expect(h.decisions.find((x) => x.request.path === '/trial/profile')?.wouldDeny).toEqual([{ stage: 'validation', code: 'BODY_LIMIT_EXCEEDED', rule: 'trial' }]);
   });
 
   it('cuts off a slowloris client that never finishes its headers', async () => {
