@@ -38,7 +38,9 @@ let passed = 0, failed = 0, skipped = 0, total = 0;
 for (const f of [".run/vitest.json", ".run/vitest-serial.json"]) {
   if (!fs.existsSync(f)) continue;
   const r = JSON.parse(fs.readFileSync(f, "utf8"));
-  passed += r.numPassedTests; failed += r.numFailedTests; total += r.numTotalTests;
+  // A file that fails to load has no test results of its own: count it as one failure.
+  const broken = (r.testResults || []).filter((t) => t.status === "failed" && (t.assertionResults || []).length === 0).length;
+  passed += r.numPassedTests; failed += r.numFailedTests + broken; total += r.numTotalTests + broken;
   skipped += (r.numPendingTests || 0) + (r.numTodoTests || 0);
 }
 console.log(`tests: ${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
