@@ -2,8 +2,9 @@
  * End-to-end benchmark: what the sidecar costs, measured against the service
  * alone and against a bare proxy, in one run on one machine.
  *
- *   npm run bench -- [--only direct,bare-proxy,sidecar-full] [--seconds 8] [--rounds 3]
- *                    [--connections 16] [--rate 1000] [--rate-seconds 10] [--json FILE]
+ *   npm run bench -- [--only direct,bare-proxy,sidecar-minimal,sidecar-full] [--seconds 8] [--rounds 3]
+ *                    [--connections 16] [--rate 1000] [--rate-seconds 10] [--warmup 3] [--json FILE]
+ *                    [--profile DIR] [--node-flags="--trace-gc ..."] [--keep]
  *
  * Every target runs in its own process (the upstream, the bare proxy, the
  * sidecar); the load generator (undici, keep-alive mTLS) runs in this one.
@@ -42,10 +43,11 @@ const { values: opts } = parseArgs({
     json: { type: 'string' },
     profile: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
   },
 });
 /** --profile DIR: the proxies run with --cpu-prof, profiles written to DIR when they stop. */
-const PROFILE = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.profile)}`] : [];
+const PROFILE = [...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.profile)}`] : []), ...opts['node-flags'].split(' ').filter(Boolean)];
 const SECONDS = Number(opts.seconds);
 const ROUNDS = Number(opts.rounds);
 const CONNECTIONS = Number(opts.connections);

@@ -32,6 +32,7 @@ export function startChild(name: string, args: string[], env: Record<string, str
     tail = (tail + d.toString()).slice(-4000);
   };
   proc.stdout?.on('data', keep);
+  if (process.env['BENCH_CHILD_OUTPUT']) proc.stdout?.on('data', (d: Buffer) => process.stderr.write(`[${name}] ${d.toString()}`));
   proc.stderr?.on('data', keep);
   proc.once('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM' && signal !== 'SIGKILL') log(`${name} exited (${code ?? signal}); last output:\n${tail}`);
