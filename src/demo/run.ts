@@ -15,6 +15,8 @@ import { createLogger } from '../log/logger.ts';
 import { composeSidecar, createServices } from '../sidecar/compose.ts';
 import type { Sidecar } from '../sidecar/server.ts';
 import { createDevCa, writePem, type Pem } from '../tls/dev-ca.ts';
+import { createEmbeddedDetector } from '../../detectors/embedded.ts';
+import { blockListStore } from '../blocklist/store.ts';
 import { startDemoIdp } from './idp.ts';
 import { startOrdersService } from './orders-service.ts';
 
@@ -24,14 +26,17 @@ export interface DemoOptions {
   readonly port: number;
   readonly adminPort: number;
   readonly servicePort: number;
-  /** Exit after the scripted part instead of serving until Ctrl-C. */
+  /** Exit after the scripted part instead of serving until Ctrl-C (and wait for the demo block to expire). */
   readonly once: boolean;
+  /** How long the detector blocks an abusive client, seconds. */
+  readonly blockSeconds: number;
   readonly out: (line: string) => void;
 }
 
 export interface DemoHandle {
   readonly sidecar: Sidecar;
   readonly decisions: DecisionRecord[];
+  readonly services: import('../sidecar/services.ts').Services;
   close(): Promise<void>;
 }
 
@@ -85,7 +90,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
     PALISADE_TLS_CERT: server.cert,
     PALISADE_TLS_KEY: server.key,
     PALISADE_TLS_CA: join(pki, 'ca.crt'),
-    PALISADE_LOG_LEVEL: process.env['PALISADE_LOG_LEVEL'] ?? 'warn',
+    PALISADE_LOG_LEVEL: process.env['PALISADE_LOG_LEVEL'] ?? 'error',
   });
   const logger = createLogger({ level: settings.logLevel });
   const decisions: DecisionRecord[] = [];
@@ -93,7 +98,25 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
   writeFileSync(decisionsFile, '');
   const sink = teeSink([createNdjsonSink({ target: decisionsFile }), memorySinkInto(decisions)]);
   const services = createServices(logger);
-  const sidecar = await composeSidecar({ settings, logger, sink, services });
+  // The detector in-process: it sees every decision and blocks straight into
+  // this sidecar's block list (with Kafka, the same engine runs as `palisade
+  // detector` and blocks travel over the compacted block-list topic).
+  // A short warm-up and block so the loop fits in a demo.
+  const detector = createEmbeddedDetector({
+    services,
+    logger,
+    config: {
+      engine: { warmupEvents: 10, warmupSeconds: 2 },
+      feedback: {
+        low: { action: 'none' },
+        medium: { action: 'alert' },
+        high: { action: 'alert' },
+        critical: { action: 'alert' },
+        detections: { 'rate.burst': { medium: { action: 'block', durationSeconds: o.blockSeconds }, high: { action: 'block', durationSeconds: o.blockSeconds }, critical: { action: 'block', durationSeconds: o.blockSeconds } } },
+      },
+    },
+  });
+  const sidecar = await composeSidecar({ settings, logger, sink, services, observers: [detector.observer] });
   const base = `https://localhost:${sidecar.tlsPort}`;
   say(`sidecar: mTLS on ${base}, admin on http://127.0.0.1:${sidecar.adminPort} -> orders service on 127.0.0.1:${service.port}`);
   say(`policy:  ${policyFile} (edit it: changes apply without restart)`);
@@ -150,6 +173,42 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
   const last = decisions.filter((d) => d.verdict === 'deny').at(-1);
   if (last) say(`\nlast deny, as recorded: stage=${last.decidedBy} code=${last.code} rule=${last.rule ?? '-'} policy=${last.policy?.hash.slice(0, 12)} request_id=${last.requestId}`);
 
+  // ---- the detector loop: abuse, alert, block, expiry ----
+  const scraper = await client('scraper', 'spiffe://demo.local/ns/shop/sa/scraper');
+  say(`\ndetector loop: "scraper" (${scraper.spiffeId}) behaves, then floods GET /healthz`);
+  for (let i = 0; i < 12; i++) {
+    await call(scraper, 'GET', '/healthz');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const floodStart = Date.now();
+  let blockedAt = 0;
+  let sent = 0;
+  const flood = async () => {
+    while (blockedAt === 0 && Date.now() - floodStart < 20_000) {
+      sent++;
+      const r = await call(scraper, 'GET', '/healthz');
+      if (r.includes('BLOCKED') && blockedAt === 0) blockedAt = Date.now();
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, flood));
+  if (blockedAt === 0) {
+    say('  the detector did not block the flood within 20 s (see the alerts below)');
+  } else {
+    say(`  flood: ${sent} requests; first 403 BLOCKED ${blockedAt - floodStart} ms after the flood started`);
+  }
+  for (const a of detector.alerts.filter((x) => x.anomaly.client.key === scraper.spiffeId).slice(0, 3)) {
+    say(`  alert ${a.anomaly.detection} (${a.anomaly.severity}) -> ${a.action}: ${a.anomaly.summary}`);
+  }
+  const entry = blockListStore(services).get('spiffeId', scraper.spiffeId ?? '');
+  if (entry) {
+    say(`  block list: ${entry.kind}=${entry.value} source=${entry.source} rule=${entry.rule ?? '-'} expires in ${Math.round(((entry.expiresAt ?? Date.now()) - Date.now()) / 1000)} s`);
+    say(`  frontend meanwhile: GET /healthz -> ${await call(frontend, 'GET', '/healthz')} (other clients are not affected)`);
+    if (o.once) {
+      while (blockListStore(services).get('spiffeId', scraper.spiffeId ?? '')) await new Promise((r) => setTimeout(r, 200));
+      say(`  block expired; scraper: GET /healthz -> ${await call(scraper, 'GET', '/healthz')}`);
+    }
+  }
+
   const curl = (c: Client, path: string) => `curl --cacert ${join(pki, 'ca.crt')} --cert ${c.files.cert} --key ${c.files.key} ${base}${path}`;
   say('\ntry more:');
   say(`  ${curl(frontend, '/tenants/acme/orders/2')} -H "Authorization: Bearer $(cat ${join(pki, 'alice.jwt')})"`);
@@ -161,11 +220,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
   return {
     sidecar,
     decisions,
+    services,
     async close() {
       await sidecar.close();
       await Promise.all(agents.map((a) => a.close()));
       await service.close();
       await idp.close();
+      await detector.close();
     },
   };
 }

@@ -11,6 +11,7 @@ export async function run(argv: string[]): Promise<number> {
       port: { type: 'string', default: '8443' },
       'admin-port': { type: 'string', default: '9901' },
       'service-port': { type: 'string', default: '8081' },
+      'block-seconds': { type: 'string', default: '30' },
     },
     'palisade demo',
   );
@@ -20,6 +21,7 @@ export async function run(argv: string[]): Promise<number> {
     adminPort: Number(values['admin-port']),
     servicePort: Number(values['service-port']),
     once: values.once,
+    blockSeconds: Number(values['block-seconds']),
     out: (line) => process.stdout.write(line + '\n'),
   });
   if (values.once) {
