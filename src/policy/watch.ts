@@ -7,6 +7,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
+import { watchFilter } from '../util/watch-filter.ts';
 
 export interface PolicyWatcher {
   close(): void;
@@ -24,7 +25,10 @@ export function watchPolicyFile(path: string, onChange: () => void, options: { d
   };
   let watcher: FSWatcher | null = null;
   try {
-    watcher = watch(dirname(path), { persistent: false }, fire);
+    const relevant = watchFilter([path]);
+    watcher = watch(dirname(path), { persistent: false }, (_event, filename) => {
+      if (relevant(filename)) fire();
+    });
     watcher.on('error', () => undefined);
   } catch {
     watcher = null;

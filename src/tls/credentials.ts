@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
+import { watchFilter } from '../util/watch-filter.ts';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 
 export interface TlsFiles {
@@ -71,9 +72,12 @@ export function watchCredentials(
     timer = setTimeout(check, 100);
   };
   const watchers: FSWatcher[] = [];
+  const relevant = watchFilter([files.cert, files.key, files.ca]);
   for (const dir of new Set([dirname(files.cert), dirname(files.key), dirname(files.ca)])) {
     try {
-      const w = watch(dir, { persistent: false }, schedule);
+      const w = watch(dir, { persistent: false }, (_event, filename) => {
+        if (relevant(filename)) schedule();
+      });
       w.on('error', () => undefined);
       watchers.push(w);
     } catch {
