@@ -21,6 +21,7 @@
  * Needs the broker (bash deploy/kafka/broker.sh start) for kafka and e2e.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import kafkajs from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
@@ -53,6 +54,8 @@ const { values: args } = parseArgs({
     floods: { type: 'string', default: '20' },
   },
 });
+// kafkajs is CommonJS: named exports come from the default export.
+const { CompressionTypes } = kafkajs;
 const BROKERS = process.env['PALISADE_KAFKA_BROKERS'] ?? '127.0.0.1:19092';
 const runs = (name: string) => !args.only || args.only === name;
 
@@ -207,6 +210,7 @@ async function kafkaBench(): Promise<void> {
   const first = await startKafkaDetector({ settings, config, logger, encodeAlert });
   await first.started;
   await first.close();
+  console.log('  (topics and group ready; producing)');
 
   // Produce n events of 300 clients' traffic, keyed like the sidecar's sink.
   const traffic = generateTraffic({ seed: Number(args.seed), durationMs: 10 * 60_000, benign: 300 });
@@ -216,26 +220,35 @@ async function kafkaBench(): Promise<void> {
   let sent = 0;
   for (let i = 0; sent < n; i = (i + 1) % traffic.requests.length) {
     const batch = [];
-    for (let j = 0; j < 1000 && sent < n; j++, sent++) {
-      const q = traffic.requests[(i * 1000 + j) % traffic.requests.length]!;
+    for (let j = 0; j < 200 && sent < n; j++, sent++) {
+      const q = traffic.requests[(i * 200 + j) % traffic.requests.length]!;
       const r = recordOf(q, traffic.clients[q.client]!, base, false);
       batch.push({ key: partitionKey(r), value: JSON.stringify(encodeDecision(r)) });
     }
-    await producer.send({ topic: settings.kafkaTopicDecisions, messages: batch, acks: 1 });
+    await producer.send({ topic: settings.kafkaTopicDecisions, messages: batch, acks: 1, compression: CompressionTypes.GZIP });
   }
   await producer.disconnect();
+  console.log(`  (${int(n)} events produced; consuming)`);
 
   // The group sits at the end of the (then empty) topic: rewind it to the start, then time the consumption.
   const admin = kafka.admin();
   await admin.connect();
-  await admin.resetOffsets({ groupId, topic: settings.kafkaTopicDecisions, earliest: true });
+  const lows = await admin.fetchTopicOffsets(settings.kafkaTopicDecisions);
+  await admin.setOffsets({ groupId, topic: settings.kafkaTopicDecisions, partitions: lows.map((p) => ({ partition: p.partition, offset: p.low })) });
   await admin.disconnect();
   const metrics = createDetectorMetrics(new Registry(), { processMetrics: false });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const d = await startKafkaDetector({ settings, config, logger, encodeAlert, metrics });
   await d.started;
-  while (d.stats().consumed < n) await new Promise((r) => setTimeout(r, 20));
+  let lastLog = Date.now();
+  while (d.stats().consumed < n) {
+    await new Promise((r) => setTimeout(r, 20));
+    if (process.env['BENCH_DEBUG'] && Date.now() - lastLog > 2000) {
+      lastLog = Date.now();
+      console.log('  ', JSON.stringify(d.stats()), d.ready());
+    }
+  }
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const cpuS = (cpu.user + cpu.system) / 1e6;
@@ -328,7 +341,10 @@ spec:
   await closeClients(clients);
   await h.close();
   child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  await new Promise((r) => {
+    child.once('exit', r);
+    setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+  });
   rmSync(cfgFile, { force: true });
   await dropTopics(env);
 }

@@ -119,9 +119,10 @@ export const detectorConfigSchema = {
     detections: obj('Each detection: one small rule module (detectors/rules/). Thresholds are max(floor, ratio × baseline, baseline + sigma × σ): every condition must hold.', {
       'rate.burst': obj('Requests per second over the window against the client\'s own per-second baseline (EWMA mean and σ): bursts.', {
         enabled,
-        requireWarmup: warmupOnly,
+        requireWarmup: bool(false, 'true: wait for the warm-up; false: a client in warm-up (no baseline yet) is judged by coldMinRate alone. Default false.'),
         window: windowRef('short'),
         minRate: num(30, 0, 'Floor: observed rate must reach at least this, requests/second. Default 30.'),
+        coldMinRate: num(60, 0, 'Threshold for a client still in warm-up, which has no baseline: only a clearly abusive rate flags a new client (high severity at 2.5 times this), requests/second. Default 60.'),
         ratio: ratio(4),
         sigma: sigma(6),
       }),
@@ -250,6 +251,8 @@ interface Base {
 export interface RateDetectionConfig extends Base {
   readonly window: WindowName;
   readonly minRate: number;
+  /** rate.burst: the threshold for clients in warm-up. */
+  readonly coldMinRate?: number;
   readonly ratio: number;
   readonly sigma: number;
 }
