@@ -55,7 +55,7 @@ const { values: args } = parseArgs({
   },
 });
 // kafkajs is CommonJS: named exports come from the default export.
-const { CompressionTypes } = kafkajs;
+const { CompressionTypes, Partitioners } = kafkajs;
 const BROKERS = process.env['PALISADE_KAFKA_BROKERS'] ?? '127.0.0.1:19092';
 const runs = (name: string) => !args.only || args.only === name;
 
@@ -214,7 +214,7 @@ async function kafkaBench(): Promise<void> {
 
   // Produce n events of 300 clients' traffic, keyed like the sidecar's sink.
   const traffic = generateTraffic({ seed: Number(args.seed), durationMs: 10 * 60_000, benign: 300 });
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const producer = kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const base = Date.now() - 10 * 60_000;
   let sent = 0;

@@ -12,7 +12,7 @@
  *   blocks and expiry tombstones go to the compacted block-list topic, which
  *   the detector also reads back (what is in force, manual unblocks).
  */
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import kafkajs, { type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { startBlockListFeed, type BlockListFeed } from '../../src/blocklist/kafka-feed.ts';
 import { encodeBlock, encodeUnblock } from '../../src/blocklist/kafka-record.ts';
@@ -69,6 +69,9 @@ export interface KafkaDetector {
 }
 
 const STATE_CHUNK = 500;
+// kafkajs is CommonJS: named exports come from the default export. Alerts are keyed by client with the
+// default (Java-compatible murmur2) partitioner, chosen explicitly (also silences kafkajs' v2 warning).
+const { Partitioners } = kafkajs;
 
 export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<KafkaDetector> {
   const { config, settings } = o;
@@ -96,7 +99,7 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
     await admin.disconnect();
   }
 
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false });
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
 
   // ---- outputs ----

@@ -6,9 +6,13 @@
  * it until it sees new evidence.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import kafkajs, { type Kafka } from 'kafkajs';
 import type { BlockKind } from './entry.ts';
 import { decodeBlockMessage, encodeBlock, encodeUnblock, type BlockRecord } from './kafka-record.ts';
+
+// kafkajs is CommonJS: named exports come from the default export. The default (Java-compatible
+// murmur2) partitioner, chosen explicitly, also silences kafkajs' v2 migration warning.
+const { Partitioners } = kafkajs;
 
 /** Reads the topic from the start to its current end; returns the latest record per key that is still in force. */
 export async function readBlockList(kafka: Kafka, topic: string, now = Date.now(), timeoutMs = 30_000): Promise<BlockRecord[]> {
@@ -71,7 +75,7 @@ export interface ManualBlock {
 }
 
 async function send(kafka: Kafka, topic: string, message: { key: string; value: string | null; headers: Record<string, string> }): Promise<void> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   try {
     await producer.send({ topic, acks: -1, messages: [message] });

@@ -14,3 +14,17 @@ export function kafkaSettings(command: string, env: NodeJS.ProcessEnv = process.
   }
   return settings;
 }
+
+/**
+ * kafkajs 2.2 sets timers with negative delays (its request queue), which Node 24 reports as a
+ * TimeoutNegativeWarning on every short-lived command; it is harmless (Node uses 1 ms). Keep every
+ * other warning.
+ */
+export function quietKafkajsTimerWarnings(): void {
+  const printers = process.listeners('warning');
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => {
+    if (w.name === 'TimeoutNegativeWarning') return;
+    for (const p of printers) p(w);
+  });
+}

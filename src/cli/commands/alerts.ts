@@ -10,7 +10,7 @@ import { PalisadeError } from '../../errors/codes.ts';
 import { createKafkaClient } from '../../kafka/client.ts';
 import { createLogger } from '../../log/logger.ts';
 import { parseFlags } from '../args.ts';
-import { kafkaSettings } from '../kafka-required.ts';
+import { kafkaSettings, quietKafkajsTimerWarnings } from '../kafka-required.ts';
 
 const RANK: Readonly<Record<string, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
 
@@ -31,6 +31,7 @@ export function alertLine(event: unknown): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  quietKafkajsTimerWarnings();
   const [sub, ...rest] = argv;
   if (sub !== 'tail') {
     process.stderr.write('usage: palisade alerts tail [--from-beginning] [--exit-at-end] [--json] [--min-severity low|medium|high|critical] [--detection ID]\n');

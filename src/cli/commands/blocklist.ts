@@ -17,7 +17,7 @@ import { PalisadeError } from '../../errors/codes.ts';
 import { createKafkaClient } from '../../kafka/client.ts';
 import { createLogger } from '../../log/logger.ts';
 import { parseFlags } from '../args.ts';
-import { kafkaSettings } from '../kafka-required.ts';
+import { kafkaSettings, quietKafkajsTimerWarnings } from '../kafka-required.ts';
 
 const TARGET_FLAGS: Readonly<Record<string, BlockKind>> = { ip: 'ip', cidr: 'cidr', 'spiffe-id': 'spiffeId', subject: 'subject', 'client-id': 'clientId', 'token-id': 'tokenId' };
 
@@ -55,6 +55,7 @@ function when(ms: number | null): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  quietKafkajsTimerWarnings();
   const [sub, ...rest] = argv;
   if (sub !== 'list' && sub !== 'add' && sub !== 'remove') {
     process.stderr.write(USAGE);

@@ -14,9 +14,10 @@ import { createLogger } from '../../log/logger.ts';
 import { addMetricsRoute } from '../../telemetry/admin-metrics.ts';
 import { createDetectorMetrics } from '../../telemetry/metrics.ts';
 import { parseFlags } from '../args.ts';
-import { kafkaSettings } from '../kafka-required.ts';
+import { kafkaSettings, quietKafkajsTimerWarnings } from '../kafka-required.ts';
 
 export async function run(argv: string[]): Promise<number> {
+  quietKafkajsTimerWarnings();
   const { values } = parseFlags(argv, { config: { type: 'string' }, 'admin-port': { type: 'string' }, brokers: { type: 'string' } }, 'palisade detector');
   const settings = kafkaSettings('palisade detector', process.env, values.brokers);
   const ds = loadDetectorSettings(process.env, { configFile: values.config, adminPort: values['admin-port'] });
