@@ -1,0 +1,77 @@
+// The sidecar side of the block list on the real broker: a new sidecar rebuilds the list in force
+// from the compacted topic (blocks, tombstones, expired and invalid records), then follows changes.
+import { randomUUID } from 'node:crypto';
+import kafkajs from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBlockListFeed } from '../../src/blocklist/kafka-feed.ts';
+import { encodeBlock, encodeUnblock } from '../../src/blocklist/kafka-record.ts';
+import { BlockListStore } from '../../src/blocklist/store.ts';
+import { createLogger } from '../../src/log/logger.ts';
+
+const { Kafka, logLevel } = kafkajs;
+const BROKERS = (process.env['PALISADE_KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
+
+describe('block-list feed (Kafka -> block-list store)', () => {
+  const kafka = new Kafka({ clientId: 'palisade-feed-test', brokers: BROKERS, logLevel: logLevel.NOTHING });
+  const topic = `palisade-test-feed-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const logger = createLogger({ level: 'silent' });
+  const admin = kafka.admin();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const now = Date.now();
+  beforeAll(async () => {
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }], waitForLeaders: true });
+    await producer.connect();
+  });
+  afterAll(async () => {
+    await producer.disconnect();
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect();
+  });
+
+  const block = (kind: 'ip' | 'spiffeId' | 'cidr', value: string, expiresAt: number | null, reason = 'test') =>
+    encodeBlock({ kind, value, reason, source: 'detector', expiresAt, addedAt: now, rule: 'detector:rate.burst', detection: 'rate.burst', evidenceId: randomUUID() });
+
+  it('rebuilds the list in force from the start of the topic, then applies changes as they arrive', async () => {
+    await producer.send({
+      topic,
+      messages: [
+        block('ip', '203.0.113.1', now + 600_000),
+        block('ip', '203.0.113.2', now - 1000), // expired before this sidecar started
+        block('spiffeId', 'spiffe://td/ns/a/sa/gone', null),
+        encodeUnblock({ kind: 'spiffeId', value: 'spiffe://td/ns/a/sa/gone', source: 'manual', at: now, actor: 'alice', reason: null }),
+        block('cidr', '198.51.100.0/24', now + 600_000, 'botnet'),
+        { key: 'nonsense', value: '{}', headers: {} },
+        block('ip', '203.0.113.3', now + 600_000),
+        block('ip', '203.0.113.3', now - 1), // a newer, expired record for the same key supersedes the live one
+      ],
+    });
+    const store = new BlockListStore({ logger });
+    const feed = startBlockListFeed({ kafka, topic, store, logger });
+    await feed.ready;
+    expect(store.list().map((e) => `${e.kind} ${e.value}`).sort()).toEqual(['cidr 198.51.100.0/24', 'ip 203.0.113.1']);
+    expect(store.get('ip', '203.0.113.1')).toMatchObject({ source: 'detector', rule: 'detector:rate.burst' });
+    expect(feed.stats()).toMatchObject({ ready: true, invalid: 1, skippedExpired: 2, unblocks: 1 });
+
+    // Live: a new block and an unblock arrive while it runs.
+    // An address written in any form is canonical on the key (2001:db8::0:1 -> 2001:db8::1).
+    await producer.send({ topic, messages: [block('ip', '2001:db8::0:1', now + 600_000), encodeUnblock({ kind: 'ip', value: '203.0.113.1', source: 'manual', at: Date.now(), actor: 'bob', reason: 'false positive' })] });
+    const end = Date.now() + 10_000;
+    while (Date.now() < end && !(store.get('ip', '2001:db8::1') && !store.get('ip', '203.0.113.1'))) await new Promise((r) => setTimeout(r, 20));
+    expect(store.get('ip', '2001:db8::1')?.value).toBe('2001:db8::1');
+    expect(store.get('ip', '203.0.113.1')).toBeUndefined();
+    await feed.close();
+    store.close();
+  });
+
+  it('is ready at once on an empty topic', async () => {
+    const empty = `${topic}-empty`;
+    await admin.createTopics({ topics: [{ topic: empty, numPartitions: 1 }], waitForLeaders: true });
+    const store = new BlockListStore({ logger });
+    const feed = startBlockListFeed({ kafka, topic: empty, store, logger });
+    await feed.ready;
+    expect(store.size()).toBe(0);
+    await feed.close();
+    await admin.deleteTopics({ topics: [empty] }).catch(() => undefined);
+  });
+});
