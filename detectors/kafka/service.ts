@@ -255,9 +255,11 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
       if (!restored.has(p)) await restore([...owned], heartbeat);
       const t0 = process.hrtime.bigint();
       let n = 0;
+      let lastOffset: string | null = null;
       for (const msg of batch.messages) {
         if (closing || !isRunning() || isStale()) break;
         n++;
+        lastOffset = msg.offset;
         if (msg.value !== null) {
           let record;
           try {
@@ -269,8 +271,8 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
           }
           if (record) detector.observe(record, p);
         }
-        last.set(p, BigInt(msg.offset) + 1n);
       }
+      if (lastOffset !== null) last.set(p, BigInt(lastOffset) + 1n);
       consumed += n;
       m?.eventsConsumed.inc(n);
       m?.eventProcessing.observe(Number(process.hrtime.bigint() - t0) / 1e9);
