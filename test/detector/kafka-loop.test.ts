@@ -37,6 +37,7 @@ async function readTopic(world: World, topic: string): Promise<unknown[]> {
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await new Promise<void>((resolve) => {
     void consumer.run({
+      autoCommit: false,
       eachMessage: async ({ partition, message }) => {
         const end = ends.get(partition);
         if (end === undefined || BigInt(message.offset) >= end) return;
