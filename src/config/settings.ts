@@ -41,6 +41,7 @@ export const SETTINGS = {
   logLevel: { env: 'PALISADE_LOG_LEVEL', type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'pino log level.' },
   accessLog: { env: 'PALISADE_ACCESS_LOG', type: 'boolean', default: false, description: 'Also log one line per request (the decision stream already records every request).' },
   trustedProxies: { env: 'PALISADE_TRUSTED_PROXIES', type: 'string', default: '', description: 'Comma-separated IPs/CIDRs whose X-Forwarded-For is believed; others\' is ignored for the client IP.' },
+  blocklistReadyTimeoutMs: { env: 'PALISADE_BLOCKLIST_READY_TIMEOUT_MS', type: 'integer', default: 30000, minimum: 0, description: 'With Kafka: /readyz stays 503 until the block list is rebuilt from its topic, at most this long after start, milliseconds.' },
   shutdownGraceMs: { env: 'PALISADE_SHUTDOWN_GRACE_MS', type: 'integer', default: 10000, minimum: 0, description: 'On SIGTERM: time to finish in-flight requests and flush decisions, milliseconds.' },
   headersTimeoutMs: { env: 'PALISADE_HEADERS_TIMEOUT_MS', type: 'integer', default: 10000, minimum: 100, description: 'Time a client has to send complete request headers, milliseconds (slowloris protection).' },
   requestTimeoutMs: { env: 'PALISADE_REQUEST_TIMEOUT_MS', type: 'integer', default: 30000, minimum: 100, description: 'Time a client has to send the whole request including the body, milliseconds.' },

@@ -9,7 +9,7 @@ import type { Settings } from '../config/settings.ts';
 import { createKafkaSink } from '../decision/sinks/kafka/index.ts';
 import { createNdjsonSink } from '../decision/sinks/ndjson.ts';
 import { createKafkaClient, parseBrokers } from '../kafka/client.ts';
-import { startBlockListFeed } from '../blocklist/kafka-feed.ts';
+import { startBlockListFeed, type BlockListFeed } from '../blocklist/kafka-feed.ts';
 import type { DecisionSink } from '../decision/sink.ts';
 import type { SidecarObserver } from './observer.ts';
 import { startSidecar, type Sidecar } from './server.ts';
@@ -53,9 +53,16 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
   // The tracing SDK is process-wide: started here only when the caller did not bring one, and then shut down with the sidecar.
   const ownTracing = options.tracing === undefined;
   const tracing = options.tracing ?? (await startTracing(tracingOptionsFromEnv(process.env, settings)));
+  // With Kafka, /readyz waits until the block list is rebuilt from its topic, so a new pod does
+  // not take traffic before it knows who is blocked; bounded, so a Kafka outage cannot keep new
+  // pods out of service for good (PALISADE_BLOCKLIST_READY_TIMEOUT_MS).
+  let feed: BlockListFeed | null = null;
+  const readyDeadline = Date.now() + settings.blocklistReadyTimeoutMs;
+  const notReadyReason = () => (feed !== null && !feed.stats().ready && Date.now() < readyDeadline ? 'block list not yet rebuilt from Kafka' : null);
   let sidecar: Sidecar;
   try {
     sidecar = await startSidecar({
+      notReadyReason,
       settings,
       logger,
       sink,
@@ -69,7 +76,7 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
     throw err;
   }
   // With Kafka, every sidecar follows the block list the detector and operators publish (compacted topic).
-  const feed = parseBrokers(settings.kafkaBrokers).length > 0 ? startBlockListFeed({ kafka: createKafkaClient(settings, logger), topic: settings.kafkaTopicBlocklist, store: blockListStore(services), logger }) : null;
+  feed = parseBrokers(settings.kafkaBrokers).length > 0 ? startBlockListFeed({ kafka: createKafkaClient(settings, logger), topic: settings.kafkaTopicBlocklist, store: blockListStore(services), logger }) : null;
   if (!ownTracing && !feed) return sidecar;
   return {
     ...sidecar,

@@ -45,6 +45,8 @@ export interface SidecarOptions {
   readonly tracing?: Tracing;
   /** Adds routes to the admin listener before it listens (GET /metrics). */
   readonly adminRoutes?: (admin: FastifyInstance) => void;
+  /** Extra readiness condition: returns why the sidecar is not ready yet, or null. */
+  readonly notReadyReason?: () => string | null;
 }
 
 export interface Sidecar {
@@ -520,6 +522,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   admin.get('/readyz', async (_req, reply) => {
     const p = policy;
     if (closing || !p) return reply.code(503).send({ status: 'not ready', reason: closing ? 'shutting down' : 'no policy' });
+    const extra = options.notReadyReason?.() ?? null;
+    if (extra) return reply.code(503).send({ status: 'not ready', reason: extra });
     return { status: 'ready', policy: { name: p.name, version: p.version, hash: p.hash } };
   });
   options.adminRoutes?.(admin);
