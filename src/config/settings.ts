@@ -8,6 +8,7 @@
 import { PalisadeError } from '../errors/codes.ts';
 import { createAjv, describeAjvErrors } from '../util/ajv.ts';
 import { deepFreeze } from '../util/freeze.ts';
+import { envSpecsTable, readEnvSpecs, schemaOfSpecs } from './spec-schema.ts';
 
 interface SettingSpec {
   readonly env: string;
@@ -82,30 +83,12 @@ export const SETTINGS = {
 type SpecType<S extends SettingSpec> = S['type'] extends 'string' ? string : S['type'] extends 'boolean' ? boolean : number;
 export type Settings = { readonly [K in keyof typeof SETTINGS]: SpecType<(typeof SETTINGS)[K]> };
 
-const schema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: Object.fromEntries(
-    Object.entries(SETTINGS).map(([k, s]) => {
-      const spec = s as SettingSpec;
-      const p: Record<string, unknown> = { type: spec.type, default: spec.default, description: spec.description };
-      if (spec.minimum !== undefined) p['minimum'] = spec.minimum;
-      if (spec.maximum !== undefined) p['maximum'] = spec.maximum;
-      if (spec.enum) p['enum'] = spec.enum;
-      if (spec.pattern) p['pattern'] = spec.pattern;
-      return [k, p];
-    }),
-  ),
-};
+const schema = schemaOfSpecs(SETTINGS);
 const validate = createAjv({ coerceTypes: true }).compile(schema);
 
 /** Reads settings from an environment (and overrides, e.g. CLI flags). */
 export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof Settings, unknown>> = {}): Settings {
-  const data: Record<string, unknown> = {};
-  for (const [k, s] of Object.entries(SETTINGS)) {
-    const v = env[s.env];
-    if (v !== undefined && v !== '') data[k] = v;
-  }
+  const data = readEnvSpecs(SETTINGS, env);
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) data[k] = v;
   if (!validate(data)) {
     const lines = describeAjvErrors(validate.errors, 'settings', data).map((line) => {
@@ -120,6 +103,5 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
 
 /** Markdown table of the settings, for the README. */
 export function settingsTable(): string {
-  const rows = Object.values(SETTINGS).map((s) => `| \`${s.env}\` | \`${String(s.default)}\` | ${s.description} |`);
-  return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');
+  return envSpecsTable(SETTINGS);
 }

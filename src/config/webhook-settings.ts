@@ -7,6 +7,7 @@
 import { PalisadeError } from '../errors/codes.ts';
 import { createAjv, describeAjvErrors } from '../util/ajv.ts';
 import { deepFreeze } from '../util/freeze.ts';
+import { envSpecsTable, readEnvSpecs, schemaOfSpecs } from './spec-schema.ts';
 
 interface SettingSpec {
   readonly env: string;
@@ -34,28 +35,11 @@ export const WEBHOOK_SETTINGS = {
 type SpecType<S extends SettingSpec> = S['type'] extends 'string' ? string : number;
 export type WebhookSettings = { readonly [K in keyof typeof WEBHOOK_SETTINGS]: SpecType<(typeof WEBHOOK_SETTINGS)[K]> };
 
-const schema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: Object.fromEntries(
-    Object.entries(WEBHOOK_SETTINGS).map(([k, s]) => {
-      const spec = s as SettingSpec;
-      const p: Record<string, unknown> = { type: spec.type, default: spec.default, description: spec.description };
-      if (spec.minimum !== undefined) p['minimum'] = spec.minimum;
-      if (spec.maximum !== undefined) p['maximum'] = spec.maximum;
-      if (spec.enum) p['enum'] = spec.enum;
-      return [k, p];
-    }),
-  ),
-};
+const schema = schemaOfSpecs(WEBHOOK_SETTINGS);
 const validate = createAjv({ coerceTypes: true }).compile(schema);
 
 export function loadWebhookSettings(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof WebhookSettings, unknown>> = {}): WebhookSettings {
-  const data: Record<string, unknown> = {};
-  for (const [k, s] of Object.entries(WEBHOOK_SETTINGS)) {
-    const v = env[s.env];
-    if (v !== undefined && v !== '') data[k] = v;
-  }
+  const data = readEnvSpecs(WEBHOOK_SETTINGS, env);
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) data[k] = v;
   if (!validate(data)) {
     const lines = describeAjvErrors(validate.errors, 'settings', data).map((line) => {
@@ -68,6 +52,5 @@ export function loadWebhookSettings(env: NodeJS.ProcessEnv = process.env, overri
 }
 
 export function webhookSettingsTable(): string {
-  const rows = Object.values(WEBHOOK_SETTINGS).map((s) => `| \`${s.env}\` | \`${String(s.default)}\` | ${s.description} |`);
-  return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');
+  return envSpecsTable(WEBHOOK_SETTINGS);
 }

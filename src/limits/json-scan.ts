@@ -23,7 +23,7 @@ const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 const COMMA = 0x2c;
 const COLON = 0x3a;
-/** Longest raw key that can still spell "constructor" (11 chars x 6 bytes of \uXXXX). */
+/** Longest raw key that can still spell "constructor" (11 chars, each up to 6 bytes as a \\u escape with four hex digits). */
 const MAX_KEY_CAPTURE = 66;
 
 export class JsonScanner {

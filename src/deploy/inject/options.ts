@@ -7,6 +7,7 @@ import { createAjv, describeAjvErrors } from '../../util/ajv.ts';
 import { quantityValue } from './annotations.ts';
 import { InjectError } from './errors.ts';
 import { CERT_SOURCES, INJECT_MODES, QUANTITY_PATTERN, DNS1123_SUBDOMAIN_PATTERN, type CertSource, type InjectMode } from './names.ts';
+import { schemaOfSpecs } from '../../config/spec-schema.ts';
 
 interface OptionSpec {
   /** Environment variable read by `palisade webhook`. */
@@ -73,21 +74,7 @@ export interface InjectOptions {
   readonly spoolSize: string;
 }
 
-const schema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: Object.fromEntries(
-    Object.entries(INJECT_OPTIONS).map(([k, s]) => {
-      const spec = s as OptionSpec;
-      const p: Record<string, unknown> = { type: spec.type, default: spec.default, description: spec.description };
-      if (spec.minimum !== undefined) p['minimum'] = spec.minimum;
-      if (spec.maximum !== undefined) p['maximum'] = spec.maximum;
-      if (spec.enum) p['enum'] = spec.enum;
-      if (spec.pattern) p['pattern'] = spec.pattern;
-      return [k, p];
-    }),
-  ),
-};
+const schema = schemaOfSpecs(INJECT_OPTIONS);
 const validate = createAjv({ coerceTypes: true }).compile(schema);
 
 /**
