@@ -171,7 +171,11 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
       closed = true;
       const c = held.consumer;
       held.consumer = null;
-      await c?.disconnect().catch(() => undefined);
+      // kafkajs can hang in disconnect() while its consumer is restarting after a
+      // broker error; a shutdown must not wait on it past a few seconds.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([c?.disconnect().catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, 3000)))]);
+      clearTimeout(timer);
     },
   };
 }

@@ -81,8 +81,8 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
   return {
     ...sidecar,
     async close() {
-      await sidecar.close();
-      await feed?.close();
+      // The feed is closed beside the drain, not after it: the drain already uses the grace period.
+      await Promise.all([sidecar.close(), feed?.close()]);
       if (ownTracing) await tracing.shutdown();
     },
   };

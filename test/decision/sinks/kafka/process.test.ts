@@ -121,7 +121,7 @@ describe('palisade sidecar process with the Kafka sink', () => {
     running = false;
     await Promise.all(load);
     await Promise.all(clients.map((a) => a.close()));
-    expect(exit).toEqual({ code: 0, signal: null });
+    expect(exit, p.log.join('').slice(-4000)).toEqual({ code: 0, signal: null });
     expect(p.log.some((l) => l.includes('kafka decision sink closed'))).toBe(true);
 
     const spooled = spooledIds(spoolDir);
