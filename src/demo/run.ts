@@ -206,6 +206,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
     if (o.once) {
       while (blockListStore(services).get('spiffeId', scraper.spiffeId ?? '')) await new Promise((r) => setTimeout(r, 200));
       say(`  block expired; scraper: GET /healthz -> ${await call(scraper, 'GET', '/healthz')}`);
+    } else {
+      const off = blockListStore(services).onChange((c) => {
+        if (c.type !== 'expired' || c.entry.value !== scraper.spiffeId) return;
+        off();
+        void call(scraper, 'GET', '/healthz').then((r) => say(`\n[detector loop] the scraper's block expired; scraper: GET /healthz -> ${r}`));
+      });
     }
   }
 
