@@ -3,8 +3,8 @@
  * (Basic or form credentials), answers from a table of tokens, counts calls,
  * and can fail (500), hang, or stop listening.
  */
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { listenOnLoopback } from '../../support/loopback.ts';
 
 export interface IntrospectionServer {
   readonly url: string;
@@ -22,8 +22,6 @@ export interface IntrospectionServer {
 
 export async function startIntrospectionServer(clientId = 'palisade', clientSecret = 's3cr3t: with spaces & symbols'): Promise<IntrospectionServer> {
   const tokens = new Map<string, Record<string, unknown>>();
-  const hanging: ServerResponse[] = [];
-  const sockets = new Set<Socket>();
   const st = { calls: 0, mode: 'ok' as IntrospectionServer['mode'], clientId, clientSecret, lastAuth: null as IntrospectionServer['lastAuth'] };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -31,7 +29,7 @@ export async function startIntrospectionServer(clientId = 'palisade', clientSecr
     req.on('end', () => {
       st.calls++;
       if (st.mode === 'hang') {
-        hanging.push(res);
+        // Never answer; stop() drops the connection.
         return;
       }
       if (st.mode === 'error') {
@@ -68,20 +66,7 @@ export async function startIntrospectionServer(clientId = 'palisade', clientSecr
       res.end(JSON.stringify(entry ? { active: true, ...entry } : { active: false }));
     });
   });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const res of hanging) res.destroy();
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  };
+  const { port, stop } = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}/oauth2/introspect`,
     get calls() {

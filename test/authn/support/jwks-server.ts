@@ -3,7 +3,7 @@
  * given, counts requests, and can fail (HTTP 500), hang, or stop listening.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { listenOnLoopback } from '../../support/loopback.ts';
 import type { JWK } from 'jose';
 
 export interface JwksServer {
@@ -20,14 +20,12 @@ export interface JwksServer {
 
 export async function startJwksServer(keys: JWK[] = []): Promise<JwksServer> {
   let requests = 0;
-  const hanging: ServerResponse[] = [];
-  const sockets = new Set<Socket>();
   const state = { keys, mode: 'ok' as JwksServer['mode'] };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     requests++;
     req.resume();
     if (state.mode === 'hang') {
-      hanging.push(res);
+      // Never answer; stop() drops the connection.
       return;
     }
     if (state.mode === 'error') {
@@ -38,20 +36,7 @@ export async function startJwksServer(keys: JWK[] = []): Promise<JwksServer> {
     res.setHeader('content-type', 'application/jwk-set+json');
     res.end(JSON.stringify({ keys: state.keys }));
   });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    for (const res of hanging) res.destroy();
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  };
+  const { port, stop } = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}/jwks.json`,
     get requests() {
