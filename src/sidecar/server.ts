@@ -33,6 +33,7 @@ import type { SidecarObserver } from './observer.ts';
 import { problemBody } from './problem.ts';
 import type { Services } from './services.ts';
 import { peerVerifyReason, tlsErrorReason } from './tls-errors.ts';
+import { upstreamErrorCode } from './upstream-errors.ts';
 import { NO_REQUEST_TRACE, TRACING_OFF, type RequestTrace, type Tracing } from '../telemetry/tracing.ts';
 
 export interface SidecarOptions {
@@ -419,14 +420,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
             return;
           }
           const cause = e.cause?.code ?? e.code ?? '';
-          const code: Code =
-            cause === 'ECONNREFUSED' || cause === 'ENOTFOUND' || cause === 'EHOSTUNREACH'
-              ? 'UPSTREAM_UNREACHABLE'
-              : /TIMEOUT/i.test(cause) || /TIMEOUT/i.test(e.code ?? '')
-                ? 'UPSTREAM_TIMEOUT'
-                : e.code === 'FST_REPLY_FROM_SERVICE_UNAVAILABLE'
-                  ? 'UPSTREAM_UNAVAILABLE'
-                  : 'UPSTREAM_ERROR';
+          const code = upstreamErrorCode(e);
           o.upstreamMs = Number(process.hrtime.bigint() - (o.upstreamStart ?? o.start)) / 1e6;
           notify('onUpstreamError', code);
           logger.warn({ requestId: ctx.id, traceId: ctx.traceId, code, cause }, 'upstream error');
