@@ -16,6 +16,7 @@ import { loadavg } from 'node:os';
 import { toOcsfAuthentication } from '../src/decision/ocsf/authentication.ts';
 import { toOcsfDetectionFinding, type AnomalyInput } from '../src/decision/ocsf/detection-finding.ts';
 import { toEcs } from '../src/decision/ocsf/ecs.ts';
+import { encodeDecisionJson } from '../src/decision/encode.ts';
 import { toOcsfHttpActivity } from '../src/decision/ocsf/http-activity.ts';
 import { recordFromOcsf } from '../src/decision/ocsf/read.ts';
 import type { DecisionRecord } from '../src/decision/record.ts';
@@ -45,7 +46,8 @@ type Case = { label: string; prepare?: () => DecisionRecord[]; run: (i: number, 
 const cases: Case[] = [
   { label: 'record -> OCSF event, keep-alive', run: (i) => toOcsfHttpActivity(keepAlive[i & 63] as DecisionRecord).time },
   { label: 'record -> OCSF event, new connection', prepare: () => Array.from({ length: N }, (_, i) => fresh(keepAlive[i & 63] as DecisionRecord)), run: (i, b) => toOcsfHttpActivity((b as DecisionRecord[])[i] as DecisionRecord).time },
-  { label: 'record -> OCSF event -> JSON (what a sink does)', run: (i) => JSON.stringify(toOcsfHttpActivity(keepAlive[i & 63] as DecisionRecord)).length },
+  { label: 'record -> event JSON (what a sink does)', run: (i) => encodeDecisionJson(keepAlive[i & 63] as DecisionRecord).length },
+  { label: 'record -> event JSON, new connection', prepare: () => Array.from({ length: N }, (_, i) => fresh(keepAlive[i & 63] as DecisionRecord)), run: (i, b) => encodeDecisionJson((b as DecisionRecord[])[i] as DecisionRecord).length },
   { label: 'record -> JSON (the former identity encoding)', run: (i) => JSON.stringify(keepAlive[i & 63]).length },
   { label: 'JSON line -> record (policy diff, detector)', run: (i) => recordFromOcsf(JSON.parse(lines[i & 63] as string)).time },
   { label: '  of which JSON.parse alone', run: (i) => (JSON.parse(lines[i & 63] as string) as { time: number }).time },

@@ -14,6 +14,11 @@ export function encodeDecision(record: DecisionRecord): DecisionEvent {
   return toOcsfHttpActivity(record);
 }
 
+/** The event's JSON text: one NDJSON line (without the newline), one Kafka message value. */
+export function encodeDecisionJson(record: DecisionRecord): string {
+  return JSON.stringify(toOcsfHttpActivity(record));
+}
+
 /** Parsed event (one NDJSON line or Kafka message value) -> the record; throws OcsfReadError. */
 export function decodeDecision(event: unknown): DecisionRecord {
   return recordFromOcsf(event);

@@ -1,6 +1,8 @@
 /**
- * Where decision records go. `write` is called on the request path and must
- * never block or throw: a sink buffers and ships in the background.
+ * Where decision records go. `write` is called once per request, after its
+ * response has been sent, and must never block on I/O or throw: a sink may
+ * encode the one record there (bounded work, spread evenly over requests)
+ * but buffers and ships in the background.
  */
 import type { DecisionRecord } from './record.ts';
 

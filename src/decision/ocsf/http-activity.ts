@@ -276,6 +276,31 @@ function observablesOf(e: Mutable<OcsfHttpActivity>): OcsfObservable[] {
   return out;
 }
 
+const SIDECAR_PRODUCT = productOf('sidecar');
+
+// unmapped.palisade.identity, once per Identity object (authn memoizes those per connection or token).
+const identityExtraCache = new WeakMap<Identity, PalisadeIdentityExtra>();
+
+function identityExtraOf(identity: Identity): PalisadeIdentityExtra {
+  let x = identityExtraCache.get(identity);
+  if (!x) {
+    x = { methods: identity.methods, spiffe_id: identity.spiffeId, scopes: identity.scopes, claims: identity.claims };
+    identityExtraCache.set(identity, x);
+  }
+  return x;
+}
+
+// The active policy changes rarely: every event of one policy shares its OCSF form.
+let lastPolicy: { readonly key: NonNullable<DecisionRecord['policy']>; readonly ocsf: OcsfPolicy } | null = null;
+
+function policyOf(p: NonNullable<DecisionRecord['policy']>): OcsfPolicy {
+  const last = lastPolicy;
+  if (last && (last.key === p || (last.key.hash === p.hash && last.key.name === p.name && last.key.version === p.version))) return last.ocsf;
+  const ocsf: OcsfPolicy = { name: p.name, uid: p.hash, version: p.version, is_applied: true };
+  lastPolicy = { key: p, ocsf };
+  return ocsf;
+}
+
 export function toOcsfHttpActivity(r: DecisionRecord): OcsfHttpActivity {
   const exact: Record<string, unknown> = {};
   const method = r.request.method;
@@ -334,7 +359,7 @@ export function toOcsfHttpActivity(r: DecisionRecord): OcsfHttpActivity {
     params: r.request.params,
     detail: r.detail,
   };
-  if (r.identity) extra.identity = { methods: r.identity.methods, spiffe_id: r.identity.spiffeId, scopes: r.identity.scopes, claims: r.identity.claims };
+  if (r.identity) extra.identity = identityExtraOf(r.identity);
   for (const _ in exact) {
     extra.exact = exact;
     break;
@@ -364,7 +389,7 @@ export function toOcsfHttpActivity(r: DecisionRecord): OcsfHttpActivity {
     message: `${method || '-'} ${r.request.path || '-'} -> ${r.response.status} ${r.code} (${r.decidedBy}${r.rule !== null ? `, rule ${r.rule}` : ''})`,
     metadata: {
       version: OCSF_VERSION,
-      product: productOf('sidecar'),
+      product: SIDECAR_PRODUCT,
       uid: r.id,
       correlation_uid: r.requestId,
       log_name: DECISIONS_LOG_NAME,
@@ -376,7 +401,7 @@ export function toOcsfHttpActivity(r: DecisionRecord): OcsfHttpActivity {
     disposition_id: disposition.id,
     disposition: disposition.caption,
     is_alert: isAlert(r),
-    ...(r.policy ? { policy: { name: r.policy.name, uid: r.policy.hash, version: r.policy.version, is_applied: true } } : {}),
+    ...(r.policy ? { policy: policyOf(r.policy) } : {}),
     ...(r.rule !== null ? { firewall_rule: { uid: r.rule, name: r.rule } } : {}),
     ...(actor ? { actor } : {}),
     ...(src ? { src_endpoint: src } : {}),
@@ -396,14 +421,20 @@ export function toOcsfHttpActivity(r: DecisionRecord): OcsfHttpActivity {
   return e;
 }
 
-function connectionInfoOf(clientIp: string): OcsfConnectionInfo {
+function connectionInfo(v: 4 | 6 | null): OcsfConnectionInfo {
   const info: Mutable<OcsfConnectionInfo> = { direction_id: DIRECTION_UNKNOWN.id, direction: DIRECTION_UNKNOWN.caption, protocol_num: 6, protocol_name: 'tcp' };
-  const family = isIP(clientIp);
-  if (family !== 0) {
-    // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d; it is IPv4 on the wire.
-    const v = family === 6 && !clientIp.startsWith('::ffff:') ? 6 : 4;
+  if (v !== null) {
     info.protocol_ver_id = v;
     info.protocol_ver = IP_VERSION[v];
   }
   return info;
+}
+// Three possible values: built once, shared by every event.
+const CONNECTION_INFO = { 4: connectionInfo(4), 6: connectionInfo(6), none: connectionInfo(null) } as const;
+
+function connectionInfoOf(clientIp: string): OcsfConnectionInfo {
+  const family = isIP(clientIp);
+  if (family === 0) return CONNECTION_INFO.none;
+  // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d; it is IPv4 on the wire.
+  return family === 6 && !clientIp.startsWith('::ffff:') ? CONNECTION_INFO[6] : CONNECTION_INFO[4];
 }

@@ -1,13 +1,15 @@
 /**
  * NDJSON sink: one encoded decision per line, to stdout or a file. The default
  * sink when no Kafka is configured, and the recording `policy diff` replays.
- * Lines are joined and written in batches off the request path; if the stream
- * cannot keep up, the in-memory buffer is bounded and overflow is counted as
- * dropped (a metric that must stay zero).
+ * Each record is encoded when it is written (after its response is sent: one
+ * event's worth of work, never a whole batch holding the event loop); lines
+ * are joined and written in batches. If the stream cannot keep up, the
+ * in-memory buffer is bounded and overflow is counted as dropped (a metric
+ * that must stay zero), as is a record the encoder refuses.
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { encodeDecision } from '../encode.ts';
+import { encodeDecisionJson } from '../encode.ts';
 import type { DecisionRecord } from '../record.ts';
 import type { DecisionSink, SinkStats } from '../sink.ts';
 
@@ -27,8 +29,9 @@ export function createNdjsonSink(options: NdjsonSinkOptions = {}): DecisionSink 
   const out: Writable = toStdout ? process.stdout : createWriteStream(target, { flags: 'a' });
   const maxBuffered = options.maxBuffered ?? 100_000;
   const lingerMs = options.lingerMs ?? 50;
-  const encode = options.encode ?? encodeDecision;
-  let queue: DecisionRecord[] = [];
+  const custom = options.encode;
+  const serialize = custom ? (r: DecisionRecord) => JSON.stringify(custom(r)) : encodeDecisionJson;
+  let queue: string[] = [];
   let accepted = 0;
   let delivered = 0;
   let dropped = 0;
@@ -41,8 +44,7 @@ export function createNdjsonSink(options: NdjsonSinkOptions = {}): DecisionSink 
     if (queue.length === 0) return writing;
     const batch = queue;
     queue = [];
-    let text = '';
-    for (const r of batch) text += JSON.stringify(encode(r)) + '\n';
+    const text = batch.join('\n') + '\n';
     writing = writing.then(
       () =>
         new Promise<void>((resolve) => {
@@ -63,7 +65,14 @@ export function createNdjsonSink(options: NdjsonSinkOptions = {}): DecisionSink 
         dropped++;
         return;
       }
-      queue.push(record);
+      let line: string;
+      try {
+        line = serialize(record);
+      } catch {
+        dropped++;
+        return;
+      }
+      queue.push(line);
       timer ??= setTimeout(drain, lingerMs);
     },
     async flush() {

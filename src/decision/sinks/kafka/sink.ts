@@ -1,6 +1,7 @@
 /**
- * The Kafka decision sink. write() (request path) only appends the record to
- * a bounded in-memory queue; one background loop publishes, in this order:
+ * The Kafka decision sink. write() (after the response is sent) encodes the
+ * record and appends the message to a bounded in-memory queue; one background
+ * loop publishes, in this order:
  *
  *   1. the spool (oldest events, left by an outage or by an earlier process),
  *   2. the memory queue, in batches of `batchSize`, or sooner once the oldest
@@ -22,9 +23,13 @@
  *
  * close(): publishes for up to `closeTimeoutMs`, then spools what is left
  * (including a batch still in flight: it may be published twice).
+ *
+ * Encoding happens in write(), one event at a time, not in the loop: a batch
+ * of 500 encoded at once held the event loop for milliseconds, and every
+ * request arriving meanwhile waited (the sidecar's p99).
  */
 import type { Logger } from 'pino';
-import { encodeDecision } from '../../encode.ts';
+import { encodeDecisionJson } from '../../encode.ts';
 import type { DecisionRecord } from '../../record.ts';
 import type { DecisionSink, SinkStats } from '../../sink.ts';
 import { BoundedQueue } from './buffer.ts';
@@ -68,11 +73,12 @@ const DROP_LOG_MS = 5000;
 
 export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
   const { publisher, spool, logger, batchSize, lingerMs } = o;
-  const encode = o.encode ?? encodeDecision;
+  const custom = o.encode;
+  const serialize = custom ? (r: DecisionRecord) => JSON.stringify(custom(r)) : encodeDecisionJson;
   const closeTimeoutMs = o.closeTimeoutMs ?? 5000;
   const retryMinMs = o.retryMinMs ?? 200;
   const retryMaxMs = o.retryMaxMs ?? 5000;
-  const queue = new BoundedQueue<DecisionRecord>(o.bufferEvents);
+  const queue = new BoundedQueue<SpoolEntry>(o.bufferEvents);
   const spillAt = Math.max(1, Math.floor(o.bufferEvents / 2));
 
   let accepted = 0;
@@ -140,34 +146,30 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
     });
   }
 
-  function toEntries(records: readonly DecisionRecord[]): SpoolEntry[] {
-    const out: SpoolEntry[] = [];
-    for (const r of records) {
-      try {
-        out.push({ id: r.id, key: partitionKey(r), value: JSON.stringify(encode(r)) });
-      } catch (err) {
-        // A record the encoder cannot handle must not stop the stream behind it.
-        logger.error({ err: (err as Error).message, eventId: r.id }, 'decision event could not be encoded');
-        drop(1, 'encode');
-      }
+  function toEntry(r: DecisionRecord): SpoolEntry | null {
+    try {
+      return { id: r.id, key: partitionKey(r), value: serialize(r) };
+    } catch (err) {
+      // A record the encoder cannot handle must not stop the stream behind it.
+      logger.error({ err: (err as Error).message, eventId: r.id }, 'decision event could not be encoded');
+      drop(1, 'encode');
+      return null;
     }
-    return out;
   }
 
-  /** Moves the queue's head (up to `n` records) to the spool, after any spill already running. */
+  /** Moves the queue's head (up to `n` events) to the spool, after any spill already running. */
   function spill(s: Spool, n: number): Promise<void> {
-    const records = queue.take(n);
-    detached += records.length;
+    const entries = queue.take(n);
+    detached += entries.length;
     const previous = spilling ?? Promise.resolve();
     const p = previous.then(async () => {
-      const entries = toEntries(records);
       try {
         drop(await s.append(entries), 'spool full');
       } catch (err) {
         logger.error({ err: (err as Error).message }, 'spool write failed');
         drop(entries.length, 'spool write failed');
       } finally {
-        detached -= records.length;
+        detached -= entries.length;
         changed();
       }
     });
@@ -211,10 +213,10 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
   }
 
   async function publishFromQueue(): Promise<void> {
-    const records = queue.take(batchSize);
+    const entries = queue.take(batchSize);
     oldestAt = queue.length > 0 ? Date.now() : 0;
-    detached += records.length;
-    const flight = { entries: toEntries(records), abandoned: false };
+    detached += entries.length;
+    const flight = { entries, abandoned: false };
     inflight = flight;
     try {
       const { rejected } = await publisher.publish(flight.entries);
@@ -234,11 +236,11 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
           drop(flight.entries.length, 'spool write failed');
         }
       } else {
-        queue.unshift(records);
+        queue.unshift(entries);
         if (queue.length > 0) oldestAt ||= Date.now();
       }
     } finally {
-      if (!flight.abandoned) detached -= records.length;
+      if (!flight.abandoned) detached -= entries.length;
       if (inflight === flight) inflight = null;
     }
     changed();
@@ -293,10 +295,13 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
         drop(1, 'sink closed');
         return;
       }
-      if (!queue.push(record)) {
+      if (queue.length >= queue.capacity) {
         drop(1, spool ? 'memory full while spooling' : 'memory full (no spool)');
         return;
       }
+      const entry = toEntry(record);
+      if (entry === null) return;
+      queue.push(entry);
       const n = queue.length;
       if (n === 1) {
         oldestAt = Date.now();
@@ -335,7 +340,7 @@ export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
       }
       if (spilling) await spilling;
       const leftover = queue.take(queue.length);
-      if (spool) drop(await spool.append(toEntries(leftover)), 'spool full');
+      if (spool) drop(await spool.append(leftover), 'spool full');
       else drop(leftover.length, 'kafka unreachable at shutdown (no spool)');
       // The loop ends after its current step; a send still waiting on the broker is not awaited.
       await Promise.race([Promise.all([running, publisher.close()]), new Promise((r) => setTimeout(r, 2000).unref())]);
