@@ -45,12 +45,36 @@ function makePeerIdentity(peer: PeerFacts): Identity {
   });
 }
 
+// One token (with or without the connection's peer) is the common case: the
+// verified-token caches hand back the same TokenFacts object for the same
+// token, so the same caller on the same connection gets the same Identity
+// object on every request. Everything keyed by identity downstream (the
+// upstream identity headers, the event's actor) is then computed once, not
+// once per request.
+const NO_PEER: object = Object.freeze({});
+const byToken = new WeakMap<TokenFacts, WeakMap<object, Identity>>();
+
 export function buildIdentity(peer: PeerFacts | null, tokens: readonly TokenFacts[]): Identity {
   const first = tokens[0];
   if (!first) {
     if (!peer) throw new Error('buildIdentity: no credential');
     return peerIdentity(peer);
   }
+  if (tokens.length > 1) return makeIdentity(peer, tokens, first);
+  let byPeerOfToken = byToken.get(first);
+  if (byPeerOfToken === undefined) {
+    byPeerOfToken = new WeakMap();
+    byToken.set(first, byPeerOfToken);
+  }
+  let id = byPeerOfToken.get(peer ?? NO_PEER);
+  if (id === undefined) {
+    id = makeIdentity(peer, tokens, first);
+    byPeerOfToken.set(peer ?? NO_PEER, id);
+  }
+  return id;
+}
+
+function makeIdentity(peer: PeerFacts | null, tokens: readonly TokenFacts[], first: TokenFacts): Identity {
   const methods: Identity['methods'][number][] = peer ? ['mtls'] : [];
   let scopes: readonly string[] = NO_VALUES;
   let groups: readonly string[] = NO_VALUES;
