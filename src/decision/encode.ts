@@ -5,6 +5,7 @@
  * inverse, for `policy diff` and the detector.
  */
 import { toOcsfHttpActivity, type OcsfHttpActivity } from './ocsf/http-activity.ts';
+import { eventJson } from './ocsf/json.ts';
 import { recordFromOcsf } from './ocsf/read.ts';
 import type { DecisionRecord } from './record.ts';
 
@@ -14,9 +15,13 @@ export function encodeDecision(record: DecisionRecord): DecisionEvent {
   return toOcsfHttpActivity(record);
 }
 
-/** The event's JSON text: one NDJSON line (without the newline), one Kafka message value. */
+/**
+ * The event's JSON text: one NDJSON line (without the newline), one Kafka
+ * message value. Equal to JSON.stringify(encodeDecision(record)), byte for
+ * byte; the parts many events share are serialized once (ocsf/json.ts).
+ */
 export function encodeDecisionJson(record: DecisionRecord): string {
-  return JSON.stringify(toOcsfHttpActivity(record));
+  return eventJson(toOcsfHttpActivity(record));
 }
 
 /** Parsed event (one NDJSON line or Kafka message value) -> the record; throws OcsfReadError. */

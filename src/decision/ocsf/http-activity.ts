@@ -35,6 +35,7 @@ import {
   USER_TYPE,
   type SeverityId,
 } from './enums.ts';
+import { shared } from './json.ts';
 import { productOf } from './product.ts';
 import type {
   OcsfActor,
@@ -183,7 +184,7 @@ function mapActor(identity: Identity): OcsfActor {
     if (exp !== null) session.expiration_time = exp;
     actor.session = session;
   }
-  return actor;
+  return shared(actor);
 }
 
 interface TlsMapping {
@@ -233,7 +234,7 @@ function mapTls(tls: TlsFacts): TlsMapping {
     if (p.spiffeId !== null) cert.sans = [{ name: p.spiffeId, type: 'URI' }];
     out.certificate = cert;
   }
-  return { tls: out, exact };
+  return { tls: shared(out), exact };
 }
 
 function endpointOf(ip: string, port: number, exact: Record<string, unknown>, path: 'client' | 'server'): OcsfNetworkEndpoint | undefined {
@@ -276,7 +277,13 @@ function observablesOf(e: Mutable<OcsfHttpActivity>): OcsfObservable[] {
   return out;
 }
 
-const SIDECAR_PRODUCT = productOf('sidecar');
+const SIDECAR_PRODUCT = shared(productOf('sidecar'));
+
+// metadata.profiles: four possible lists, [has actor][has trace id].
+const PROFILES = [
+  [shared(Object.freeze(['security_control'])), shared(Object.freeze(['security_control', 'trace']))],
+  [shared(Object.freeze(['security_control', 'host'])), shared(Object.freeze(['security_control', 'host', 'trace']))],
+] as const;
 
 // unmapped.palisade.identity, once per Identity object (authn memoizes those per connection or token).
 const identityExtraCache = new WeakMap<Identity, PalisadeIdentityExtra>();
@@ -284,7 +291,7 @@ const identityExtraCache = new WeakMap<Identity, PalisadeIdentityExtra>();
 function identityExtraOf(identity: Identity): PalisadeIdentityExtra {
   let x = identityExtraCache.get(identity);
   if (!x) {
-    x = { methods: identity.methods, spiffe_id: identity.spiffeId, scopes: identity.scopes, claims: identity.claims };
+    x = shared({ methods: identity.methods, spiffe_id: identity.spiffeId, scopes: identity.scopes, claims: identity.claims });
     identityExtraCache.set(identity, x);
   }
   return x;
@@ -296,7 +303,7 @@ let lastPolicy: { readonly key: NonNullable<DecisionRecord['policy']>; readonly 
 function policyOf(p: NonNullable<DecisionRecord['policy']>): OcsfPolicy {
   const last = lastPolicy;
   if (last && (last.key === p || (last.key.hash === p.hash && last.key.name === p.name && last.key.version === p.version))) return last.ocsf;
-  const ocsf: OcsfPolicy = { name: p.name, uid: p.hash, version: p.version, is_applied: true };
+  const ocsf: OcsfPolicy = shared({ name: p.name, uid: p.hash, version: p.version, is_applied: true });
   lastPolicy = { key: p, ocsf };
   return ocsf;
 }
@@ -337,14 +344,13 @@ export function toOcsfHttpActivity(r: DecisionRecord): OcsfHttpActivity {
   const dst = endpointOf(r.server.ip, r.server.port, exact, 'server') ?? { svc_name: 'palisade' };
   const tls = r.tls ? tlsOf(r.tls, exact) : undefined;
 
-  const profiles = ['security_control'];
   let actor: OcsfActor | undefined;
   if (r.identity) {
     actor = actorOf(r.identity);
-    profiles.push('host'); // actor belongs to the host profile in network classes
     if (r.identity.expiresAt !== null && !Number.isInteger(r.identity.expiresAt)) exact['identity.expiresAt'] = r.identity.expiresAt;
   }
-  if (r.traceId !== null) profiles.push('trace');
+  // actor belongs to the host profile in network classes; the trace id to the trace profile.
+  const profiles = PROFILES[actor ? 1 : 0][r.traceId !== null ? 1 : 0];
 
   const extra: Mutable<PalisadeDecisionExtra> = {
     verdict: r.verdict,
@@ -427,7 +433,7 @@ function connectionInfo(v: 4 | 6 | null): OcsfConnectionInfo {
     info.protocol_ver_id = v;
     info.protocol_ver = IP_VERSION[v];
   }
-  return info;
+  return shared(info);
 }
 // Three possible values: built once, shared by every event.
 const CONNECTION_INFO = { 4: connectionInfo(4), 6: connectionInfo(6), none: connectionInfo(null) } as const;
