@@ -52,6 +52,26 @@ describe('NDJSON sink', () => {
     expect(sink.stats()).toEqual({ accepted: 3, delivered: 2, dropped: 1, buffered: 0 });
   });
 
+  it('keeps every line whole and in order across many buffers, a line larger than a buffer, and non-ASCII text', async () => {
+    const file = tempFile();
+    const sink = createNdjsonSink({ target: file, lingerMs: 1 });
+    const records: DecisionRecord[] = [];
+    for (let i = 0; i < 400; i++) {
+      const r = jwtAllowRecord({ requestId: `req-${i}`, detail: i % 7 === 0 ? `ünïcödé ☃ 😀 ${i}` : null });
+      records.push(i === 123 ? { ...r, detail: 'x'.repeat(300 * 1024) } : r);
+      sink.write(records[i] as DecisionRecord);
+      // Let some buffers be written while others fill.
+      if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await sink.flush();
+    const lines = readFileSync(file, 'utf8').split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines).toHaveLength(400);
+    lines.forEach((line, i) => expect(line).toBe(JSON.stringify(encodeDecision(records[i] as DecisionRecord))));
+    expect(sink.stats()).toEqual({ accepted: 400, delivered: 400, dropped: 0, buffered: 0 });
+    await sink.close();
+  });
+
   it('counts what exceeds its memory bound as dropped', async () => {
     const file = tempFile();
     const sink = createNdjsonSink({ target: file, lingerMs: 60_000, maxBuffered: 2 });
