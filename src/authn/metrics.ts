@@ -8,6 +8,7 @@
  * token's iss.
  */
 import type { SidecarMetrics } from '../telemetry/metrics.ts';
+import { HotCounter, type CounterSeries } from '../telemetry/hot-metrics.ts';
 
 export type JwksFetchResult = 'ok' | 'error' | 'not_modified' | 'cooldown';
 
@@ -28,6 +29,7 @@ type AuthnMetricParts = Pick<SidecarMetrics, 'jwksFetches' | 'jwksFetchDuration'
 
 /** Adapts the sidecar's prom-client metrics (src/telemetry/metrics.ts) to the hooks. */
 export function authnMetricsFrom(m: AuthnMetricParts): AuthnMetrics {
+  const tokenSeries: Record<string, CounterSeries | undefined> = {};
   return {
     jwksFetch(issuer, result, seconds) {
       m.jwksFetches.inc({ issuer, result });
@@ -40,7 +42,10 @@ export function authnMetricsFrom(m: AuthnMetricParts): AuthnMetrics {
       m.jwksKeys.set({ issuer }, keys);
     },
     tokenCache(mechanism, result) {
-      m.tokenCacheLookups.inc({ mechanism, result });
+      const c = m.tokenCacheLookups;
+      // Per authenticated request: through the hot counter's series when it is one (four label sets).
+      if (c instanceof HotCounter) (tokenSeries[`${mechanism}:${result}`] ??= c.series({ mechanism, result })).inc(1);
+      else c.inc({ mechanism, result });
     },
     introspection(result, seconds) {
       m.introspectionRequests.inc({ result });

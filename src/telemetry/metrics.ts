@@ -242,7 +242,8 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
   const jwksFetchDuration = histogram(r, 'palisade_jwks_fetch_duration_seconds', 'Duration of JWKS fetches, seconds.', CALL_BUCKETS, ['issuer'] as const);
   const jwksCacheHits = counter(r, 'palisade_jwks_cache_hits_total', 'Signing keys found in the cached JWKS without a fetch, by configured issuer.', ['issuer'] as const);
   const jwksKeys = gauge(r, 'palisade_jwks_keys', 'Keys currently cached per configured issuer.', ['issuer'] as const);
-  const tokenCacheLookups = counter(r, 'palisade_token_cache_lookups_total', 'Lookups in the verified-token caches, by mechanism (jwt/introspection) and result (hit/miss).', ['mechanism', 'result'] as const);
+  // One lookup per authenticated request: a hot counter (authn/metrics.ts keeps its series).
+  const tokenCacheLookups = new HotCounter({ name: 'palisade_token_cache_lookups_total', help: 'Lookups in the verified-token caches, by mechanism (jwt/introspection) and result (hit/miss).', labelNames: ['mechanism', 'result'] as const, registers: [r] });
   const introspectionRequests = counter(r, 'palisade_introspection_requests_total', 'OAuth2 token introspection calls by result (active/inactive/error).', ['result'] as const);
   const introspectionDuration = histogram(r, 'palisade_introspection_duration_seconds', 'Duration of introspection calls, seconds.', CALL_BUCKETS);
   const rateLimited = hotCounter(r, 'palisade_rate_limited_total', 'Requests refused by a rate limit, by route template, code and limit rule id.', ['route', 'code', 'rule'] as const);
