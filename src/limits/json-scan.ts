@@ -31,8 +31,12 @@ export class JsonScanner {
   readonly #maxKeys: number;
   #depth = 0;
   #keys = 0;
-  /** Container kinds by depth: 1 = object, 2 = array; 3 = object that is a "constructor" value. */
-  readonly #stack: Uint8Array;
+  /**
+   * Container kinds by depth: 1 = object, 2 = array; 3 = object that is a "constructor" value.
+   * A plain array, not a Uint8Array: a typed array's backing store costs ~0.8 µs to allocate,
+   * a quarter of scanning a 1 KB body, and a scanner is made per request.
+   */
+  readonly #stack: number[] = [];
   #inString = false;
   #escape = false;
   #isKey = false;
@@ -47,7 +51,6 @@ export class JsonScanner {
   constructor(maxDepth: number, maxKeys: number) {
     this.#maxDepth = maxDepth;
     this.#maxKeys = maxKeys;
-    this.#stack = new Uint8Array(maxDepth + 2);
   }
 
   get violation(): JsonViolation | null {
