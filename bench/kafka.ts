@@ -203,7 +203,9 @@ async function sidecarScenarios(): Promise<void> {
       note: 'in the spool',
       prepare() {
         const env = kafkaEnv();
-        return { env: { ...env, PALISADE_KAFKA_BROKERS: '127.0.0.1:1', PALISADE_KAFKA_CONNECT_TIMEOUT_MS: '500' }, events: async () => spooledEvents(env.PALISADE_SPOOL_DIR) };
+        // A spool large enough for the whole run (the default 200 MiB holds ~55,000 events): this
+        // measures the cost of spooling, not the (counted) drops at the limit.
+        return { env: { ...env, PALISADE_KAFKA_BROKERS: '127.0.0.1:1', PALISADE_KAFKA_CONNECT_TIMEOUT_MS: '500', PALISADE_SPOOL_MAX_BYTES: String(4 * 1024 ** 3) }, events: async () => spooledEvents(env.PALISADE_SPOOL_DIR) };
       },
     },
   ];
