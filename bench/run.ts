@@ -4,12 +4,10 @@
  *
  *   npm run bench -- [--only direct,bare-proxy,sidecar-minimal,sidecar-full] [--seconds 8] [--rounds 3]
  *                    [--connections 16] [--rate 1000] [--rate-seconds 10] [--rate-rounds 3] [--warmup 3] [--json FILE]
- *                    [--profile DIR] [--node-flags="--trace-gc ..."] [--keep] [--compare DIR]
+ *                    [--profile DIR] [--node-flags="--trace-gc ..."] [--keep]
  *
- * --compare DIR adds sidecar-minimal@base and sidecar-full@base: the same
- * scenarios run from another checkout (e.g. `git worktree add /tmp/base main`
- * with node_modules linked), interleaved with these, so a change on the
- * request path is measured against its baseline in one run on one machine.
+ * To measure a change against its baseline, use bench/ab.ts: both versions
+ * under load at the same time, which this machine's drift cannot skew.
  *
  * Every target runs in its own process (the upstream, the bare proxy, the
  * sidecar); the load generator (undici, keep-alive mTLS) runs in this one.
@@ -53,7 +51,6 @@ const { values: opts } = parseArgs({
     profile: { type: 'string' },
     keep: { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
-    compare: { type: 'string' },
   },
 });
 /** --profile DIR: the proxies run with --cpu-prof, profiles written to DIR when they stop. */
@@ -135,7 +132,7 @@ const SCENARIOS: readonly Scenario[] = [
 ];
 
 /** Starts `palisade sidecar` (the real CLI, its own process) with this policy text. */
-async function startSidecar(env: BenchEnv, name: string, policyText: string, root = ROOT): Promise<Target> {
+async function startSidecar(env: BenchEnv, name: string, policyText: string): Promise<Target> {
   const [port, admin] = [await freePort(), await freePort()];
   // The policy in a directory of its own: the sidecar watches the policy's directory.
   const policyDir = join(env.fx.dir, `policy-${name}`);
@@ -146,7 +143,7 @@ async function startSidecar(env: BenchEnv, name: string, policyText: string, roo
   // certificate and policy directories, and re-reads them on any change there.
   mkdirSync(join(env.fx.dir, 'decisions'), { recursive: true });
   const decisions = join(env.fx.dir, 'decisions', `decisions-${name}.ndjson`);
-  const child = startChild(`sidecar-${name}`, [...PROFILE, join(root, 'src/cli/main.ts'), 'sidecar'], {
+  const child = startChild(`sidecar-${name}`, [...PROFILE, join(ROOT, 'src/cli/main.ts'), 'sidecar'], {
     PALISADE_POLICY: policy,
     PALISADE_LISTEN_HOST: '127.0.0.1',
     PALISADE_LISTEN_PORT: String(port),
@@ -185,16 +182,8 @@ function table(rows: string[][]): string {
 }
 
 async function main() {
-  const compareRoot = opts.compare ? resolve(opts.compare) : null;
-  const all: readonly Scenario[] = compareRoot
-    ? [
-        ...SCENARIOS,
-        { name: 'sidecar-minimal@base', summary: `sidecar-minimal run from ${compareRoot}`, start: (env) => startSidecar(env, 'minimal-base', minimalPolicy(), compareRoot) },
-        { name: 'sidecar-full@base', summary: `sidecar-full run from ${compareRoot}`, start: (env) => startSidecar(env, 'full-base', fullPolicy(env.fx, `${env.upstreamHttp}/jwks.json`), compareRoot) },
-      ]
-    : SCENARIOS;
-  const selected = opts.only ? all.filter((s) => opts.only!.split(',').includes(s.name)) : all;
-  if (selected.length === 0) throw new Error(`--only: no such scenario; known: ${all.map((s) => s.name).join(', ')}`);
+  const selected = opts.only ? SCENARIOS.filter((s) => opts.only!.split(',').includes(s.name)) : SCENARIOS;
+  if (selected.length === 0) throw new Error(`--only: no such scenario; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
   const log = (line: string) => process.stderr.write(line + '\n');
   const dir = mkdtempSync(join(tmpdir(), 'palisade-bench-'));
   const children: Child[] = [];

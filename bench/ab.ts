@@ -1,0 +1,128 @@
+/**
+ * A/B of the sidecar: this checkout against another one (the baseline),
+ * both under the same load at the same time, so that the machine's drift
+ * (10-30% between runs here) hits both alike.
+ *
+ *   git worktree add /tmp/base <commit> && ln -s "$PWD/node_modules" /tmp/base/node_modules
+ *   node bench/ab.ts /tmp/base [--policy full|minimal] [--rounds 3] [--seconds 10] [--connections 8]
+ *   git worktree remove --force /tmp/base
+ *
+ * Each side gets its own keep-alive mTLS connections (closed loop) to its own
+ * sidecar process; the load generator and the shared upstream run as in
+ * bench/run.ts. The process started second measured 5-10% cheaper than the
+ * first on this machine whatever the code, so the run has two phases with the
+ * start order swapped, and the ratio reported is the geometric mean of the two
+ * phases (the order bias cancels). Prints, per round, each side's req/s, CPU
+ * µs per request (from /proc) and p99, and at the end the corrected ratios.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { fullPolicy, makeFixtures, minimalPolicy, type Fixtures } from './lib/fixtures.ts';
+import { closedLoop, makePool, type RequestSpec } from './lib/load.ts';
+import { freePort, startChild, waitFor, type Child } from './lib/proc.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    policy: { type: 'string', default: 'full' },
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '8' },
+  },
+});
+const BASE = positionals[0];
+if (!BASE) throw new Error('usage: node bench/ab.ts BASELINE_CHECKOUT [--policy full|minimal] [--rounds 3] [--seconds 10] [--connections 8]');
+const ROUNDS = Number(opts.rounds);
+const SECONDS = Number(opts.seconds);
+const CONNECTIONS = Number(opts.connections);
+const log = (line: string) => process.stderr.write(line + '\n');
+
+interface Side {
+  readonly label: 'this' | 'base';
+  readonly child: Child;
+  readonly pool: ReturnType<typeof makePool>;
+}
+
+async function startSide(fx: Fixtures, dir: string, upstream: string, label: Side['label'], root: string, n: number): Promise<Side> {
+  const [port, admin] = [await freePort(), await freePort()];
+  const d = join(dir, `${label}-${n}`);
+  mkdirSync(join(d, 'policy'), { recursive: true });
+  mkdirSync(join(d, 'decisions'));
+  writeFileSync(join(d, 'policy', 'policy.json'), opts.policy === 'minimal' ? minimalPolicy() : fullPolicy(fx, `${upstream}/jwks.json`));
+  const child = startChild(`sidecar-${label}`, [join(root, 'src/cli/main.ts'), 'sidecar'], {
+    PALISADE_POLICY: join(d, 'policy', 'policy.json'),
+    PALISADE_LISTEN_HOST: '127.0.0.1',
+    PALISADE_LISTEN_PORT: String(port),
+    PALISADE_ADMIN_HOST: '127.0.0.1',
+    PALISADE_ADMIN_PORT: String(admin),
+    PALISADE_UPSTREAM: upstream,
+    PALISADE_TLS_CERT: fx.server.cert,
+    PALISADE_TLS_KEY: fx.server.key,
+    PALISADE_TLS_CA: fx.caFile,
+    PALISADE_DECISIONS_FILE: join(d, 'decisions', 'decisions.ndjson'),
+    PALISADE_LOG_LEVEL: 'warn',
+  }, log);
+  await waitFor(async () => (await request(`http://127.0.0.1:${admin}/readyz`)).statusCode === 200, `sidecar (${label}) /readyz`, 120_000);
+  return { label, child, pool: makePool(`https://127.0.0.1:${port}`, { ca: fx.ca, cert: fx.client.cert, key: fx.client.key }, CONNECTIONS) };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'palisade-ab-'));
+const children: Child[] = [];
+try {
+  const fx = await makeFixtures(dir);
+  const [httpPort, tlsPort] = [await freePort(), await freePort()];
+  const up = startChild('upstream', [join(ROOT, 'bench/targets/upstream.ts')], { BENCH_CERT: fx.server.cert, BENCH_KEY: fx.server.key, BENCH_CA: fx.caFile, BENCH_HTTP_PORT: String(httpPort), BENCH_TLS_PORT: String(tlsPort), BENCH_JWKS: fx.jwksFile }, log);
+  children.push(up);
+  const upstream = `http://127.0.0.1:${httpPort}`;
+  await waitFor(async () => (await request(`${upstream}/jwks.json`)).statusCode === 200, 'upstream');
+  const spec: RequestSpec = { method: 'POST', path: '/orders', body: fx.body, headers: (i) => ({ 'content-type': 'application/json', authorization: `Bearer ${fx.tokens[i % fx.tokens.length]}` }) };
+  log(`A/B, ${opts.policy} policy: this checkout (${ROOT}) vs base (${resolve(BASE)}); ${CONNECTIONS} connections each, ${SECONDS} s rounds`);
+  const phases: { cpu: number; rps: number }[] = [];
+  for (const [phase, order] of [[1, ['this', 'base']], [2, ['base', 'this']]] as const) {
+    const sides: Side[] = [];
+    for (const label of order) {
+      const s = await startSide(fx, dir, upstream, label, label === 'this' ? ROOT : resolve(BASE), phase);
+      children.push(s.child);
+      sides.push(s);
+    }
+    const [first, second] = sides as [Side, Side];
+    const thisSide = first.label === 'this' ? first : second;
+    const baseSide = first.label === 'this' ? second : first;
+    await Promise.all(sides.map((s) => closedLoop(s.pool, spec, CONNECTIONS, 4))); // warm-up
+    const cpuRatios: number[] = [];
+    const rpsRatios: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const c0 = [thisSide.child.cpuSeconds(), baseSide.child.cpuSeconds()];
+      const [rt, rb] = await Promise.all([closedLoop(thisSide.pool, spec, CONNECTIONS, SECONDS), closedLoop(baseSide.pool, spec, CONNECTIONS, SECONDS)]);
+      const c1 = [thisSide.child.cpuSeconds(), baseSide.child.cpuSeconds()];
+      const ut = (1e6 * (c1[0]! - c0[0]!)) / rt.requests;
+      const ub = (1e6 * (c1[1]! - c0[1]!)) / rb.requests;
+      if (rt.non2xx + rt.errors + rb.non2xx + rb.errors > 0) throw new Error('a side answered non-2xx or failed: fix the setup before comparing');
+      cpuRatios.push(ut / ub);
+      rpsRatios.push(rt.rps / rb.rps);
+      log(`phase ${phase} (${order.join(' started before ')}), round ${r + 1}: this ${rt.rps.toFixed(0)} req/s, ${ut.toFixed(1)} µs/req, p99 ${rt.p99.toFixed(2)} ms | base ${rb.rps.toFixed(0)} req/s, ${ub.toFixed(1)} µs/req, p99 ${rb.p99.toFixed(2)} ms`);
+    }
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    phases.push({ cpu: med(cpuRatios), rps: med(rpsRatios) });
+    for (const s of sides) {
+      await s.pool.close();
+      await s.child.stop();
+    }
+  }
+  const [p1, p2] = phases as [{ cpu: number; rps: number }, { cpu: number; rps: number }];
+  const cpu = Math.sqrt(p1.cpu * p2.cpu);
+  const rps = Math.sqrt(p1.rps * p2.rps);
+  process.stdout.write(
+    `\nA/B, ${opts.policy} policy (this / base, median round of each phase; geometric mean of the two start orders):\n` +
+      `  CPU per request: ${cpu.toFixed(3)} (phases ${p1.cpu.toFixed(3)}, ${p2.cpu.toFixed(3)}): this checkout uses ${((1 - cpu) * 100).toFixed(1)}% ${cpu <= 1 ? 'less' : 'MORE'}\n` +
+      `  throughput:      ${rps.toFixed(3)} (phases ${p1.rps.toFixed(3)}, ${p2.rps.toFixed(3)})\n` +
+      `  order bias (how much cheaper the second-started process measured): ${((Math.sqrt(p1.cpu / p2.cpu) - 1) * 100).toFixed(1)}%\n`,
+  );
+} finally {
+  for (const c of children.reverse()) await c.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
