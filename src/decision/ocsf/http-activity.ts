@@ -6,7 +6,7 @@
  * timings, would_deny, route, the identity's claims for `policy diff`) go in
  * unmapped.palisade, and read.ts turns the event back into the exact record.
  *
- * Runs in the sinks' background drain, never on the request path; still one
+ * Runs when a sink takes the record, after the response is sent; still one
  * pass, no JSON round trips, no regexes except for the rare odd value.
  * Never carries a token, cookie, query string or header other than
  * Content-Type: the record does not have them.
