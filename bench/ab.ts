@@ -9,13 +9,15 @@
  *
  * Each side gets its own keep-alive mTLS connections (closed loop) to its own
  * sidecar process; the load generator and the shared upstream run as in
- * bench/run.ts. The process started second measured 5-10% cheaper than the
- * first on this machine whatever the code, so the run has two phases with the
- * start order swapped, and the ratio reported is the geometric mean of the two
- * phases (the order bias cancels). Prints, per round, each side's req/s, CPU
- * µs per request (from /proc) and p99, and at the end the corrected ratios.
+ * bench/run.ts. The process started second measured 2-10% cheaper than the
+ * first on this machine (the same pair of versions with the order swapped
+ * showed it), so the run has two phases with the start order swapped, and
+ * the ratio reported is the geometric mean of the two phases (the order bias
+ * cancels). Prints, per round, each side's req/s, CPU µs per request (from
+ * /proc) and p99, and at the end the corrected ratios. Short rounds are noisy
+ * (2 s rounds: ±7% with the same code on both sides); keep the defaults.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +25,7 @@ import { request } from 'undici';
 import { fullPolicy, makeFixtures, minimalPolicy, type Fixtures } from './lib/fixtures.ts';
 import { closedLoop, makePool, type RequestSpec } from './lib/load.ts';
 import { freePort, startChild, waitFor, type Child } from './lib/proc.ts';
+import { startBenchSidecar } from './lib/sidecar.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: opts, positionals } = parseArgs({
@@ -47,27 +50,10 @@ interface Side {
   readonly pool: ReturnType<typeof makePool>;
 }
 
-async function startSide(fx: Fixtures, dir: string, upstream: string, label: Side['label'], root: string, n: number): Promise<Side> {
-  const [port, admin] = [await freePort(), await freePort()];
-  const d = join(dir, `${label}-${n}`);
-  mkdirSync(join(d, 'policy'), { recursive: true });
-  mkdirSync(join(d, 'decisions'));
-  writeFileSync(join(d, 'policy', 'policy.json'), opts.policy === 'minimal' ? minimalPolicy() : fullPolicy(fx, `${upstream}/jwks.json`));
-  const child = startChild(`sidecar-${label}`, [join(root, 'src/cli/main.ts'), 'sidecar'], {
-    PALISADE_POLICY: join(d, 'policy', 'policy.json'),
-    PALISADE_LISTEN_HOST: '127.0.0.1',
-    PALISADE_LISTEN_PORT: String(port),
-    PALISADE_ADMIN_HOST: '127.0.0.1',
-    PALISADE_ADMIN_PORT: String(admin),
-    PALISADE_UPSTREAM: upstream,
-    PALISADE_TLS_CERT: fx.server.cert,
-    PALISADE_TLS_KEY: fx.server.key,
-    PALISADE_TLS_CA: fx.caFile,
-    PALISADE_DECISIONS_FILE: join(d, 'decisions', 'decisions.ndjson'),
-    PALISADE_LOG_LEVEL: 'warn',
-  }, log);
-  await waitFor(async () => (await request(`http://127.0.0.1:${admin}/readyz`)).statusCode === 200, `sidecar (${label}) /readyz`, 120_000);
-  return { label, child, pool: makePool(`https://127.0.0.1:${port}`, { ca: fx.ca, cert: fx.client.cert, key: fx.client.key }, CONNECTIONS) };
+async function startSide(fx: Fixtures, upstream: string, label: Side['label'], root: string, phase: number): Promise<Side> {
+  const policyText = opts.policy === 'minimal' ? minimalPolicy() : fullPolicy(fx, `${upstream}/jwks.json`);
+  const s = await startBenchSidecar({ name: `${label}-${phase}`, root, fx, upstream, policyText, log });
+  return { label, child: s.child, pool: makePool(s.origin, { ca: fx.ca, cert: fx.client.cert, key: fx.client.key }, CONNECTIONS) };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'palisade-ab-'));
@@ -85,7 +71,7 @@ try {
   for (const [phase, order] of [[1, ['this', 'base']], [2, ['base', 'this']]] as const) {
     const sides: Side[] = [];
     for (const label of order) {
-      const s = await startSide(fx, dir, upstream, label, label === 'this' ? ROOT : resolve(BASE), phase);
+      const s = await startSide(fx, upstream, label, label === 'this' ? ROOT : resolve(BASE), phase);
       children.push(s.child);
       sides.push(s);
     }

@@ -26,7 +26,7 @@
  * Scenarios are named entries of SCENARIOS below; add one to compare another
  * configuration (a Kafka sink, tracing on...) under the same load.
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,6 +34,7 @@ import { request } from 'undici';
 import { AUDIENCE, fullPolicy, makeFixtures, minimalPolicy, type Fixtures } from './lib/fixtures.ts';
 import { closedLoop, fixedRate, makePool, type LoadResult, type RequestSpec } from './lib/load.ts';
 import { freePort, selfCpuSeconds, startChild, waitFor, type Child } from './lib/proc.ts';
+import { startBenchSidecar } from './lib/sidecar.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -133,34 +134,8 @@ const SCENARIOS: readonly Scenario[] = [
 
 /** Starts `palisade sidecar` (the real CLI, its own process) with this policy text. */
 async function startSidecar(env: BenchEnv, name: string, policyText: string): Promise<Target> {
-  const [port, admin] = [await freePort(), await freePort()];
-  // The policy in a directory of its own: the sidecar watches the policy's directory.
-  const policyDir = join(env.fx.dir, `policy-${name}`);
-  mkdirSync(policyDir, { recursive: true });
-  const policy = join(policyDir, 'policy.json');
-  writeFileSync(policy, policyText);
-  // Decisions in a directory of their own too: the sidecar also watches the
-  // certificate and policy directories, and re-reads them on any change there.
-  mkdirSync(join(env.fx.dir, 'decisions'), { recursive: true });
-  const decisions = join(env.fx.dir, 'decisions', `decisions-${name}.ndjson`);
-  const child = startChild(`sidecar-${name}`, [...PROFILE, join(ROOT, 'src/cli/main.ts'), 'sidecar'], {
-    PALISADE_POLICY: policy,
-    PALISADE_LISTEN_HOST: '127.0.0.1',
-    PALISADE_LISTEN_PORT: String(port),
-    PALISADE_ADMIN_HOST: '127.0.0.1',
-    PALISADE_ADMIN_PORT: String(admin),
-    PALISADE_UPSTREAM: env.upstreamHttp,
-    PALISADE_TLS_CERT: env.fx.server.cert,
-    PALISADE_TLS_KEY: env.fx.server.key,
-    PALISADE_TLS_CA: env.fx.caFile,
-    PALISADE_DECISIONS_FILE: decisions,
-    PALISADE_LOG_LEVEL: 'warn',
-  }, env.log);
-  await waitFor(async () => {
-    if (child.proc.exitCode !== null) throw Object.assign(new Error('the sidecar exited; see its output above'), { fatal: true });
-    return (await request(`http://127.0.0.1:${admin}/readyz`)).statusCode === 200;
-  }, `sidecar (${name}) /readyz`, 120_000);
-  return { origin: `https://127.0.0.1:${port}`, child, stop: () => child.stop() };
+  const s = await startBenchSidecar({ name, root: ROOT, fx: env.fx, upstream: env.upstreamHttp, policyText, nodeArgs: PROFILE, log: env.log });
+  return { origin: s.origin, child: s.child, stop: () => s.child.stop() };
 }
 
 interface Measured {
