@@ -25,7 +25,7 @@ import { loadSettings } from '../src/config/settings.ts';
 import { encodeDecision } from '../src/decision/encode.ts';
 import { createKafkaSink } from '../src/decision/sinks/kafka/index.ts';
 import { createLogger } from '../src/log/logger.ts';
-import { createPki, startUpstream, until, type Pki, type Upstream } from '../test/support/harness.ts';
+import { createPki, loopbackSidecarEnv, startUpstream, until, type Pki, type Upstream } from '../test/support/harness.ts';
 import { startSidecarProcess, type SidecarProcess } from '../test/support/sidecar-process.ts';
 import { BROKERS, deleteTopics, makeRecord, topicCount, uniqueTopic } from '../test/decision/sinks/kafka/support.ts';
 
@@ -75,14 +75,7 @@ function percentile(sorted: readonly number[], p: number): number {
 function startSidecar(pki: Pki, upstream: Upstream, env: Record<string, string>): Promise<SidecarProcess> {
   return startSidecarProcess({
     PALISADE_POLICY: 'bench/kafka-policy.yaml',
-    PALISADE_LISTEN_HOST: '127.0.0.1',
-    PALISADE_LISTEN_PORT: '0',
-    PALISADE_ADMIN_HOST: '127.0.0.1',
-    PALISADE_ADMIN_PORT: '0',
-    PALISADE_UPSTREAM: upstream.url,
-    PALISADE_TLS_CERT: pki.server.cert,
-    PALISADE_TLS_KEY: pki.server.key,
-    PALISADE_TLS_CA: pki.caFile,
+    ...loopbackSidecarEnv(pki, upstream.url),
     PALISADE_LOG_LEVEL: 'info',
     ...env,
   });

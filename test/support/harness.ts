@@ -70,6 +70,24 @@ export async function startUpstream(): Promise<Upstream> {
   });
 }
 
+/**
+ * The settings every loopback sidecar of the tests and benchmarks shares: its
+ * listeners on 127.0.0.1 at free ports, this PKI's server identity and trust
+ * bundle, this upstream. Callers add the policy, the log level and the rest.
+ */
+export function loopbackSidecarEnv(pki: Pick<Pki, 'server' | 'caFile'>, upstreamUrl: string): Record<string, string> {
+  return {
+    PALISADE_LISTEN_HOST: '127.0.0.1',
+    PALISADE_LISTEN_PORT: '0',
+    PALISADE_ADMIN_HOST: '127.0.0.1',
+    PALISADE_ADMIN_PORT: '0',
+    PALISADE_UPSTREAM: upstreamUrl,
+    PALISADE_TLS_CERT: pki.server.cert,
+    PALISADE_TLS_KEY: pki.server.key,
+    PALISADE_TLS_CA: pki.caFile,
+  };
+}
+
 export interface Pki {
   readonly dir: string;
   readonly ca: DevCa;
@@ -120,15 +138,8 @@ export async function startHarness(policyYaml: string, o: { env?: Record<string,
   writeFileSync(policyFile, policyYaml);
   const settings = loadSettings({
     PALISADE_POLICY: policyFile,
-    PALISADE_LISTEN_HOST: '127.0.0.1',
-    PALISADE_LISTEN_PORT: '0',
+    ...loopbackSidecarEnv(pki, upstream.url),
     PALISADE_PLAINTEXT_PORT: '0',
-    PALISADE_ADMIN_HOST: '127.0.0.1',
-    PALISADE_ADMIN_PORT: '0',
-    PALISADE_UPSTREAM: upstream.url,
-    PALISADE_TLS_CERT: pki.server.cert,
-    PALISADE_TLS_KEY: pki.server.key,
-    PALISADE_TLS_CA: pki.caFile,
     PALISADE_LOG_LEVEL: 'silent',
     ...o.env,
   });

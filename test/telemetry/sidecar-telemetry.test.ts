@@ -17,7 +17,7 @@ import { composeSidecar } from '../../src/sidecar/compose.ts';
 import type { Sidecar } from '../../src/sidecar/server.ts';
 import { createSidecarMetrics } from '../../src/telemetry/metrics.ts';
 import { startTracing, type Tracing } from '../../src/telemetry/tracing.ts';
-import { createPki, send, startUpstream, until, type Pki, type Upstream } from '../support/harness.ts';
+import { createPki, loopbackSidecarEnv, send, startUpstream, until, type Pki, type Upstream } from '../support/harness.ts';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.ts';
 
 const POLICY = `
@@ -59,14 +59,7 @@ beforeAll(async () => {
   writeFileSync(policyFile, POLICY);
   const settings = loadSettings({
     PALISADE_POLICY: policyFile,
-    PALISADE_LISTEN_HOST: '127.0.0.1',
-    PALISADE_LISTEN_PORT: '0',
-    PALISADE_ADMIN_HOST: '127.0.0.1',
-    PALISADE_ADMIN_PORT: '0',
-    PALISADE_UPSTREAM: upstream.url,
-    PALISADE_TLS_CERT: pki.server.cert,
-    PALISADE_TLS_KEY: pki.server.key,
-    PALISADE_TLS_CA: pki.caFile,
+    ...loopbackSidecarEnv(pki, upstream.url),
     PALISADE_ACCESS_LOG: 'true',
     PALISADE_UPSTREAM_CONNECT_TIMEOUT_MS: '500',
   });

@@ -21,7 +21,7 @@ import type { Sidecar } from '../../../src/sidecar/server.ts';
 import { createDevCa, type Pem } from '../../../src/tls/dev-ca.ts';
 import type { Feature } from '../../../dashboards/lib/spec.ts';
 import { RULES_FILE } from '../../../dashboards/generate.ts';
-import { createPki, send, startUpstream, type Pki, type Upstream } from '../../support/harness.ts';
+import { createPki, loopbackSidecarEnv, send, startUpstream, type Pki, type Upstream } from '../../support/harness.ts';
 import { startIntrospectionServer, type IntrospectionServer } from '../../authn/support/introspection-server.ts';
 import { startJwksServer, type JwksServer } from '../../authn/support/jwks-server.ts';
 import { makeKey, signToken, type TestKey } from '../../authn/support/keys.ts';
@@ -167,14 +167,7 @@ export async function startScenario(): Promise<Scenario> {
     ...kafkaEnv,
     PALISADE_SPOOL_DIR: join(pki.dir, 'spool'),
     PALISADE_POLICY: policyFile,
-    PALISADE_LISTEN_HOST: '127.0.0.1',
-    PALISADE_LISTEN_PORT: '0',
-    PALISADE_ADMIN_HOST: '127.0.0.1',
-    PALISADE_ADMIN_PORT: '0',
-    PALISADE_UPSTREAM: upstream.url,
-    PALISADE_TLS_CERT: pki.server.cert,
-    PALISADE_TLS_KEY: pki.server.key,
-    PALISADE_TLS_CA: pki.caFile,
+    ...loopbackSidecarEnv(pki, upstream.url),
     PALISADE_DECISIONS_FILE: join(pki.dir, 'decisions.ndjson'),
   });
   const services = createServices(createLogger({ level: 'silent' }));

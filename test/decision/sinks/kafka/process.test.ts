@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
-import { createPki, send, startUpstream, until, type Pki, type Upstream } from '../../../support/harness.ts';
+import { createPki, loopbackSidecarEnv, send, startUpstream, until, type Pki, type Upstream } from '../../../support/harness.ts';
 import { startSidecarProcess as startProcess } from '../../../support/sidecar-process.ts';
 import { BROKERS, deleteTopics, readTopic, topicCount, uniqueTopic } from './support.ts';
 
@@ -59,14 +59,7 @@ describe('palisade sidecar process with the Kafka sink', () => {
     topics.push(topic, blocklist, alerts);
     return {
       PALISADE_POLICY: join(pki.dir, 'policy.yaml'),
-      PALISADE_LISTEN_HOST: '127.0.0.1',
-      PALISADE_LISTEN_PORT: '0',
-      PALISADE_ADMIN_HOST: '127.0.0.1',
-      PALISADE_ADMIN_PORT: '0',
-      PALISADE_UPSTREAM: upstream.url,
-      PALISADE_TLS_CERT: pki.server.cert,
-      PALISADE_TLS_KEY: pki.server.key,
-      PALISADE_TLS_CA: pki.caFile,
+      ...loopbackSidecarEnv(pki, upstream.url),
       PALISADE_LOG_LEVEL: 'info',
       PALISADE_KAFKA_BROKERS: brokers,
       PALISADE_KAFKA_TOPIC_DECISIONS: topic,
