@@ -187,7 +187,7 @@ export function findJsonProblem(text: string): JsonProblem | null {
         } else if (isSimpleEscape(e)) {
           j += 2;
         } else {
-          throw new Found('syntax', j, `bad escape \\${j + 1 < n ? text[j + 1] : ''} in a string: JSON allows \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX`);
+          throw new Found('syntax', j, `bad escape \\${j + 1 < n ? text[j + 1] : ''} in a string: JSON allows \\" \\\\ \\/ \\b \\f \\n \\r \\t and \\u with four hex digits`);
         }
         continue;
       }
