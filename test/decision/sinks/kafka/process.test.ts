@@ -25,11 +25,13 @@ spec:
         public: true
 `;
 
-/** Events in the spool files (one line each). */
+/** Events in the spool files (one line each; a line still being written, without its newline yet, is not one). */
 function spooledIds(dir: string): string[] {
   const ids: string[] = [];
   for (const f of readdirSync(dir).filter((n) => n.startsWith('seg-')).sort()) {
-    for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) if (line) ids.push((JSON.parse(line) as { id: string }).id);
+    const lines = readFileSync(join(dir, f), 'utf8').split('\n');
+    lines.pop();
+    for (const line of lines) if (line) ids.push((JSON.parse(line) as { id: string }).id);
   }
   return ids;
 }
