@@ -89,6 +89,18 @@ declare module 'fastify' {
 
 const TEXT_LIMIT = 2048;
 
+// One policy facts object per loaded policy, shared by all its decision records (the OCSF
+// mapping and the decision thread key their caches on the object, not its contents).
+const policyFactsCache = new WeakMap<CompiledPolicy, NonNullable<DecisionRecord['policy']>>();
+function policyFacts(p: CompiledPolicy): NonNullable<DecisionRecord['policy']> {
+  let f = policyFactsCache.get(p);
+  if (f === undefined) {
+    f = { name: p.name, version: p.version, hash: p.hash };
+    policyFactsCache.set(p, f);
+  }
+  return f;
+}
+
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const { settings, logger, sink, services } = options;
   // X-Forwarded-For is believed only from these peers (throws CONFIG_INVALID on a bad entry).
@@ -200,7 +212,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       response: { status, bytesOut },
       stages: ctx?.timings ?? [],
       upstreamMs: o.upstreamMs,
-      policy: o.policy ? { name: o.policy.name, version: o.policy.version, hash: o.policy.hash } : null,
+      policy: o.policy ? policyFacts(o.policy) : null,
       detail: o.detail,
     };
     try {
@@ -461,7 +473,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       response: { status: CODES[code].status, bytesOut: 0 },
       stages: [],
       upstreamMs: null,
-      policy: policy ? { name: policy.name, version: policy.version, hash: policy.hash } : null,
+      policy: policy ? policyFacts(policy) : null,
       detail: err.code ?? 'client error',
     };
     sink.write(record);
