@@ -39,6 +39,7 @@ export const SETTINGS = {
   tlsMinVersion: { env: 'PALISADE_TLS_MIN_VERSION', type: 'string', default: 'TLSv1.2', enum: ['TLSv1.2', 'TLSv1.3'], description: 'Lowest TLS version accepted.' },
   requireClientCert: { env: 'PALISADE_REQUIRE_CLIENT_CERT', type: 'boolean', default: true, description: 'Refuse TLS handshakes without a client certificate that chains to the trust bundle.' },
   decisionsFile: { env: 'PALISADE_DECISIONS_FILE', type: 'string', default: 'stdout', description: 'NDJSON decision sink target when Kafka is not configured: "stdout" or a file path.' },
+  decisionsThread: { env: 'PALISADE_DECISIONS_THREAD', type: 'string', default: 'worker', enum: ['worker', 'main'], description: 'Where decision events are encoded and written (NDJSON or Kafka): "worker" = a thread of their own (the request thread only hands each record over), "main" = on the request thread. See docs/benchmark.md for what each costs.' },
   logLevel: { env: 'PALISADE_LOG_LEVEL', type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'pino log level.' },
   accessLog: { env: 'PALISADE_ACCESS_LOG', type: 'boolean', default: false, description: 'Also log one line per request (the decision stream already records every request).' },
   trustedProxies: { env: 'PALISADE_TRUSTED_PROXIES', type: 'string', default: '', description: 'Comma-separated IPs/CIDRs whose X-Forwarded-For is believed; others\' is ignored for the client IP.' },

@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import type { Settings } from '../config/settings.ts';
 import { createKafkaSink } from '../decision/sinks/kafka/index.ts';
 import { createNdjsonSink } from '../decision/sinks/ndjson.ts';
+import { createWorkerSink } from '../decision/sinks/worker/sink.ts';
 import { createKafkaClient, parseBrokers } from '../kafka/client.ts';
 import { startBlockListFeed, type BlockListFeed } from '../blocklist/kafka-feed.ts';
 import type { DecisionSink } from '../decision/sink.ts';
@@ -40,11 +41,17 @@ export function createServices(logger: Logger, now: () => number = Date.now): Se
   return { logger, now, parts: new Map() };
 }
 
+/** The decision sink the settings name, on the request thread or in a thread of its own (PALISADE_DECISIONS_THREAD). */
+async function openSink(settings: Settings, logger: Logger, kafka: boolean): Promise<DecisionSink> {
+  if (settings.decisionsThread === 'worker') return createWorkerSink({ spec: kafka ? { kind: 'kafka', settings } : { kind: 'ndjson', target: settings.decisionsFile }, logger });
+  return kafka ? createKafkaSink(settings, logger) : createNdjsonSink({ target: settings.decisionsFile });
+}
+
 export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> {
   const { settings, logger } = options;
   // Kafka when brokers are configured (docs/kafka.md), else NDJSON to stdout or a file.
   const kafka = !options.sink && parseBrokers(settings.kafkaBrokers).length > 0;
-  const sink = options.sink ?? (kafka ? await createKafkaSink(settings, logger) : createNdjsonSink({ target: settings.decisionsFile }));
+  const sink = options.sink ?? (await openSink(settings, logger, kafka));
   const services = options.services ?? createServices(logger);
   const metrics = options.metrics ?? createSidecarMetrics(new Registry());
   metrics.trackBlocklist(blockListStore(services));

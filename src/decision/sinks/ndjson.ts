@@ -9,6 +9,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { isMainThread } from 'node:worker_threads';
 import { encodeDecisionJson } from '../encode.ts';
 import type { DecisionRecord } from '../record.ts';
 import type { DecisionSink, SinkStats } from '../sink.ts';
@@ -37,7 +38,11 @@ interface Chunk {
 export function createNdjsonSink(options: NdjsonSinkOptions = {}): DecisionSink {
   const target = options.target ?? 'stdout';
   const toStdout = target === '-' || target === 'stdout';
-  const out: Writable = toStdout ? process.stdout : createWriteStream(target, { flags: 'a' });
+  // In a worker thread (PALISADE_DECISIONS_THREAD=worker) process.stdout is relayed
+  // through the main thread, which is the work the thread exists to take off it:
+  // there, standard output is written through its file descriptor.
+  const ownStdout = toStdout && !isMainThread;
+  const out: Writable = toStdout ? (ownStdout ? createWriteStream('/dev/stdout', { fd: 1, autoClose: false }) : process.stdout) : createWriteStream(target, { flags: 'a' });
   const maxBuffered = options.maxBuffered ?? 100_000;
   const lingerMs = options.lingerMs ?? 50;
   const custom = options.encode;
@@ -122,7 +127,7 @@ export function createNdjsonSink(options: NdjsonSinkOptions = {}): DecisionSink 
       if (timer) clearTimeout(timer);
       await drain();
       closed = true;
-      if (!toStdout) await new Promise<void>((resolve) => out.end(resolve));
+      if (!toStdout || ownStdout) await new Promise<void>((resolve) => out.end(resolve));
     },
     stats(): SinkStats {
       return { accepted, delivered, dropped, buffered: pending };

@@ -1,0 +1,79 @@
+/**
+ * The decision-sink thread (entry point of a worker_threads Worker, started by
+ * sink.ts): opens the configured sink (NDJSON or Kafka) here, then takes
+ * batches of records from the request thread and writes them, so that
+ * encoding each ~4 KB OCSF event and producing to Kafka happen off the thread
+ * that serves requests. Its log lines go back to the sidecar's logger.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '../../../log/logger.ts';
+import type { WatchedSinkStats } from '../../../telemetry/metrics.ts';
+import type { DecisionSink } from '../../sink.ts';
+import { createKafkaSink } from '../kafka/index.ts';
+import { createNdjsonSink } from '../ndjson.ts';
+import type { DecisionRecord } from '../../record.ts';
+import type { FromThread, ThreadData, ToThread, WireRecord } from './protocol.ts';
+
+/** How often changed totals are sent back (acks from Kafka arrive on their own), milliseconds. */
+const STATS_EVERY_MS = 100;
+
+const port = parentPort;
+if (port === null) throw new Error('src/decision/sinks/worker/thread.ts runs as a worker thread (see sink.ts), not on its own');
+const data = workerData as ThreadData;
+const send = (m: FromThread) => port.postMessage(m);
+const logger = createLogger({ level: data.logLevel }, { write: (line: string) => send({ t: 'log', line }) });
+
+let sink: DecisionSink;
+try {
+  sink = data.spec.kind === 'kafka' ? await createKafkaSink(data.spec.settings, logger) : createNdjsonSink({ target: data.spec.target });
+} catch (err) {
+  send({ t: 'ready', error: (err as Error).message });
+  port.close();
+  throw err;
+}
+
+/** The shared objects (identity, TLS facts, policy) by reference; the same instance for every record, so the OCSF mapping's per-object caches work here too. */
+const shared = new Map<number, object>();
+const lookup = <T>(ref: number | null): T | null => (ref === null ? null : ((shared.get(ref) as T | undefined) ?? null));
+function resolve(w: WireRecord): DecisionRecord {
+  return { ...w, identity: lookup(w.identity), tls: lookup(w.tls), policy: lookup(w.policy) };
+}
+
+const decoder = new TextDecoder();
+
+let last = '';
+function sendStats(): void {
+  const stats: WatchedSinkStats = sink.stats();
+  const key = `${stats.accepted}/${stats.delivered}/${stats.dropped}/${stats.buffered}/${stats.spoolBytes ?? 0}`;
+  if (key !== last) {
+    last = key;
+    send({ t: 'stats', stats });
+  }
+}
+const ticker = setInterval(sendStats, STATS_EVERY_MS);
+
+port.on('message', (m: ToThread) => {
+  switch (m.t) {
+    case 'batch':
+      for (const [ref, o] of m.defs) shared.set(ref, o);
+      if (m.count > 0) for (const line of decoder.decode(m.records).split('\n')) sink.write(resolve(JSON.parse(line) as WireRecord));
+      for (const ref of m.forget) shared.delete(ref);
+      return;
+    case 'flush':
+    case 'close': {
+      const closing = m.t === 'close';
+      (closing ? sink.close() : sink.flush()).then(
+        () => undefined,
+        (err: unknown) => (err as Error).message ?? String(err),
+      ).then((error) => {
+        send({ t: 'done', id: m.id, stats: sink.stats(), ...(error === undefined ? {} : { error }) });
+        if (closing) {
+          clearInterval(ticker);
+          port.close();
+        }
+      });
+      return;
+    }
+  }
+});
+send({ t: 'ready' });
