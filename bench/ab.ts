@@ -7,6 +7,9 @@
  *   node bench/ab.ts /tmp/base [--policy full|minimal] [--rounds 3] [--seconds 10] [--connections 8]
  *   git worktree remove --force /tmp/base
  *
+ * Or one checkout against itself with different settings (BASE = "."):
+ *   node bench/ab.ts . --env-this PALISADE_DECISIONS_THREAD=worker --env-base PALISADE_DECISIONS_THREAD=main
+ *
  * Each side gets its own keep-alive mTLS connections (closed loop) to its own
  * sidecar process; the load generator and the shared upstream run as in
  * bench/run.ts. The process started second measured 2-10% cheaper than the
@@ -35,8 +38,19 @@ const { values: opts, positionals } = parseArgs({
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '8' },
+    'env-this': { type: 'string', multiple: true, default: [] },
+    'env-base': { type: 'string', multiple: true, default: [] },
   },
 });
+/** NAME=VALUE options -> an env object. */
+function envOf(list: string[]): Record<string, string> {
+  return Object.fromEntries(list.map((kv) => {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new Error(`--env-this/--env-base take NAME=VALUE, got ${kv}`);
+    return [kv.slice(0, i), kv.slice(i + 1)];
+  }));
+}
+const ENV = { this: envOf(opts['env-this']), base: envOf(opts['env-base']) };
 const BASE = positionals[0];
 if (!BASE) throw new Error('usage: node bench/ab.ts BASELINE_CHECKOUT [--policy full|minimal] [--rounds 3] [--seconds 10] [--connections 8]');
 const ROUNDS = Number(opts.rounds);
@@ -52,7 +66,7 @@ interface Side {
 
 async function startSide(fx: Fixtures, upstream: string, label: Side['label'], root: string, phase: number): Promise<Side> {
   const policyText = opts.policy === 'minimal' ? minimalPolicy() : fullPolicy(fx, `${upstream}/jwks.json`);
-  const s = await startBenchSidecar({ name: `${label}-${phase}`, root, fx, upstream, policyText, log });
+  const s = await startBenchSidecar({ name: `${label}-${phase}`, root, fx, upstream, policyText, env: ENV[label], log });
   return { label, child: s.child, pool: makePool(s.origin, { ca: fx.ca, cert: fx.client.cert, key: fx.client.key }, CONNECTIONS) };
 }
 
@@ -66,7 +80,8 @@ try {
   const upstream = `http://127.0.0.1:${httpPort}`;
   await waitFor(async () => (await request(`${upstream}/jwks.json`)).statusCode === 200, 'upstream');
   const spec: RequestSpec = { method: 'POST', path: '/orders', body: fx.body, headers: (i) => ({ 'content-type': 'application/json', authorization: `Bearer ${fx.tokens[i % fx.tokens.length]}` }) };
-  log(`A/B, ${opts.policy} policy: this checkout (${ROOT}) vs base (${resolve(BASE)}); ${CONNECTIONS} connections each, ${SECONDS} s rounds`);
+  const envText = (e: Record<string, string>) => (Object.keys(e).length ? ` with ${Object.entries(e).map(([k, v]) => `${k}=${v}`).join(' ')}` : '');
+  log(`A/B, ${opts.policy} policy: this checkout (${ROOT})${envText(ENV.this)} vs base (${resolve(BASE)})${envText(ENV.base)}; ${CONNECTIONS} connections each, ${SECONDS} s rounds`);
   const phases: { cpu: number; rps: number }[] = [];
   for (const [phase, order] of [[1, ['this', 'base']], [2, ['base', 'this']]] as const) {
     const sides: Side[] = [];

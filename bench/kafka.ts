@@ -2,13 +2,16 @@
  * Benchmark of the Kafka decision sink (docs/kafka.md has the figures).
  *
  *   node bench/kafka.ts [--only sidecar|producer] [--seconds 10] [--concurrency 32] [--rounds 3] [--events 200000]
+ *                       [--thread worker|main|both]
  *
  * Scenarios:
  *   sidecar  The real `palisade sidecar` process with the full policy (bench/kafka-policy.yaml: mTLS
  *            authentication, block list, rate limit, RBAC) under a closed-loop mTLS load, three times:
  *            NDJSON sink (file), Kafka sink (broker up), Kafka sink with the broker unreachable (every
  *            event goes to the disk spool). Request throughput and latency percentiles, and the events
- *            that reached the sink's destination.
+ *            that reached the sink's destination. --thread: where the sink runs
+ *            (PALISADE_DECISIONS_THREAD; default worker, the sidecar's default); "both" runs
+ *            every variant with each, interleaved, to compare them.
  *   producer The sink alone in this process: records written in a tight loop (kept within the memory
  *            buffer), measured until the broker acknowledged every one; gzip and no compression.
  *
@@ -36,8 +39,11 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     events: { type: 'string', default: '200000' },
     rounds: { type: 'string', default: '3' },
+    thread: { type: 'string', default: 'worker' },
   },
 });
+const THREADS = args.thread === 'both' ? ['main', 'worker'] : [args.thread];
+if (!THREADS.every((t) => t === 'main' || t === 'worker')) throw new Error(`--thread: worker, main or both, not ${args.thread}`);
 const SECONDS = Number(args.seconds);
 const CONCURRENCY = Number(args.concurrency);
 const EVENTS = Number(args.events);
@@ -174,7 +180,7 @@ async function sidecarScenarios(): Promise<void> {
     topics.push(t.d, t.b, t.a);
     return { PALISADE_KAFKA_TOPIC_DECISIONS: t.d, PALISADE_KAFKA_TOPIC_BLOCKLIST: t.b, PALISADE_KAFKA_TOPIC_ALERTS: t.a, PALISADE_SPOOL_DIR: tempDir('palisade-bench-spool-') };
   };
-  const variants: Variant[] = [
+  const sinks: Variant[] = [
     {
       name: 'full policy, NDJSON sink (file)',
       note: 'in the file',
@@ -202,6 +208,16 @@ async function sidecarScenarios(): Promise<void> {
       },
     },
   ];
+  const variants: Variant[] = THREADS.flatMap((thread) =>
+    sinks.map((v) => ({
+      name: THREADS.length > 1 ? `${v.name}, ${thread} thread` : v.name,
+      note: v.note,
+      prepare() {
+        const run = v.prepare();
+        return { env: { ...run.env, PALISADE_DECISIONS_THREAD: thread }, events: run.events };
+      },
+    })),
+  );
   // Rounds interleave the variants, so that a change in the machine's background load hits all alike.
   const results = variants.map(() => [] as { r: LoadResult; events: number; requests: number }[]);
   for (let round = 0; round < ROUNDS; round++) {
@@ -228,7 +244,7 @@ async function sidecarScenarios(): Promise<void> {
     events: runs.reduce((n, x) => n + x.events, 0),
     requests: runs.reduce((n, x) => n + x.requests, 0),
   }));
-  console.log(`\n## sidecar: ${CONCURRENCY} connections, ${IDENTITIES} mTLS identities, ${SECONDS} s after ${WARMUP_MS / 1000} s warm-up, median of ${ROUNDS} interleaved rounds\n`);
+  console.log(`\n## sidecar: ${CONCURRENCY} connections, ${IDENTITIES} mTLS identities, ${SECONDS} s after ${WARMUP_MS / 1000} s warm-up, median of ${ROUNDS} interleaved rounds; decision sink on the ${THREADS.join(' / ')} thread\n`);
   console.log('| scenario | req/s | p50 ms | p90 ms | p99 ms | sidecar CPU µs/request | errors | events / forwarded requests (all rounds, incl. warm-up) |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const [i, v] of variants.entries()) {
@@ -236,10 +252,11 @@ async function sidecarScenarios(): Promise<void> {
     console.log(`| ${v.name} | ${m.rps.toFixed(0)} | ${m.p50.toFixed(2)} | ${m.p90.toFixed(2)} | ${m.p99.toFixed(2)} | ${m.cpuUs.toFixed(0)} | ${m.errors} | ${m.events} ${v.note} / ${m.requests} |`);
   }
   const b = med[0]!;
+  console.log(`\nratios against "${variants[0]!.name}":`);
   for (const [i, v] of variants.entries()) {
     if (i === 0) continue;
     const m = med[i]!;
-    console.log(`ratio vs NDJSON, ${v.name}: throughput ${(m.rps / b.rps).toFixed(2)}, p50 ${(m.p50 / b.p50).toFixed(2)}, p99 ${(m.p99 / b.p99).toFixed(2)}, CPU per request ${(m.cpuUs / b.cpuUs).toFixed(2)}`);
+    console.log(`- ${v.name}: throughput ${(m.rps / b.rps).toFixed(2)}, p50 ${(m.p50 / b.p50).toFixed(2)}, p99 ${(m.p99 / b.p99).toFixed(2)}, CPU per request ${(m.cpuUs / b.cpuUs).toFixed(2)}`);
   }
 }
 

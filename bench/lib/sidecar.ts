@@ -16,6 +16,8 @@ export interface BenchSidecarOptions {
   readonly policyText: string;
   /** Node flags before the script (--cpu-prof ...). */
   readonly nodeArgs?: readonly string[];
+  /** More PALISADE_* settings (bench/ab.ts --env-this/--env-base), over the defaults below. */
+  readonly env?: Readonly<Record<string, string>>;
   readonly log: (line: string) => void;
 }
 
@@ -51,6 +53,7 @@ export async function startBenchSidecar(o: BenchSidecarOptions): Promise<BenchSi
     PALISADE_TLS_CA: o.fx.caFile,
     PALISADE_DECISIONS_FILE: decisions,
     PALISADE_LOG_LEVEL: 'warn',
+    ...o.env,
   }, o.log);
   await waitFor(async () => {
     if (child.proc.exitCode !== null) throw Object.assign(new Error(`the sidecar (${o.name}) exited; see its output above`), { fatal: true });
