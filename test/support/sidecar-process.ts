@@ -13,10 +13,14 @@ export interface SidecarProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** stderr lines (pino JSON), the first 10000. */
   readonly log: string[];
+  /** Everything written to stdout so far (kept only with `captureStdout`). */
+  stdout(): string;
 }
 
-export async function startSidecarProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<SidecarProcess> {
-  const child = spawn(process.execPath, ['src/cli/main.ts', 'sidecar'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startSidecarProcess(env: Record<string, string>, timeoutMs = 30_000, o: { captureStdout?: boolean } = {}): Promise<SidecarProcess> {
+  const child = spawn(process.execPath, ['src/cli/main.ts', 'sidecar'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', o.captureStdout ? 'pipe' : 'ignore', 'pipe'] });
+  const out: Buffer[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
   const log: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
   let tlsPort = 0;
@@ -36,5 +40,5 @@ export async function startSidecarProcess(env: Record<string, string>, timeoutMs
       throw new Error(`sidecar exited (${code}) before listening:\n${log.join('\n')}`);
     }),
   ]);
-  return { child, base: `https://127.0.0.1:${tlsPort}`, exited, log };
+  return { child, base: `https://127.0.0.1:${tlsPort}`, exited, log, stdout: () => Buffer.concat(out).toString('utf8') };
 }
