@@ -2,7 +2,7 @@
  * End-to-end benchmark: what the sidecar costs, measured against the service
  * alone and against a bare proxy, in one run on one machine.
  *
- *   npm run bench -- [--only direct,bare-proxy,sidecar-minimal,sidecar-full] [--seconds 8] [--rounds 3]
+ *   npm run bench -- [--only direct,bare-proxy,sidecar-minimal,sidecar-full[,sidecar-full-main-thread]] [--seconds 8] [--rounds 3]
  *                    [--connections 16] [--rate 1000] [--rate-seconds 10] [--rate-rounds 3] [--warmup 3] [--json FILE]
  *                    [--profile DIR] [--node-flags="--trace-gc ..."] [--keep]
  *
@@ -85,6 +85,8 @@ interface Target {
 interface Scenario {
   readonly name: string;
   readonly summary: string;
+  /** Run only when named in --only (comparisons that the default run leaves out). */
+  readonly optional?: boolean;
   start(env: BenchEnv): Promise<Target>;
 }
 
@@ -130,11 +132,17 @@ const SCENARIOS: readonly Scenario[] = [
     summary: 'palisade sidecar: mTLS + JWT (RS256, JWKS), RBAC, OpenAPI validation of the 1 KB body, 2 rate limits + global, 100,000 block entries, NDJSON decisions to a file',
     start: (env) => startSidecar(env, 'full', fullPolicy(env.fx, `${env.upstreamHttp}/jwks.json`)),
   },
+  {
+    name: 'sidecar-full-main-thread',
+    summary: 'sidecar-full with the decision sink on the request thread (PALISADE_DECISIONS_THREAD=main) instead of its own thread',
+    optional: true,
+    start: (env) => startSidecar(env, 'full-main-thread', fullPolicy(env.fx, `${env.upstreamHttp}/jwks.json`), { PALISADE_DECISIONS_THREAD: 'main' }),
+  },
 ];
 
 /** Starts `palisade sidecar` (the real CLI, its own process) with this policy text. */
-async function startSidecar(env: BenchEnv, name: string, policyText: string): Promise<Target> {
-  const s = await startBenchSidecar({ name, root: ROOT, fx: env.fx, upstream: env.upstreamHttp, policyText, nodeArgs: PROFILE, log: env.log });
+async function startSidecar(env: BenchEnv, name: string, policyText: string, settings: Record<string, string> = {}): Promise<Target> {
+  const s = await startBenchSidecar({ name, root: ROOT, fx: env.fx, upstream: env.upstreamHttp, policyText, nodeArgs: PROFILE, env: settings, log: env.log });
   return { origin: s.origin, child: s.child, stop: () => s.child.stop() };
 }
 
@@ -157,7 +165,7 @@ function table(rows: string[][]): string {
 }
 
 async function main() {
-  const selected = opts.only ? SCENARIOS.filter((s) => opts.only!.split(',').includes(s.name)) : SCENARIOS;
+  const selected = opts.only ? SCENARIOS.filter((s) => opts.only!.split(',').includes(s.name)) : SCENARIOS.filter((s) => !s.optional);
   if (selected.length === 0) throw new Error(`--only: no such scenario; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
   const log = (line: string) => process.stderr.write(line + '\n');
   const dir = mkdtempSync(join(tmpdir(), 'palisade-bench-'));
