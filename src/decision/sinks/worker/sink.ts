@@ -82,6 +82,8 @@ export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink
   let timer: NodeJS.Timeout | null = null;
   let nextId = 1;
   let closed = false;
+  /** The first thread opened its sink: from then on a dead thread is replaced. */
+  let opened = false;
   let thread: Thread;
 
   function relayLog(line: string): void {
@@ -128,7 +130,8 @@ export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink
     });
     worker.on('error', (err) => {
       settle(err.message);
-      log.error({ err }, 'decision sink thread failed');
+      // Before the first thread is open the error is createWorkerSink's to report (it rejects).
+      if (opened) log.error({ err }, 'decision sink thread failed');
     });
     worker.on('exit', (code) => {
       settle(`decision sink thread exited (code ${code}) before it was ready`);
@@ -143,7 +146,7 @@ export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink
       dropped += lost;
       t.stats = ZERO;
       t.sent = 0;
-      if (t.closing || closed) return;
+      if (t.closing || closed || !opened) return;
       log.error({ code, lost }, 'decision sink thread exited; starting a new one');
       const next = setTimeout(() => {
         if (closed) return;
@@ -250,10 +253,15 @@ export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink
   }
 
   thread = start();
-  await thread.ready.catch(async (err: Error) => {
+  try {
+    await thread.ready;
+  } catch (err) {
+    // The sidecar does not start (the caller reports the error): no thread is to replace this one.
+    closed = true;
     await thread.worker.terminate();
     throw err;
-  });
+  }
+  opened = true;
 
   return {
     write(record) {

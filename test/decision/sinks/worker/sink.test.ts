@@ -91,7 +91,12 @@ describe('decision sink in a worker thread', () => {
     writeFileSync(notADir, 'a file where the spool directory should be');
     const { logger } = capturingLogger();
     const settings = loadSettings({ PALISADE_KAFKA_BROKERS: '127.0.0.1:1', PALISADE_SPOOL_DIR: notADir });
-    await expect(createWorkerSink({ spec: { kind: 'kafka', settings }, logger })).rejects.toThrow(/spool/i);
+    const threads: Worker[] = [];
+    await expect(createWorkerSink({ spec: { kind: 'kafka', settings }, logger, restartDelayMs: 10, onThread: (w) => threads.push(w) })).rejects.toThrow(/spool/i);
+    // Nothing is left running: the failed thread is not replaced (well past the restart delay).
+    await new Promise((r) => setTimeout(r, 200));
+    expect(threads).toHaveLength(1);
+    expect(threads[0]!.threadId).toBe(-1); // exited
   });
 
   it('writes the thread\'s log lines through the sidecar\'s logger, at their level', async () => {
