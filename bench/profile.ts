@@ -1,0 +1,95 @@
+/**
+ * Where one target's time goes under load: runs it with --cpu-prof under the
+ * benchmark's closed loop (bench/run.ts's request, 16 connections) and prints,
+ * per thread, the busy time per request by source file and by function,
+ * counted only while the load ran (not policy load, warm-up or shutdown).
+ *
+ *   node bench/profile.ts bare|minimal|full [--seconds 12] [--thread worker|main] [--top 25] [--keep DIR]
+ *
+ * Read the caveat in bench/lib/cpu-profile.ts: the times are wall-clock, so a
+ * second busy thread or process shows up as longer system calls. The CPU per
+ * request printed first comes from /proc and is the figure to compare.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { profileWindow } from './lib/cpu-profile.ts';
+import { fullPolicy, makeFixtures, minimalPolicy } from './lib/fixtures.ts';
+import { closedLoop, makePool, type RequestSpec } from './lib/load.ts';
+import { freePort, startChild, waitFor, type Child } from './lib/proc.ts';
+import { startBenchSidecar } from './lib/sidecar.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    seconds: { type: 'string', default: '12' },
+    thread: { type: 'string', default: 'worker' },
+    top: { type: 'string', default: '25' },
+    keep: { type: 'string' },
+  },
+});
+const TARGET = positionals[0];
+if (TARGET !== 'bare' && TARGET !== 'minimal' && TARGET !== 'full') throw new Error('usage: node bench/profile.ts bare|minimal|full [--seconds 12] [--thread worker|main] [--top 25] [--keep DIR]');
+const SECONDS = Number(opts.seconds);
+const TOP = Number(opts.top);
+const log = (line: string) => process.stderr.write(line + '\n');
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+
+const dir = mkdtempSync(join(tmpdir(), 'palisade-profile-'));
+const profiles = opts.keep ? resolve(opts.keep) : join(dir, 'profiles');
+mkdirSync(profiles, { recursive: true });
+const children: Child[] = [];
+try {
+  const fx = await makeFixtures(dir);
+  const [httpPort, tlsPort, port] = [await freePort(), await freePort(), await freePort()];
+  const tls = { BENCH_CERT: fx.server.cert, BENCH_KEY: fx.server.key, BENCH_CA: fx.caFile };
+  const upstream = startChild('upstream', [join(ROOT, 'bench/targets/upstream.ts')], { ...tls, BENCH_HTTP_PORT: String(httpPort), BENCH_TLS_PORT: String(tlsPort), BENCH_JWKS: fx.jwksFile }, log);
+  children.push(upstream);
+  const upstreamHttp = `http://127.0.0.1:${httpPort}`;
+  await waitFor(async () => (await request(`${upstreamHttp}/jwks.json`)).statusCode === 200, 'upstream');
+  const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${profiles}`];
+  let child: Child;
+  let origin: string;
+  if (TARGET === 'bare') {
+    child = startChild('bare-proxy', [...nodeArgs, join(ROOT, 'bench/targets/bare-proxy.ts')], { ...tls, BENCH_PORT: String(port), BENCH_UPSTREAM: upstreamHttp }, log);
+    origin = `https://127.0.0.1:${port}`;
+  } else {
+    const policyText = TARGET === 'full' ? fullPolicy(fx, `${upstreamHttp}/jwks.json`) : minimalPolicy();
+    const s = await startBenchSidecar({ name: TARGET, root: ROOT, fx, upstream: upstreamHttp, policyText, nodeArgs, env: { PALISADE_DECISIONS_THREAD: opts.thread }, log });
+    child = s.child;
+    origin = s.origin;
+  }
+  children.push(child);
+  const pool = makePool(origin, { ca: fx.ca, cert: fx.client.cert, key: fx.client.key }, 16);
+  const spec: RequestSpec = { method: 'POST', path: '/orders', body: fx.body, headers: (i) => ({ 'content-type': 'application/json', authorization: `Bearer ${fx.tokens[i % fx.tokens.length]}` }) };
+  await waitFor(async () => (await closedLoop(pool, spec, 1, 0.2)).non2xx === 0, `${TARGET} answering 2xx`);
+  await closedLoop(pool, spec, 16, 4); // warm-up
+  const [from, cpu0] = [nowUs(), child.cpuSeconds()];
+  const r = await closedLoop(pool, spec, 16, SECONDS);
+  const [to, cpu1] = [nowUs(), child.cpuSeconds()];
+  await pool.close();
+  await child.stop(); // writes the profiles
+  children.pop();
+  if (r.non2xx + r.errors > 0) throw new Error(`${r.non2xx} non-2xx answers, ${r.errors} errors: fix the setup first`);
+
+  const f1 = (us: number) => (us / r.requests).toFixed(2).padStart(8);
+  process.stdout.write(`${TARGET}${TARGET === 'bare' ? '' : ` (decision sink on the ${opts.thread} thread)`}: ${r.requests} requests in ${r.seconds.toFixed(1)} s, ${r.rps.toFixed(0)} req/s; CPU (/proc, all threads) ${((1e6 * (cpu1 - cpu0)) / r.requests).toFixed(1)} µs per request\n`);
+  // One file per thread: CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile, thread 0 the main one.
+  const files = readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile') && f.includes(`.${child.proc.pid}.`)).sort();
+  for (const f of files) {
+    const thread = f.split('.').at(-3) === '0' ? 'main thread' : `worker thread ${f.split('.').at(-3)}`;
+    for (const by of ['file', 'function'] as const) {
+      const w = profileWindow(join(profiles, f), from, to, by);
+      if (w.samples === 0) throw new Error(`${f}: no samples in the measured window; is the profile from this run?`);
+      process.stdout.write(`\n${thread}, busy ${(w.busyUs / r.requests).toFixed(1)} µs per request (wall-clock), by ${by}:\n`);
+      for (const [k, us] of w.byKey.slice(0, TOP)) process.stdout.write(`${f1(us)}  ${k}\n`);
+    }
+  }
+  if (opts.keep) process.stderr.write(`profiles kept in ${profiles} (open them in Chrome DevTools or VS Code)\n`);
+} finally {
+  for (const c of children.reverse()) await c.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
