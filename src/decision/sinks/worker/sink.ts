@@ -2,16 +2,19 @@
  * A decision sink that runs in a worker thread (PALISADE_DECISIONS_THREAD=worker).
  *
  * On the request thread `write` only appends the record to a batch; a batch
- * is handed to the thread (postMessage, structured clone: ~3 µs per record)
- * when it is full or `lingerMs` after its first record. The thread maps each
- * record to its OCSF event, serializes it and writes it with the NDJSON or
- * Kafka sink (thread.ts), which is ~20 µs per request with NDJSON and ~100 µs
- * with Kafka that the request thread no longer spends. The work moves to
- * another core rather than disappearing: a pod limited to one CPU gains
- * little, one with two or more gains throughput and latency (docs/benchmark.md).
+ * is handed to the thread when it is full or `lingerMs` after its first
+ * record, as JSON lines in one transferred buffer, with the shared identity,
+ * TLS and policy objects sent once (protocol.ts): ~9 µs per record measured in
+ * the loaded sidecar. The thread maps each record to its OCSF event,
+ * serializes it and writes it with the NDJSON or Kafka sink (thread.ts): ~20
+ * µs per request with NDJSON, and kafkajs's ~80 µs with Kafka, that the
+ * request thread no longer spends. The work moves to another core rather
+ * than disappearing: a pod limited to one CPU gains little, one with two or
+ * more gains throughput (docs/benchmark.md).
  *
- * Nothing is lost silently: records waiting for the thread are bounded
- * (`maxQueued`, overflow counted as dropped), and if the thread dies the
+ * Nothing is lost silently: records on their way to the thread, or waiting
+ * for one to start, are bounded (`maxQueued`, overflow counted as dropped: a
+ * thread that falls behind cannot grow this thread's memory), and if it dies the
  * records it had not yet delivered are counted as dropped and a new thread is
  * started. Totals (accepted, delivered, dropped, buffered, spool) are the
  * thread's, reported every 100 ms and on every flush, plus what is still on
@@ -31,7 +34,11 @@ export interface WorkerSinkOptions {
   readonly batchRecords?: number;
   /** Longest a record waits on the request thread before its batch is sent, milliseconds. Default 10. */
   readonly lingerMs?: number;
-  /** Records held on this side while no thread is running (start, restart); beyond this they are dropped. Default 100000. */
+  /**
+   * Records sent to the thread and not yet taken by its sink (as of its last report, at most
+   * 100 ms old), or held while no thread runs (start, restart); beyond this they are dropped
+   * (counted). Default 100000.
+   */
   readonly maxQueued?: number;
   /** Wait before a dead thread is replaced, milliseconds. Default 1000. */
   readonly restartDelayMs?: number;
@@ -225,7 +232,13 @@ export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink
     if (batch.length === 0) return;
     const b = batch;
     batch = [];
-    if (thread.isReady) return post(thread, b);
+    if (thread.isReady) {
+      if (thread.sent - thread.stats.accepted + b.length > maxQueued) {
+        dropped += b.length;
+        return;
+      }
+      return post(thread, b);
+    }
     if (queuedRecords + b.length > maxQueued) {
       dropped += b.length;
       return;

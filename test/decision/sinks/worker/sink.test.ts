@@ -85,6 +85,23 @@ describe('decision sink in a worker thread', () => {
     await sink.close();
   });
 
+  it('bounds the records on their way to the thread: beyond maxQueued they are dropped and counted', async () => {
+    const file = join(tempDir(), 'decisions.ndjson');
+    const { logger } = capturingLogger();
+    const sink = await createWorkerSink({ spec: { kind: 'ndjson', target: file }, logger, batchRecords: 10, maxQueued: 100 });
+    // Written in one go: the thread cannot report taking any before the loop ends.
+    const rs = records(1000);
+    for (const r of rs) sink.write(r);
+    expect(sink.stats()).toMatchObject({ accepted: 1000, dropped: 900, buffered: 100 });
+    await sink.flush();
+    expect(sink.stats()).toEqual({ accepted: 1000, delivered: 100, dropped: 900, buffered: 0 });
+    expect(readFileSync(file, 'utf8').split('\n').filter(Boolean)).toEqual(rs.slice(0, 100).map(encodeDecisionJson));
+    // Once the thread has caught up, records flow again.
+    for (const r of rs.slice(0, 50)) sink.write(r);
+    await sink.close();
+    expect(sink.stats()).toEqual({ accepted: 1050, delivered: 150, dropped: 900, buffered: 0 });
+  });
+
   it('refuses to start when its sink cannot open, with the sink\'s own error', async () => {
     const dir = tempDir();
     const notADir = join(dir, 'spool');
