@@ -77,7 +77,7 @@ export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink
   const maxQueued = o.maxQueued ?? 100_000;
   const restartDelayMs = o.restartDelayMs ?? 1000;
   let accepted = 0;
-  /** Dropped on this side: queue overflow, records that would not clone, records a dead thread held. */
+  /** Dropped on this side: over maxQueued, records that would not serialize, records a dead thread held. */
   let dropped = 0;
   /** Totals of threads that died (a new thread counts from zero). */
   let pastDelivered = 0;
