@@ -10,6 +10,7 @@ export interface SidecarProcess {
   readonly child: ChildProcess;
   /** https://127.0.0.1:<tls port> */
   readonly base: string;
+  /** Resolves once the process has exited and its stdout and stderr are read to the end. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** stderr lines (pino JSON), the first 10000. */
   readonly log: string[];
@@ -22,7 +23,9 @@ export async function startSidecarProcess(env: Record<string, string>, timeoutMs
   const out: Buffer[] = [];
   child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
   const log: string[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  // 'close', not 'exit': it comes once stdout and stderr are read to their end too, so what the
+  // process wrote last (its final decisions, its last log lines) is there when this resolves.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('close', (code, signal) => r({ code, signal })));
   let tlsPort = 0;
   let buf = '';
   child.stderr!.on('data', (chunk: Buffer) => {
