@@ -9,7 +9,6 @@
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { isMainThread } from 'node:worker_threads';
 import { encodeDecisionJson } from '../encode.ts';
 import type { DecisionRecord } from '../record.ts';
 import type { DecisionSink, SinkStats } from '../sink.ts';
@@ -17,6 +16,8 @@ import type { DecisionSink, SinkStats } from '../sink.ts';
 export interface NdjsonSinkOptions {
   /** "-" or "stdout" for standard output, else a file path (appended). Default stdout. */
   readonly target?: string;
+  /** Writes here instead of `target` (the decision thread's relay to the process's stdout); ended on close. */
+  readonly stream?: Writable;
   /** Records held in memory while the stream is busy; beyond this they are dropped. Default 100000. */
   readonly maxBuffered?: number;
   /** Longest a record waits before being written, milliseconds. Default 50. */
@@ -37,12 +38,8 @@ interface Chunk {
 
 export function createNdjsonSink(options: NdjsonSinkOptions = {}): DecisionSink {
   const target = options.target ?? 'stdout';
-  const toStdout = target === '-' || target === 'stdout';
-  // In a worker thread (PALISADE_DECISIONS_THREAD=worker) process.stdout is relayed
-  // through the main thread, which is the work the thread exists to take off it:
-  // there, standard output is written through its file descriptor.
-  const ownStdout = toStdout && !isMainThread;
-  const out: Writable = toStdout ? (ownStdout ? createWriteStream('/dev/stdout', { fd: 1, autoClose: false }) : process.stdout) : createWriteStream(target, { flags: 'a' });
+  const toStdout = options.stream === undefined && (target === '-' || target === 'stdout');
+  const out: Writable = options.stream ?? (toStdout ? process.stdout : createWriteStream(target, { flags: 'a' }));
   const maxBuffered = options.maxBuffered ?? 100_000;
   const lingerMs = options.lingerMs ?? 50;
   const custom = options.encode;
@@ -127,7 +124,7 @@ export function createNdjsonSink(options: NdjsonSinkOptions = {}): DecisionSink 
       if (timer) clearTimeout(timer);
       await drain();
       closed = true;
-      if (!toStdout || ownStdout) await new Promise<void>((resolve) => out.end(resolve));
+      if (!toStdout) await new Promise<void>((resolve) => out.end(resolve));
     },
     stats(): SinkStats {
       return { accepted, delivered, dropped, buffered: pending };

@@ -50,7 +50,9 @@ export type ToThread =
       readonly forget: readonly number[];
     }
   | { readonly t: 'flush'; readonly id: number }
-  | { readonly t: 'close'; readonly id: number };
+  | { readonly t: 'close'; readonly id: number }
+  /** A `stdout` chunk is written (or failed: `error`). */
+  | { readonly t: 'written'; readonly id: number; readonly error?: string };
 
 export type FromThread =
   /** The inner sink is open (or could not be: `error`). */
@@ -59,4 +61,11 @@ export type FromThread =
   | { readonly t: 'stats'; readonly stats: WatchedSinkStats }
   | { readonly t: 'done'; readonly id: number; readonly stats: WatchedSinkStats; readonly error?: string }
   /** One pino line of the thread's logger; the request thread's logger writes it. */
-  | { readonly t: 'log'; readonly line: string };
+  | { readonly t: 'log'; readonly line: string }
+  /**
+   * NDJSON bytes for the process's standard output, which the request thread writes
+   * (process.stdout handles a full pipe; a worker writing to fd 1 itself met EAGAIN on a
+   * non-blocking pipe and lost the rest of the chunk). One message per buffer of lines
+   * (up to 256 KiB), answered with `written`.
+   */
+  | { readonly t: 'stdout'; readonly id: number; readonly bytes: Uint8Array };

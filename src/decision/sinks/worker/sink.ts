@@ -133,6 +133,11 @@ export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink
         case 'log':
           relayLog(m.line);
           return;
+        case 'stdout':
+          process.stdout.write(m.bytes, (err) => {
+            if (!t.exited) t.worker.postMessage({ t: 'written', id: m.id, ...(err ? { error: err.message } : {}) } satisfies ToThread);
+          });
+          return;
       }
     });
     worker.on('error', (err) => {

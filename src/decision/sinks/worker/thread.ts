@@ -5,6 +5,7 @@
  * encoding each ~4 KB OCSF event and producing to Kafka happen off the thread
  * that serves requests. Its log lines go back to the sidecar's logger.
  */
+import { Writable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../../../log/logger.ts';
 import type { WatchedSinkStats } from '../../../telemetry/metrics.ts';
@@ -23,9 +24,25 @@ const data = workerData as ThreadData;
 const send = (m: FromThread) => port.postMessage(m);
 const logger = createLogger({ level: data.logLevel }, { write: (line: string) => send({ t: 'log', line }) });
 
+/** Standard output through the request thread (see `stdout` in protocol.ts); callbacks by chunk id. */
+const written = new Map<number, (err?: Error) => void>();
+let nextChunk = 1;
+function stdoutRelay(): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      const id = nextChunk++;
+      written.set(id, callback);
+      // A copy: the sink reuses its buffers once a write completes.
+      send({ t: 'stdout', id, bytes: new Uint8Array(chunk) });
+    },
+  });
+}
+const toStdout = (target: string) => target === '-' || target === 'stdout';
+
 let sink: DecisionSink;
 try {
-  sink = data.spec.kind === 'kafka' ? await createKafkaSink(data.spec.settings, logger) : createNdjsonSink({ target: data.spec.target });
+  const spec = data.spec;
+  sink = spec.kind === 'kafka' ? await createKafkaSink(spec.settings, logger) : createNdjsonSink(toStdout(spec.target) ? { stream: stdoutRelay() } : { target: spec.target });
 } catch (err) {
   send({ t: 'ready', error: (err as Error).message });
   port.close();
@@ -59,6 +76,12 @@ port.on('message', (m: ToThread) => {
       if (m.count > 0) for (const line of decoder.decode(m.records).split('\n')) sink.write(resolve(JSON.parse(line) as WireRecord));
       for (const ref of m.forget) shared.delete(ref);
       return;
+    case 'written': {
+      const callback = written.get(m.id);
+      written.delete(m.id);
+      callback?.(m.error === undefined ? undefined : new Error(m.error));
+      return;
+    }
     case 'flush':
     case 'close': {
       const closing = m.t === 'close';
