@@ -2,7 +2,8 @@
  * End-to-end benchmark: what the sidecar costs, measured against the service
  * alone and against a bare proxy, in one run on one machine.
  *
- *   npm run bench -- [--only direct,bare-proxy,sidecar-minimal,sidecar-full[,sidecar-full-main-thread]] [--seconds 8] [--rounds 3]
+ *   npm run bench -- [--only direct,bare-proxy,sidecar-minimal,sidecar-full[,sidecar-full-main-thread,sidecar-full-kafka,sidecar-full-kafka-main-thread]]
+ *                    [--seconds 8] [--rounds 3]
  *                    [--connections 16] [--rate 1000] [--rate-seconds 10] [--rate-rounds 3] [--warmup 3] [--json FILE]
  *                    [--profile DIR] [--node-flags="--trace-gc ..."] [--keep]
  *
@@ -26,7 +27,7 @@
  * Scenarios are named entries of SCENARIOS below; add one to compare another
  * configuration (a Kafka sink, tracing on...) under the same load.
  */
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -138,6 +139,27 @@ const SCENARIOS: readonly Scenario[] = [
     optional: true,
     start: (env) => startSidecar(env, 'full-main-thread', fullPolicy(env.fx, `${env.upstreamHttp}/jwks.json`), { PALISADE_DECISIONS_THREAD: 'main' }),
   },
+  // With the Kafka sink (what production runs): needs the broker (bash deploy/kafka/broker.sh start)
+  // at PALISADE_KAFKA_BROKERS (default 127.0.0.1:19092). Topics unique to the run (left on the broker).
+  ...(['worker', 'main'] as const).map((thread): Scenario => ({
+    name: thread === 'worker' ? 'sidecar-full-kafka' : 'sidecar-full-kafka-main-thread',
+    summary: `sidecar-full with the Kafka sink (spool on disk), decision sink on the ${thread === 'worker' ? 'decision' : 'request'} thread`,
+    optional: true,
+    start: (env) => {
+      const run = `bench-${process.pid}-${thread}`;
+      const spool = join(env.fx.dir, `spool-${thread}`);
+      mkdirSync(spool, { recursive: true });
+      return startSidecar(env, `full-kafka-${thread}`, fullPolicy(env.fx, `${env.upstreamHttp}/jwks.json`), {
+        PALISADE_DECISIONS_THREAD: thread,
+        PALISADE_KAFKA_BROKERS: process.env['PALISADE_KAFKA_BROKERS'] || '127.0.0.1:19092',
+        PALISADE_KAFKA_TOPIC_DECISIONS: `${run}-decisions`,
+        PALISADE_KAFKA_TOPIC_BLOCKLIST: `${run}-blocklist`,
+        PALISADE_KAFKA_TOPIC_ALERTS: `${run}-alerts`,
+        PALISADE_SPOOL_DIR: spool,
+        PALISADE_SPOOL_MAX_BYTES: String(4 * 1024 ** 3),
+      });
+    },
+  })),
 ];
 
 /** Starts `palisade sidecar` (the real CLI, its own process) with this policy text. */
