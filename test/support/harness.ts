@@ -88,6 +88,32 @@ export function loopbackSidecarEnv(pki: Pick<Pki, 'server' | 'caFile'>, upstream
   };
 }
 
+/** A policy whose only rule lets anyone GET /items/{id}: for tests about what surrounds the decision (sinks, processes). */
+export function publicItemsPolicy(name: string): string {
+  return `
+apiVersion: palisade.dev/v1
+kind: Policy
+metadata: { name: ${name}, version: "1" }
+spec:
+  authorization:
+    rules:
+      - id: items
+        methods: [GET]
+        paths: ["/items/{id}"]
+        public: true
+`;
+}
+
+/** n mTLS clients of this PKI, each its own identity (spiffe://test.local/ns/load/sa/<prefix><i>). */
+export async function mtlsAgents(pki: Pki, n: number, prefix: string): Promise<Agent[]> {
+  return Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const pem = await pki.client(`spiffe://test.local/ns/load/sa/${prefix}${i}`);
+      return new Agent({ connect: { ca: pki.ca.cert, cert: pem.cert, key: pem.key, servername: 'localhost', rejectUnauthorized: true } });
+    }),
+  );
+}
+
 export interface Pki {
   readonly dir: string;
   readonly ca: DevCa;

@@ -12,21 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Settings } from '../../../../src/config/settings.ts';
 import { createKafkaSink, type KafkaSink } from '../../../../src/decision/sinks/kafka/index.ts';
 import { createLogger } from '../../../../src/log/logger.ts';
-import { send, startHarness, until, type Harness } from '../../../support/harness.ts';
+import { publicItemsPolicy, send, startHarness, until, type Harness } from '../../../support/harness.ts';
 import { deleteTopics, readTopic, sinkSettings } from './support.ts';
 
-const POLICY = `
-apiVersion: palisade.dev/v1
-kind: Policy
-metadata: { name: kafka-outage, version: "1" }
-spec:
-  authorization:
-    rules:
-      - id: items
-        methods: [GET]
-        paths: ["/items/{id}"]
-        public: true
-`;
+const POLICY = publicItemsPolicy('kafka-outage');
 
 function broker(cmd: 'start' | 'stop'): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -8,22 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
-import { createPki, loopbackSidecarEnv, send, startUpstream, until, type Pki, type Upstream } from '../../../support/harness.ts';
+import { createPki, loopbackSidecarEnv, mtlsAgents, publicItemsPolicy, send, startUpstream, until, type Pki, type Upstream } from '../../../support/harness.ts';
 import { startSidecarProcess as startProcess } from '../../../support/sidecar-process.ts';
 import { BROKERS, deleteTopics, readTopic, topicCount, uniqueTopic } from './support.ts';
 
-const POLICY = `
-apiVersion: palisade.dev/v1
-kind: Policy
-metadata: { name: kafka-process, version: "1" }
-spec:
-  authorization:
-    rules:
-      - id: items
-        methods: [GET]
-        paths: ["/items/{id}"]
-        public: true
-`;
+const POLICY = publicItemsPolicy('kafka-process');
 
 /** Events in the spool files (one line each; a line still being written, without its newline yet, is not one). */
 function spooledIds(dir: string): string[] {
@@ -75,14 +64,7 @@ describe('palisade sidecar process with the Kafka sink', () => {
   }
 
   /** mTLS clients, each its own identity (the message key). */
-  async function agents(n: number): Promise<Agent[]> {
-    return Promise.all(
-      Array.from({ length: n }, async (_, i) => {
-        const pem = await pki.client(`spiffe://test.local/ns/load/sa/p${i}`);
-        return new Agent({ connect: { ca: pki.ca.cert, cert: pem.cert, key: pem.key, servername: 'localhost', rejectUnauthorized: true } });
-      }),
-    );
-  }
+  const agents = (n: number): Promise<Agent[]> => mtlsAgents(pki, n, 'p');
 
   it('SIGTERM during load: every decided response is an event on the topic or in the spool', { timeout: 120_000 }, async () => {
     const topic = uniqueTopic('sigterm');

@@ -6,22 +6,10 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from 'undici';
-import { createPki, loopbackSidecarEnv, send, startUpstream, until, type Pki, type Upstream } from '../../../support/harness.ts';
+import { createPki, loopbackSidecarEnv, mtlsAgents, publicItemsPolicy, send, startUpstream, until, type Pki, type Upstream } from '../../../support/harness.ts';
 import { startSidecarProcess } from '../../../support/sidecar-process.ts';
 
-const POLICY = `
-apiVersion: palisade.dev/v1
-kind: Policy
-metadata: { name: ndjson-process, version: "1" }
-spec:
-  authorization:
-    rules:
-      - id: items
-        methods: [GET]
-        paths: ["/items/{id}"]
-        public: true
-`;
+const POLICY = publicItemsPolicy('ndjson-process');
 
 describe('palisade sidecar process with the NDJSON sink', () => {
   let pki: Pki;
@@ -59,12 +47,7 @@ describe('palisade sidecar process with the NDJSON sink', () => {
         { captureStdout: true },
       );
       children.push(p.child);
-      const clients = await Promise.all(
-        Array.from({ length: 4 }, async (_, i) => {
-          const pem = await pki.client(`spiffe://test.local/ns/load/sa/n${i}`);
-          return new Agent({ connect: { ca: pki.ca.cert, cert: pem.cert, key: pem.key, servername: 'localhost', rejectUnauthorized: true } });
-        }),
-      );
+      const clients = await mtlsAgents(pki, 4, 'n');
       const answered = new Set<string>();
       let running = true;
       let failed = 0;
