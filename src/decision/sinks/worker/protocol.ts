@@ -64,8 +64,8 @@ export type FromThread =
   | { readonly t: 'log'; readonly line: string }
   /**
    * NDJSON bytes for the process's standard output, which the request thread writes
-   * (process.stdout handles a full pipe; a worker writing to fd 1 itself met EAGAIN on a
-   * non-blocking pipe and lost the rest of the chunk). One message per buffer of lines
+   * (process.stdout handles a slow reader; a worker writing to fd 1 itself lost the tail of
+   * a chunk under load, most likely a write a non-blocking pipe refused). One message per buffer of lines
    * (up to 256 KiB), answered with `written`.
    */
   | { readonly t: 'stdout'; readonly id: number; readonly bytes: Uint8Array };
