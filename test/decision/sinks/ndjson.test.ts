@@ -1,21 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeDecision, encodeDecision } from '../../../src/decision/encode.ts';
 import type { DecisionRecord } from '../../../src/decision/record.ts';
 import { createNdjsonSink } from '../../../src/decision/sinks/ndjson.ts';
+import { tempDirs } from '../../support/temp-dirs.ts';
 import { blockedServiceRecord, jwtAllowRecord, oddRecord } from '../ocsf/records.ts';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tempFile(): string {
-  const d = mkdtempSync(join(tmpdir(), 'palisade-ndjson-'));
-  dirs.push(d);
-  return join(d, 'decisions.ndjson');
-}
+const tempDir = tempDirs('palisade-ndjson');
+const tempFile = () => join(tempDir(), 'decisions.ndjson');
 
 describe('NDJSON sink', () => {
   it('writes one OCSF event per line, in order, each the exact JSON of encodeDecision', async () => {

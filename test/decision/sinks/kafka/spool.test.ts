@@ -1,22 +1,14 @@
 // The disk spool on a real filesystem: order across append/prepend/segments, the
 // byte limit, torn-tail repair, the cursor across reopen, the lock.
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openSpool, parseFsyncPolicy, spoolLine, type Spool, type SpoolEntry } from '../../../../src/decision/sinks/kafka/spool.ts';
 import { createLogger } from '../../../../src/log/logger.ts';
+import { tempDirs } from '../../../support/temp-dirs.ts';
 
 const logger = createLogger({ level: 'silent' });
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'palisade-spool-test-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('palisade-spool-test');
 
 function entries(from: number, n: number, key = 'k'): SpoolEntry[] {
   return Array.from({ length: n }, (_, i) => ({ id: `id-${from + i}`, key, value: JSON.stringify({ seq: from + i, text: 'x'.repeat(50) }) }));

@@ -1,25 +1,17 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadSettings } from '../../../../src/config/settings.ts';
 import { decodeDecision, encodeDecisionJson } from '../../../../src/decision/encode.ts';
 import type { DecisionRecord } from '../../../../src/decision/record.ts';
 import { createWorkerSink } from '../../../../src/decision/sinks/worker/sink.ts';
 import { createLogger } from '../../../../src/log/logger.ts';
 import { until } from '../../../support/harness.ts';
+import { tempDirs } from '../../../support/temp-dirs.ts';
 import { blockedServiceRecord, jwtAllowRecord, oddRecord } from '../../ocsf/records.ts';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'palisade-worker-sink-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = tempDirs('palisade-worker-sink');
 
 /** A logger whose lines are kept, parsed. */
 function capturingLogger(level = 'info') {
