@@ -4,7 +4,10 @@
  * (PALISADE_LOG_LEVEL must be info or lower), with its stderr lines kept.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { until } from './harness.ts';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { createPki, loopbackSidecarEnv, startUpstream, until, type Pki, type Upstream } from './harness.ts';
 
 export interface SidecarProcess {
   readonly child: ChildProcess;
@@ -44,4 +47,44 @@ export async function startSidecarProcess(env: Record<string, string>, timeoutMs
     }),
   ]);
   return { child, base: `https://127.0.0.1:${tlsPort}`, exited, log, stdout: () => Buffer.concat(out).toString('utf8') };
+}
+
+/**
+ * What the process tests of one file share, its beforeAll/afterAll registered here: a PKI, an
+ * upstream, the policy file, and `start`, which also kills after the file whatever a failed test
+ * left running.
+ */
+export function sidecarProcessBed(policy: string) {
+  let pki: Pki | undefined;
+  let upstream: Upstream | undefined;
+  const children: ChildProcess[] = [];
+  beforeAll(async () => {
+    pki = await createPki();
+    upstream = await startUpstream();
+    writeFileSync(join(pki.dir, 'policy.yaml'), policy);
+  });
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await upstream?.close();
+    if (pki) rmSync(pki.dir, { recursive: true, force: true });
+  });
+  const ready = () => {
+    if (!pki || !upstream) throw new Error('sidecarProcessBed: use it inside tests (after beforeAll)');
+    return { pki, upstream };
+  };
+  return {
+    get pki(): Pki {
+      return ready().pki;
+    },
+    /** The policy and loopback listener settings (PALISADE_POLICY, ports, TLS, upstream); tests add the rest. */
+    env(): Record<string, string> {
+      const { pki, upstream } = ready();
+      return { PALISADE_POLICY: join(pki.dir, 'policy.yaml'), ...loopbackSidecarEnv(pki, upstream.url) };
+    },
+    async start(env: Record<string, string>, timeoutMs?: number, o?: { captureStdout?: boolean }): Promise<SidecarProcess> {
+      const p = await startSidecarProcess(env, timeoutMs, o);
+      children.push(p.child);
+      return p;
+    },
+  };
 }

@@ -2,17 +2,14 @@
 // loses nothing (every decided response is an event on the topic or in the
 // spool), and a spool left by a process that died while Kafka was unreachable
 // is published by the next process.
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
-import { createPki, loopbackSidecarEnv, mtlsAgents, publicItemsPolicy, send, startUpstream, until, type Pki, type Upstream } from '../../../support/harness.ts';
-import { startSidecarProcess as startProcess } from '../../../support/sidecar-process.ts';
+import { mtlsAgents, publicItemsPolicy, send, until } from '../../../support/harness.ts';
+import { sidecarProcessBed } from '../../../support/sidecar-process.ts';
 import { BROKERS, deleteTopics, readTopic, topicCount, uniqueTopic } from './support.ts';
-
-const POLICY = publicItemsPolicy('kafka-process');
 
 /** Events in the spool files (one line each; a line still being written, without its newline yet, is not one). */
 function spooledIds(dir: string): string[] {
@@ -26,22 +23,12 @@ function spooledIds(dir: string): string[] {
 }
 
 describe('palisade sidecar process with the Kafka sink', () => {
-  let pki: Pki;
-  let upstream: Upstream;
+  const bed = sidecarProcessBed(publicItemsPolicy('kafka-process'));
   const topics: string[] = [];
   const dirs: string[] = [];
-  const children: ChildProcess[] = [];
-
-  beforeAll(async () => {
-    pki = await createPki();
-    upstream = await startUpstream();
-    writeFileSync(join(pki.dir, 'policy.yaml'), POLICY);
-  });
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await upstream?.close();
     await deleteTopics(topics);
-    for (const d of [...dirs, pki.dir]) rmSync(d, { recursive: true, force: true });
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
   function envFor(topic: string, spoolDir: string, brokers = BROKERS): Record<string, string> {
@@ -49,8 +36,7 @@ describe('palisade sidecar process with the Kafka sink', () => {
     const alerts = uniqueTopic('alerts');
     topics.push(topic, blocklist, alerts);
     return {
-      PALISADE_POLICY: join(pki.dir, 'policy.yaml'),
-      ...loopbackSidecarEnv(pki, upstream.url),
+      ...bed.env(),
       PALISADE_LOG_LEVEL: 'info',
       PALISADE_KAFKA_BROKERS: brokers,
       PALISADE_KAFKA_TOPIC_DECISIONS: topic,
@@ -64,15 +50,14 @@ describe('palisade sidecar process with the Kafka sink', () => {
   }
 
   /** mTLS clients, each its own identity (the message key). */
-  const agents = (n: number): Promise<Agent[]> => mtlsAgents(pki, n, 'p');
+  const agents = (n: number): Promise<Agent[]> => mtlsAgents(bed.pki, n, 'p');
 
   it('SIGTERM during load: every decided response is an event on the topic or in the spool', { timeout: 120_000 }, async () => {
     const topic = uniqueTopic('sigterm');
     const spoolDir = mkdtempSync(join(tmpdir(), 'palisade-sigterm-spool-'));
     dirs.push(spoolDir);
     // A long linger: at SIGTERM nearly every event is still in memory, so the shutdown flush is what delivers it.
-    const p = await startProcess({ ...envFor(topic, spoolDir), PALISADE_KAFKA_LINGER_MS: '20000', PALISADE_KAFKA_BATCH_SIZE: '5000' });
-    children.push(p.child);
+    const p = await bed.start({ ...envFor(topic, spoolDir), PALISADE_KAFKA_LINGER_MS: '20000', PALISADE_KAFKA_BATCH_SIZE: '5000' });
     const clients = await agents(6);
     let decided = 0;
     let refused = 0;
@@ -114,8 +99,7 @@ describe('palisade sidecar process with the Kafka sink', () => {
     const spoolDir = mkdtempSync(join(tmpdir(), 'palisade-replay-spool-'));
     dirs.push(spoolDir);
     // First process: a broker address nobody listens on.
-    const first = await startProcess(envFor(topic, spoolDir, '127.0.0.1:1'));
-    children.push(first.child);
+    const first = await bed.start(envFor(topic, spoolDir, '127.0.0.1:1'));
     const clients = await agents(4);
     const n = 400;
     let ok = 0;
@@ -132,8 +116,7 @@ describe('palisade sidecar process with the Kafka sink', () => {
     await Promise.all(clients.map((a) => a.close()));
     const spooled = spooledIds(spoolDir);
 
-    const second = await startProcess(envFor(topic, spoolDir));
-    children.push(second.child);
+    const second = await bed.start(envFor(topic, spoolDir));
     await until(() => readdirSync(spoolDir).every((f) => !f.startsWith('seg-')), 60_000);
     second.child.kill('SIGTERM');
     expect(await second.exited).toEqual({ code: 0, signal: null });

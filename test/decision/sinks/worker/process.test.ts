@@ -2,30 +2,14 @@
 // (the default) and on the request thread: SIGTERM under load loses nothing
 // (every decided response has its event, written before the process exits),
 // to standard output as well as to a file.
-import type { ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPki, loopbackSidecarEnv, mtlsAgents, publicItemsPolicy, send, startUpstream, until, type Pki, type Upstream } from '../../../support/harness.ts';
-import { startSidecarProcess } from '../../../support/sidecar-process.ts';
-
-const POLICY = publicItemsPolicy('ndjson-process');
+import { describe, expect, it } from 'vitest';
+import { mtlsAgents, publicItemsPolicy, send, until } from '../../../support/harness.ts';
+import { sidecarProcessBed } from '../../../support/sidecar-process.ts';
 
 describe('palisade sidecar process with the NDJSON sink', () => {
-  let pki: Pki;
-  let upstream: Upstream;
-  const children: ChildProcess[] = [];
-
-  beforeAll(async () => {
-    pki = await createPki();
-    upstream = await startUpstream();
-    writeFileSync(join(pki.dir, 'policy.yaml'), POLICY);
-  });
-  afterAll(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await upstream?.close();
-    rmSync(pki.dir, { recursive: true, force: true });
-  });
+  const bed = sidecarProcessBed(publicItemsPolicy('ndjson-process'));
 
   const cases = [
     { thread: 'worker', target: 'stdout' },
@@ -34,11 +18,10 @@ describe('palisade sidecar process with the NDJSON sink', () => {
   ] as const;
   for (const { thread, target } of cases) {
     it(`SIGTERM during load, sink on the ${thread} thread, to ${target}: every decided response has its event`, { timeout: 60_000 }, async () => {
-      const file = join(pki.dir, `decisions-${thread}-${target}.ndjson`);
-      const p = await startSidecarProcess(
+      const file = join(bed.pki.dir, `decisions-${thread}-${target}.ndjson`);
+      const p = await bed.start(
         {
-          PALISADE_POLICY: join(pki.dir, 'policy.yaml'),
-          ...loopbackSidecarEnv(pki, upstream.url),
+          ...bed.env(),
           PALISADE_LOG_LEVEL: 'info',
           PALISADE_DECISIONS_THREAD: thread,
           PALISADE_DECISIONS_FILE: target === 'stdout' ? 'stdout' : file,
@@ -46,8 +29,7 @@ describe('palisade sidecar process with the NDJSON sink', () => {
         30_000,
         { captureStdout: true },
       );
-      children.push(p.child);
-      const clients = await mtlsAgents(pki, 4, 'n');
+      const clients = await mtlsAgents(bed.pki, 4, 'n');
       const answered = new Set<string>();
       let running = true;
       let failed = 0;
