@@ -64,18 +64,37 @@ function parseV6Hex(s: string): string | null {
 
 const V4_MAPPED_PREFIX = '00000000000000000000ffff';
 
-/** Parses an IPv4 or IPv6 address; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4. Null if invalid. */
+/**
+ * Parsed addresses by their text. The block list, the rate limits and the
+ * client-IP resolver parse the peer's address on every request, and a sidecar
+ * sees the same few peers over and over; a map probe costs less than the
+ * split and four pattern tests of parseV4. Bounded: cleared when full.
+ */
+const parsed = new Map<string, ParsedIp | null>();
+const PARSED_MAX = 4096;
+
+/** Parses an IPv4 or IPv6 address; IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4. Null if invalid. The result is frozen and may be shared. */
 export function parseIp(s: string): ParsedIp | null {
+  let p = parsed.get(s);
+  if (p === undefined) {
+    p = parseIpText(s);
+    if (parsed.size >= PARSED_MAX) parsed.clear();
+    parsed.set(s, p);
+  }
+  return p;
+}
+
+function parseIpText(s: string): ParsedIp | null {
   if (s.length === 0 || s.length > 64) return null;
   if (s.indexOf(':') === -1) {
     const n = parseV4(s);
-    return n === null ? null : { v: 4, n };
+    return n === null ? null : Object.freeze({ v: 4, n });
   }
   const body = s.startsWith('[') && s.endsWith(']') ? s.slice(1, -1) : s;
   const hex = parseV6Hex(body);
   if (hex === null) return null;
-  if (hex.startsWith(V4_MAPPED_PREFIX)) return { v: 4, n: parseInt(hex.slice(24), 16) };
-  return { v: 6, hex };
+  if (hex.startsWith(V4_MAPPED_PREFIX)) return Object.freeze({ v: 4, n: parseInt(hex.slice(24), 16) });
+  return Object.freeze({ v: 6, hex });
 }
 
 /** Canonical text of an address: dotted IPv4, or RFC 5952 compressed IPv6. */

@@ -31,16 +31,29 @@ function quote(v: string): string {
   return `"${v.replace(/["\\]/g, '\\$&')}"`;
 }
 
+/** Hop-by-hop response headers dropped; transfer-encoding stays (reply-from frames the body by it). */
+const HOP_BY_HOP_RESPONSE: ReadonlySet<string> = new Set<string>(HOP_BY_HOP.filter((h) => h !== 'transfer-encoding'));
+
 /**
  * Response headers from the upstream, minus hop-by-hop ones: the upstream's
  * "Connection: keep-alive" must not override the client's own connection
- * handling (a client that asked to close would be left hanging).
+ * handling (a client that asked to close would be left hanging). Copied into
+ * a fresh object, like upstreamHeaders below: deleting the names in place
+ * (Node's own server always sends connection and keep-alive) left a slow
+ * dictionary-mode object for fastify to walk.
  */
 export function downstreamHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
   const connection = headers['connection'];
-  if (typeof connection === 'string') for (const name of connection.split(',')) delete headers[name.trim().toLowerCase()];
-  for (const h of HOP_BY_HOP) if (h !== 'transfer-encoding') delete headers[h];
-  return headers;
+  // Names the upstream listed in its Connection header are hop-by-hop too (RFC 9110 section 7.6.1);
+  // the usual values name none beyond the fixed list.
+  let listed: string[] | null = null;
+  if (typeof connection === 'string') {
+    const c = connection.toLowerCase();
+    if (c !== 'keep-alive' && c !== 'close') listed = c.split(',').map((n) => n.trim());
+  }
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const name in headers) if (!HOP_BY_HOP_RESPONSE.has(name) && (listed === null || !listed.includes(name))) out[name] = headers[name];
+  return out;
 }
 
 /** Every request header name the sidecar never forwards as the client sent it. */

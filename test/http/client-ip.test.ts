@@ -24,6 +24,21 @@ describe('IP and CIDR parsing', () => {
     }
   });
 
+  it('parses each address text once: the same frozen result comes back, and parsing many stays right', () => {
+    const a = parseIp('198.51.100.7');
+    expect(parseIp('198.51.100.7')).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(Object.isFrozen(parseIp('2001:db8::7'))).toBe(true);
+    expect(parseIp('198.51.100.256')).toBeNull();
+    expect(parseIp('198.51.100.256')).toBeNull();
+    // More distinct addresses than the memo holds: every answer is still the parse of its own text.
+    for (let i = 0; i < 10_000; i++) {
+      const text = `10.${(i >> 8) & 255}.${i & 255}.${i % 7}`;
+      expect(formatIp(parseIp(text)!)).toBe(text);
+    }
+    expect(formatIp(parseIp('198.51.100.7')!)).toBe('198.51.100.7');
+  });
+
   it('refuses a CIDR with host bits, suggesting the network', () => {
     expect(() => parseCidr('10.1.2.3/8')).toThrow('"10.1.2.3/8" has host bits set; did you mean 10.0.0.0/8?');
     expect(() => parseCidr('2001:db8::1/32')).toThrow(/did you mean 2001:db8::\/32\?/);
