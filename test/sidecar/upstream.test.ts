@@ -60,6 +60,69 @@ describe('upstream failures', () => {
   });
 });
 
+describe('upstream answers, read whole or streamed', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness(POLICY, { env: { PALISADE_UPSTREAM_TIMEOUT_MS: '1000' } });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('answers 502 with none of the upstream headers when a small body breaks off halfway', async () => {
+    h.upstream.handler = (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100', 'x-upstream-secret': 'internal', 'set-cookie': 'sid=1' });
+      res.write('{"partial":');
+      setTimeout(() => res.socket?.destroy(), 50);
+    };
+    const a = await h.client('spiffe://test.local/ns/a/sa/b');
+    const r = await send(a, `${h.base}/cut`);
+    expect(r.status).toBe(502);
+    expect(r.json).toMatchObject({ code: 'UPSTREAM_ERROR' });
+    expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(r.headers['x-upstream-secret']).toBeUndefined();
+    expect(r.headers['set-cookie']).toBeUndefined();
+    expect(r.headers['x-request-id']).toBe(r.json?.['request_id']);
+    expect(r.text).not.toContain('partial');
+    await until(() => h.decisions.some((d) => d.request.path === '/cut'));
+    expect(h.decisions.find((d) => d.request.path === '/cut')).toMatchObject({ verdict: 'deny', code: 'UPSTREAM_ERROR', decidedBy: 'upstream', response: { status: 502 } });
+  });
+
+  it('passes small, large, chunked and HEAD answers through byte for byte', async () => {
+    const large = Buffer.alloc(200 * 1024, 'x');
+    h.upstream.handler = (req, _body, res) => {
+      if (req.url === '/small') {
+        res.writeHead(201, { 'content-type': 'application/json', 'content-length': '11', etag: '"v1"' });
+        res.end('{"ok":true}');
+      } else if (req.url === '/large') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(large.length) });
+        res.end(large);
+      } else if (req.url === '/chunked') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('one,');
+        setTimeout(() => res.end('two'), 20);
+      } else {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '5000' });
+        res.end();
+      }
+    };
+    const a = await h.client('spiffe://test.local/ns/a/sa/b');
+    const small = await send(a, `${h.base}/small`);
+    expect(small.status).toBe(201);
+    expect(small.text).toBe('{"ok":true}');
+    expect(small.headers['content-length']).toBe('11');
+    expect(small.headers['etag']).toBe('"v1"');
+    const big = await send(a, `${h.base}/large`);
+    expect(big.status).toBe(200);
+    expect(big.text.length).toBe(large.length);
+    const chunked = await send(a, `${h.base}/chunked`);
+    expect(chunked.text).toBe('one,two');
+    const head = await send(a, `${h.base}/head`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe('5000');
+  });
+});
+
 describe('unreachable upstream', () => {
   it('answers 502 UPSTREAM_UNREACHABLE when nothing listens', async () => {
     // Find a port with nothing on it.
