@@ -52,8 +52,13 @@ try {
 /** The shared objects (identity, TLS facts, policy) by reference; the same instance for every record, so the OCSF mapping's per-object caches work here too. */
 const shared = new Map<number, object>();
 const lookup = <T>(ref: number | null): T | null => (ref === null ? null : ((shared.get(ref) as T | undefined) ?? null));
+/** Puts the shared objects back in place of their references; `w` was just parsed and is this thread's alone, so it is filled in rather than copied. */
 function resolve(w: WireRecord): DecisionRecord {
-  return { ...w, identity: lookup(w.identity), tls: lookup(w.tls), policy: lookup(w.policy) };
+  const r = w as unknown as { -readonly [K in keyof DecisionRecord]: DecisionRecord[K] };
+  r.identity = lookup(w.identity);
+  r.tls = lookup(w.tls);
+  r.policy = lookup(w.policy);
+  return r;
 }
 
 const decoder = new TextDecoder();
