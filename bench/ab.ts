@@ -4,7 +4,7 @@
  * (10-30% between runs here) hits both alike.
  *
  *   git worktree add /tmp/base <commit> && ln -s "$PWD/node_modules" /tmp/base/node_modules
- *   node bench/ab.ts /tmp/base [--policy full|minimal] [--rounds 3] [--seconds 10] [--connections 8]
+ *   node bench/ab.ts /tmp/base [--policy full|minimal] [--rounds 3] [--seconds 10] [--connections 8] [--phases 2] [--warmup 10]
  *   git worktree remove --force /tmp/base
  *
  * Or one checkout against itself with different settings (BASE = "."):
@@ -14,10 +14,14 @@
  * sidecar process; the load generator and the shared upstream run as in
  * bench/run.ts. The process started second measured 2-10% cheaper than the
  * first on this machine (the same pair of versions with the order swapped
- * showed it), so the run has two phases with the start order swapped, and
- * the ratio reported is the geometric mean of the two phases (the order bias
- * cancels). Prints, per round, each side's req/s, CPU µs per request (from
- * /proc) and p99, and at the end the corrected ratios. Short rounds are noisy
+ * showed it), so the run has phases with the start order swapped (two, or
+ * --phases N, alternating), and the ratio reported is the geometric mean of
+ * the phases (the order bias cancels). When the phases disagree on the
+ * direction, it says so: the difference is within that run's noise (on a
+ * slow, noisy host the order bias alone reached ±13%, and the same code on
+ * both sides measured 11% apart: run an A/A first when the host seems off). Prints, per round,
+ * each side's req/s, CPU µs per request (from /proc) and p99, and at the end
+ * the corrected ratios. Short rounds are noisy
  * (2 s rounds: ±7% with the same code on both sides); keep the defaults.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,6 +42,8 @@ const { values: opts, positionals } = parseArgs({
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '8' },
+    phases: { type: 'string', default: '2' },
+    warmup: { type: 'string', default: '10' },
     'env-this': { type: 'string', multiple: true, default: [] },
     'env-base': { type: 'string', multiple: true, default: [] },
   },
@@ -56,6 +62,10 @@ if (!BASE) throw new Error('usage: node bench/ab.ts BASELINE_CHECKOUT [--policy 
 const ROUNDS = Number(opts.rounds);
 const SECONDS = Number(opts.seconds);
 const CONNECTIONS = Number(opts.connections);
+const PHASES = Number(opts.phases);
+/** Closed-loop warm-up of each phase's pair before its rounds, seconds. */
+const WARMUP = Number(opts.warmup);
+if (!Number.isInteger(PHASES) || PHASES < 2 || PHASES % 2 !== 0) throw new Error(`--phases takes an even number, at least 2 (each start order equally often); got ${opts.phases}`);
 const log = (line: string) => process.stderr.write(line + '\n');
 
 interface Side {
@@ -83,7 +93,8 @@ try {
   const envText = (e: Record<string, string>) => (Object.keys(e).length ? ` with ${Object.entries(e).map(([k, v]) => `${k}=${v}`).join(' ')}` : '');
   log(`A/B, ${opts.policy} policy: this checkout (${ROOT})${envText(ENV.this)} vs base (${resolve(BASE)})${envText(ENV.base)}; ${CONNECTIONS} connections each, ${SECONDS} s rounds`);
   const phases: { cpu: number; rps: number }[] = [];
-  for (const [phase, order] of [[1, ['this', 'base']], [2, ['base', 'this']]] as const) {
+  const orders = Array.from({ length: PHASES }, (_, i): readonly [number, readonly Side['label'][]] => [i + 1, i % 2 === 0 ? ['this', 'base'] : ['base', 'this']]);
+  for (const [phase, order] of orders) {
     const sides: Side[] = [];
     for (const label of order) {
       const s = await startSide(fx, upstream, label, label === 'this' ? ROOT : resolve(BASE), phase);
@@ -93,7 +104,8 @@ try {
     const [first, second] = sides as [Side, Side];
     const thisSide = first.label === 'this' ? first : second;
     const baseSide = first.label === 'this' ? second : first;
-    await Promise.all(sides.map((s) => closedLoop(s.pool, spec, CONNECTIONS, 4))); // warm-up
+    // Fresh processes: 4 s of warm-up left the first rounds 20-50% dearer on a slow host.
+    await Promise.all(sides.map((s) => closedLoop(s.pool, spec, CONNECTIONS, WARMUP)));
     const cpuRatios: number[] = [];
     const rpsRatios: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
@@ -114,14 +126,19 @@ try {
       await s.child.stop();
     }
   }
-  const [p1, p2] = phases as [{ cpu: number; rps: number }, { cpu: number; rps: number }];
-  const cpu = Math.sqrt(p1.cpu * p2.cpu);
-  const rps = Math.sqrt(p1.rps * p2.rps);
+  const geo = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+  const cpu = geo(phases.map((p) => p.cpu));
+  const rps = geo(phases.map((p) => p.rps));
+  const list = (k: 'cpu' | 'rps') => phases.map((p) => p[k].toFixed(3)).join(', ');
+  // Odd phases started this side first, even ones the base.
+  const bias = Math.sqrt(geo(phases.filter((_, i) => i % 2 === 0).map((p) => p.cpu)) / geo(phases.filter((_, i) => i % 2 === 1).map((p) => p.cpu)));
+  // When the phases do not agree on the direction, the run cannot tell the two apart.
+  const agree = (k: 'cpu' | 'rps') => phases.every((p) => p[k] < 1) || phases.every((p) => p[k] > 1);
   process.stdout.write(
-    `\nA/B, ${opts.policy} policy (this / base, median round of each phase; geometric mean of the two start orders):\n` +
-      `  CPU per request: ${cpu.toFixed(3)} (phases ${p1.cpu.toFixed(3)}, ${p2.cpu.toFixed(3)}): this checkout uses ${((1 - cpu) * 100).toFixed(1)}% ${cpu <= 1 ? 'less' : 'MORE'}\n` +
-      `  throughput:      ${rps.toFixed(3)} (phases ${p1.rps.toFixed(3)}, ${p2.rps.toFixed(3)})\n` +
-      `  order bias (how much cheaper the second-started process measured): ${((Math.sqrt(p1.cpu / p2.cpu) - 1) * 100).toFixed(1)}%\n`,
+    `\nA/B, ${opts.policy} policy (this / base, median round of each phase; geometric mean of the ${PHASES} phases, start orders alternating):\n` +
+      `  CPU per request: ${cpu.toFixed(3)} (phases ${list('cpu')}): this checkout uses ${((1 - cpu) * 100).toFixed(1)}% ${cpu <= 1 ? 'less' : 'MORE'}${agree('cpu') ? '' : '; the phases disagree on the direction: within this run\'s noise'}\n` +
+      `  throughput:      ${rps.toFixed(3)} (phases ${list('rps')})${agree('rps') ? '' : '; the phases disagree on the direction: within this run\'s noise'}\n` +
+      `  order bias (how much cheaper the second-started process measured): ${((bias - 1) * 100).toFixed(1)}%\n`,
   );
 } finally {
   for (const c of children.reverse()) await c.stop();
