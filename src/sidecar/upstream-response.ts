@@ -27,6 +27,8 @@ const DIGITS = /^\d{1,9}$/;
 export function readsWhole(method: string, status: number, headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
   // HEAD, 1xx, 204 and 304 have no body; sending a buffer would rewrite their Content-Length.
   if (method === 'HEAD' || status < 200 || status === 204 || status === 304) return false;
+  // fastify labels a buffer without a Content-Type application/octet-stream: the client must get what the upstream sent.
+  if (headers['content-type'] === undefined) return false;
   const cl = headers['content-length'];
   return typeof cl === 'string' && DIGITS.test(cl) && Number(cl) <= WHOLE_RESPONSE_MAX_BYTES;
 }

@@ -88,7 +88,7 @@ describe('upstream answers, read whole or streamed', () => {
     expect(h.decisions.find((d) => d.request.path === '/cut')).toMatchObject({ verdict: 'deny', code: 'UPSTREAM_ERROR', decidedBy: 'upstream', response: { status: 502 } });
   });
 
-  it('passes small, large, chunked and HEAD answers through byte for byte', async () => {
+  it('passes small, large, untyped, chunked and HEAD answers through byte for byte', async () => {
     const large = Buffer.alloc(200 * 1024, 'x');
     h.upstream.handler = (req, _body, res) => {
       if (req.url === '/small') {
@@ -97,6 +97,9 @@ describe('upstream answers, read whole or streamed', () => {
       } else if (req.url === '/large') {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(large.length) });
         res.end(large);
+      } else if (req.url === '/untyped') {
+        res.writeHead(200, { 'content-length': '2' });
+        res.end('ok');
       } else if (req.url === '/chunked') {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('one,');
@@ -115,6 +118,9 @@ describe('upstream answers, read whole or streamed', () => {
     const big = await send(a, `${h.base}/large`);
     expect(big.status).toBe(200);
     expect(big.text.length).toBe(large.length);
+    const untyped = await send(a, `${h.base}/untyped`);
+    expect(untyped.text).toBe('ok');
+    expect(untyped.headers['content-type']).toBeUndefined();
     const chunked = await send(a, `${h.base}/chunked`);
     expect(chunked.text).toBe('one,two');
     const head = await send(a, `${h.base}/head`, { method: 'HEAD' });
