@@ -11,8 +11,12 @@
  */
 import type { Readable } from 'node:stream';
 
-/** Largest body read whole, bytes (the same bound as request bodies read whole). */
-export const WHOLE_RESPONSE_MAX_BYTES = 64 * 1024;
+/**
+ * Largest body read whole, bytes: 16 KiB, a stream's own high-water mark, so
+ * a slow client costs no more memory per response than a piped body would
+ * hold in its buffers (most API answers are smaller).
+ */
+export const WHOLE_RESPONSE_MAX_BYTES = 16 * 1024;
 
 interface Reply {
   send(payload: unknown): unknown;
