@@ -65,10 +65,11 @@ function parseV6Hex(s: string): string | null {
 const V4_MAPPED_PREFIX = '00000000000000000000ffff';
 
 /**
- * Parsed addresses by their text. The block list, the rate limits and the
- * client-IP resolver parse the peer's address on every request, and a sidecar
- * sees the same few peers over and over; a map probe costs less than the
- * split and four pattern tests of parseV4. Bounded: cleared when full.
+ * Parsed addresses by their text. The block list parses the client's address
+ * on every request (the client-IP resolver too, behind trusted proxies or for
+ * IPv6 peers), and a sidecar sees the same few peers over and over; a map
+ * probe costs less than the split and four pattern tests of parseV4.
+ * Bounded: cleared when full.
  */
 const parsed = new Map<string, ParsedIp | null>();
 const PARSED_MAX = 4096;
