@@ -1,8 +1,11 @@
 /**
  * A broken upstream never hangs a client and never leaks: refused -> 502,
- * too slow -> 504, each with a stable code and nothing from the upstream.
+ * too slow -> 504, a small body cut off or stalled -> 502/504, each with a
+ * stable code and nothing from the upstream. Answers that are fine arrive
+ * exactly as sent, whether read whole or streamed.
  */
 import { createServer } from 'node:net';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send, startHarness, until, type Harness } from '../support/harness.ts';
 
@@ -86,6 +89,45 @@ describe('upstream answers, read whole or streamed', () => {
     expect(r.text).not.toContain('partial');
     await until(() => h.decisions.some((d) => d.request.path === '/cut'));
     expect(h.decisions.find((d) => d.request.path === '/cut')).toMatchObject({ verdict: 'deny', code: 'UPSTREAM_ERROR', decidedBy: 'upstream', response: { status: 502 } });
+  });
+
+  it('answers 504 with none of the upstream headers when a small body stalls past the upstream timeout', async () => {
+    h.upstream.handler = (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100', 'x-upstream-secret': 'internal' });
+      res.write('{"slow":');
+      setTimeout(() => res.end(), 3000);
+    };
+    const a = await h.client('spiffe://test.local/ns/a/sa/b');
+    const r = await send(a, `${h.base}/stall`);
+    expect(r.status).toBe(504);
+    expect(r.json).toMatchObject({ code: 'UPSTREAM_TIMEOUT' });
+    expect(r.headers['x-upstream-secret']).toBeUndefined();
+    expect(r.text).not.toContain('slow');
+    await until(() => h.decisions.some((d) => d.request.path === '/stall'));
+    expect(h.decisions.find((d) => d.request.path === '/stall')).toMatchObject({ verdict: 'deny', code: 'UPSTREAM_TIMEOUT', response: { status: 504 } });
+  });
+
+  it('records one decision when the client leaves while a small body is still on its way, and serves on', async () => {
+    h.upstream.handler = (req, _body, res) => {
+      if (req.url === '/late-body') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '11' });
+        res.write('{"ok":');
+        setTimeout(() => res.end('true}'), 400);
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '11' });
+        res.end('{"ok":true}');
+      }
+    };
+    const a = await h.client('spiffe://test.local/ns/a/sa/b');
+    await expect(request(`${h.base}/late-body`, { dispatcher: a, signal: AbortSignal.timeout(150) })).rejects.toThrow();
+    await until(() => h.decisions.some((d) => d.request.path === '/late-body'));
+    await new Promise((r) => setTimeout(r, 500)); // the body arrives after the client left
+    const mine = h.decisions.filter((d) => d.request.path === '/late-body');
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({ code: 'REQUEST_TIMEOUT', response: { status: 499 } });
+    const next = await send(a, `${h.base}/after`);
+    expect(next.status).toBe(200);
+    expect(next.text).toBe('{"ok":true}');
   });
 
   it('passes small, large, untyped, chunked and HEAD answers through byte for byte', async () => {
