@@ -117,7 +117,7 @@ describe('palisade sidecar process with the Kafka sink', () => {
     const spooled = spooledIds(spoolDir);
 
     // This test is about the replay, not the shutdown's speed: on a loaded CI host the second
-    // process once exited 1 after SIGTERM (the 10 s default grace: sink close may take 5 + 2 s, the
+    // process once exited 1 after SIGTERM, most likely past the 10 s default grace (sink close may take 5 + 2 s, the
     // block-list feed 3 s beside it), so it gets a longer grace; a failure prints its log.
     const second = await bed.start({ ...envFor(topic, spoolDir), PALISADE_SHUTDOWN_GRACE_MS: '30000' });
     await until(() => readdirSync(spoolDir).every((f) => !f.startsWith('seg-')), 60_000);
