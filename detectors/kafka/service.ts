@@ -171,6 +171,8 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
     sessionTimeout: 30_000,
     heartbeatInterval: 3_000,
     rebalanceTimeout: 60_000,
+    // No restart after close(): a crash while disconnecting would bring the consumer back (see src/blocklist/kafka-feed.ts).
+    retry: { retries: 5, restartOnFailure: async () => !closing }, // retries: kafkajs's consumer default, kept
   });
 
   function onAssignment(partitions: readonly number[]): void {

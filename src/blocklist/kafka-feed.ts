@@ -117,7 +117,17 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
       await admin.disconnect();
     }
     if (pending.size === 0) markReady();
-    const c = o.kafka.consumer({ groupId, maxWaitTimeInMs: o.maxWaitMs ?? 100, allowAutoTopicCreation: false, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+    const c = o.kafka.consumer({
+      groupId,
+      maxWaitTimeInMs: o.maxWaitMs ?? 100,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      // kafkajs restarts a crashed consumer after a delay. Disconnecting during a fetch can crash it
+      // ("No broker available"): without this, that restart brought a consumer back after close()
+      // and kept a shut-down sidecar alive until its grace period ran out (exit 1).
+      retry: { retries: 5, restartOnFailure: async () => !closed }, // retries: kafkajs's consumer default, kept
+    });
     held.consumer = c;
     await c.connect();
     if (closed) {

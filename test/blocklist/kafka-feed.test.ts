@@ -64,6 +64,25 @@ describe('block-list feed (Kafka -> block-list store)', () => {
     store.close();
   });
 
+  it('lets kafkajs restart a crashed consumer while it runs, never once it is closed', async () => {
+    // A crash while close() disconnects (a fetch in flight: "No broker available") used to bring the
+    // consumer back, which kept a shut-down sidecar alive until its grace period ended (exit 1).
+    type ConsumerConfig = Parameters<InstanceType<typeof Kafka>['consumer']>[0];
+    let config: ConsumerConfig | undefined;
+    const spy = { admin: () => kafka.admin(), consumer: (c: ConsumerConfig) => ((config = c), kafka.consumer(c)) } as unknown as InstanceType<typeof Kafka>;
+    const empty = `${topic}-restart`;
+    await admin.createTopics({ topics: [{ topic: empty, numPartitions: 1 }], waitForLeaders: true });
+    const feed = startBlockListFeed({ kafka: spy, topic: empty, store: null, logger });
+    await feed.ready;
+    const restart = config?.retry?.restartOnFailure;
+    expect(restart).toBeTypeOf('function');
+    const crash = Object.assign(new Error('No broker available'), { retriable: true });
+    expect(await restart!(crash)).toBe(true);
+    await feed.close();
+    expect(await restart!(crash)).toBe(false);
+    await admin.deleteTopics({ topics: [empty] }).catch(() => undefined);
+  });
+
   it('is ready at once on an empty topic', async () => {
     const empty = `${topic}-empty`;
     await admin.createTopics({ topics: [{ topic: empty, numPartitions: 1 }], waitForLeaders: true });

@@ -63,9 +63,13 @@ export async function run(argv: string[]): Promise<number> {
     if (targets.size === 0) return 0;
   }
   const groupId = `palisade-alerts-tail-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false });
+  let finished = false;
+  // No restart once finished: a crash while disconnecting would bring the consumer back and keep the command from exiting.
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false, retry: { retries: 5, restartOnFailure: async () => !finished } });
   let finish!: () => void;
-  const done = new Promise<void>((r) => (finish = r));
+  const done = new Promise<void>((r) => (finish = r)).then(() => {
+    finished = true;
+  });
   process.once('SIGINT', () => finish());
   process.once('SIGTERM', () => finish());
   try {
