@@ -19,10 +19,10 @@
  * the phases (the order bias cancels). When the phases disagree on the
  * direction, it says so: the difference is within that run's noise (on a
  * slow, noisy host the order bias alone reached ±13%, and the same code on
- * both sides measured 11% apart: run an A/A first when the host seems off). Prints, per round,
- * each side's req/s, CPU µs per request (from /proc) and p99, and at the end
- * the corrected ratios. Short rounds are noisy
- * (2 s rounds: ±7% with the same code on both sides); keep the defaults.
+ * both sides measured 11% apart: run an A/A first when the host seems off).
+ * Prints, per round, each side's req/s, CPU µs per request (from /proc) and
+ * p99, and at the end the corrected ratios. Short rounds are noisy (2 s
+ * rounds: ±7% with the same code on both sides); keep the defaults.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
