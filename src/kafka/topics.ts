@@ -109,15 +109,49 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[], lo
       const config = { ...t.config, 'min.insync.replicas': String(Math.min(2, replicationFactor)) };
       return { topic: t.name, numPartitions: t.partitions, replicationFactor, configEntries: Object.entries(config).map(([name, value]) => ({ name, value })) };
     });
-    const made = await admin.createTopics({ topics, waitForLeaders: true });
+    // Leaders are awaited here, not by kafkajs: its waitForLeaders retries only LEADER_NOT_AVAILABLE,
+    // and a busy broker answers "This server does not host this topic-partition" for a topic it has
+    // just created, which made createTopics throw for topics that did get created (seen in CI).
+    const made = await admin.createTopics({ topics, waitForLeaders: false });
     for (const t of missing) {
       if (made) created.push(t.name);
       else existing.push(t.name); // created by another process meanwhile
     }
-    if (made) logger.info({ topics: created }, 'kafka topics created');
+    if (made) {
+      await awaitLeaders(admin, created, logger);
+      logger.info({ topics: created }, 'kafka topics created');
+    }
   }
   if (existing.length > 0) await warnOnCleanupPolicy(admin, specs.filter((t) => existing.includes(t.name)), logger);
   return { created, existing };
+}
+
+/** Longest wait for the leaders of newly created topics, milliseconds; past it producers retry on their own. */
+const LEADER_WAIT_MS = 15_000;
+
+/**
+ * Waits until every partition of `names` has a leader, retrying the errors a
+ * broker gives while it propagates new topics (they are retriable); gives up
+ * with a warning after `timeoutMs` (a producer's own retries take over then).
+ */
+export async function awaitLeaders(admin: Pick<Admin, 'fetchTopicMetadata'>, names: readonly string[], logger: Logger, timeoutMs = LEADER_WAIT_MS): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [...names] });
+      if (topics.length === names.length && topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      last = 'a partition has no leader yet';
+    } catch (err) {
+      if ((err as { retriable?: boolean }).retriable !== true) throw err;
+      last = (err as Error).message;
+    }
+    if (Date.now() >= end) {
+      logger.warn({ topics: names, last, waitedMs: timeoutMs }, 'kafka topics created, but not every partition has a leader yet; producers will retry');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 // kafkajs is CommonJS and Node's named-export detection stops before these; take them from the default export.
