@@ -38,8 +38,9 @@ let passed = 0, failed = 0, skipped = 0, total = 0;
 for (const f of [".run/vitest.json", ".run/vitest-serial.json"]) {
   if (!fs.existsSync(f)) continue;
   const r = JSON.parse(fs.readFileSync(f, "utf8"));
-  // A file that fails to load has no test results of its own: count it as one failure.
-  const broken = (r.testResults || []).filter((t) => t.status === "failed" && (t.assertionResults || []).length === 0).length;
+  // A file that fails without a failed test of its own (it does not load, or its beforeAll throws and
+  // its tests are reported skipped) counts as one failure.
+  const broken = (r.testResults || []).filter((t) => t.status === "failed" && !(t.assertionResults || []).some((a) => a.status === "failed")).length;
   passed += r.numPassedTests; failed += r.numFailedTests + broken; total += r.numTotalTests + broken;
   skipped += (r.numPendingTests || 0) + (r.numTodoTests || 0);
 }
