@@ -15,6 +15,7 @@ import { addMetricsRoute } from '../../telemetry/admin-metrics.ts';
 import { createDetectorMetrics } from '../../telemetry/metrics.ts';
 import { parseFlags } from '../args.ts';
 import { kafkaSettings, quietKafkajsTimerWarnings } from '../kafka-required.ts';
+import { runUntilSignal } from '../shutdown.ts';
 
 export async function run(argv: string[]): Promise<number> {
   quietKafkajsTimerWarnings();
@@ -40,25 +41,15 @@ export async function run(argv: string[]): Promise<number> {
 
   kd = await startKafkaDetector({ settings, config, logger, metrics, encodeAlert });
   const running = kd;
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
+  await runUntilSignal({
+    logger,
+    graceMs: settings.shutdownGraceMs,
+    message: 'shutting down: last checkpoint, then leaving the group',
+    close: async () => {
       closing = true;
-      logger.info({ signal }, 'shutting down: last checkpoint, then leaving the group');
-      const timer = setTimeout(() => {
-        logger.error('shutdown grace period over; exiting');
-        process.exit(1);
-      }, settings.shutdownGraceMs);
-      timer.unref();
-      running
-        .close()
-        .then(() => admin.close())
-        .then(resolve, (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          resolve();
-        });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+      await running.close();
+      await admin.close();
+    },
   });
   logger.flush();
   return 0;

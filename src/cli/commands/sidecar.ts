@@ -3,6 +3,7 @@ import { loadSettings } from '../../config/settings.ts';
 import { createLogger } from '../../log/logger.ts';
 import { composeSidecar } from '../../sidecar/compose.ts';
 import { parseFlags } from '../args.ts';
+import { runUntilSignal } from '../shutdown.ts';
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseFlags(argv, { policy: { type: 'string' }, upstream: { type: 'string' }, port: { type: 'string' }, 'admin-port': { type: 'string' } }, 'palisade sidecar');
@@ -14,22 +15,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const logger = createLogger({ level: settings.logLevel });
   const sidecar = await composeSidecar({ settings, logger });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'shutting down: draining requests and decisions');
-      const timer = setTimeout(() => {
-        logger.error('shutdown grace period over; exiting');
-        process.exit(1);
-      }, settings.shutdownGraceMs);
-      timer.unref();
-      sidecar.close().then(resolve, (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        resolve();
-      });
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  await runUntilSignal({ logger, graceMs: settings.shutdownGraceMs, message: 'shutting down: draining requests and decisions', close: () => sidecar.close() });
   logger.flush();
   return 0;
 }
