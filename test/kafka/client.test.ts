@@ -3,12 +3,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import kafkajs from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config/settings.ts';
 import { createKafkaClient, kafkaLogCreator, parseBrokers } from '../../src/kafka/client.ts';
 import { createLogger } from '../../src/log/logger.ts';
+import { captureLog } from '../support/log-capture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'palisade-kafka-client-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,16 +18,6 @@ function settings(env: Record<string, string>) {
   return loadSettings({ PALISADE_KAFKA_BROKERS: '127.0.0.1:19092', ...env });
 }
 
-function capture(): { logger: ReturnType<typeof createLogger>; lines: () => string[] } {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString('utf8');
-      cb();
-    },
-  });
-  return { logger: createLogger({ level: 'debug' }, out), lines: () => text.split('\n').filter(Boolean) };
-}
 
 describe('kafka client from settings', () => {
   it('parses the broker list and refuses malformed entries', () => {
@@ -67,7 +57,7 @@ describe('kafka client from settings', () => {
   });
 
   it('logs kafkajs entries at warn and above with allow-listed fields only, folding repeats', () => {
-    const { logger, lines } = capture();
+    const { logger, lines } = captureLog();
     const log = kafkaLogCreator(logger)!(kafkajs.logLevel.WARN);
     const entry = (level: number, message: string, extra: Record<string, unknown> = {}) => ({ namespace: 'Connection', level, label: 'X', log: { timestamp: '', message, ...extra } });
     log(entry(kafkajs.logLevel.INFO, 'connected'));

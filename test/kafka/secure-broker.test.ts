@@ -5,25 +5,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings, type Settings } from '../../src/config/settings.ts';
 import { createKafkaSink } from '../../src/decision/sinks/kafka/index.ts';
 import { createKafkaClient } from '../../src/kafka/client.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { delivered, makeRecord, uniqueTopic } from '../decision/sinks/kafka/support.ts';
+import { captureLog } from '../support/log-capture.ts';
 import { startSecureBroker, unsecuredJwt, type SecureBroker } from './secure-broker.ts';
 
-function capture() {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      text += chunk.toString('utf8');
-      cb();
-    },
-  });
-  return { logger: createLogger({ level: 'debug' }, out), text: () => text };
-}
 
 describe('Kafka client with TLS and SASL (private SASL_SSL broker)', () => {
   let broker: SecureBroker;
@@ -60,7 +50,7 @@ describe('Kafka client with TLS and SASL (private SASL_SSL broker)', () => {
 
   it('SCRAM-SHA-256 over mutual TLS: the sink creates its topics and publishes', { timeout: 120_000 }, async () => {
     const s = settings({ PALISADE_KAFKA_SASL_MECHANISM: 'scram-sha-256', PALISADE_KAFKA_SASL_USERNAME: broker.scramUser, PALISADE_KAFKA_SASL_PASSWORD_FILE: passwordFile });
-    const logs = capture();
+    const logs = captureLog();
     const sink = await createKafkaSink(s, logs.logger);
     for (let i = 0; i < 50; i++) sink.write(makeRecord(i, `spiffe://secure/c${i % 3}`));
     await delivered(sink, 50);
@@ -85,7 +75,7 @@ describe('Kafka client with TLS and SASL (private SASL_SSL broker)', () => {
 
     const wrongFile = join(dir, 'wrong');
     writeFileSync(wrongFile, 'not-the-password-0123');
-    const logs = capture();
+    const logs = captureLog();
     const bad = createKafkaClient(settings({ PALISADE_KAFKA_SASL_MECHANISM: 'scram-sha-512', PALISADE_KAFKA_SASL_USERNAME: broker.scramUser, PALISADE_KAFKA_SASL_PASSWORD_FILE: wrongFile }), logs.logger).admin();
     await expect(bad.connect()).rejects.toThrow(/SASL SCRAM SHA512 authentication failed/);
     await bad.disconnect().catch(() => undefined);
@@ -95,7 +85,7 @@ describe('Kafka client with TLS and SASL (private SASL_SSL broker)', () => {
 
   it('OAUTHBEARER re-reads the token file at each authentication', { timeout: 120_000 }, async () => {
     writeFileSync(tokenFile, 'not-a-jwt'); // the broker cannot validate this one
-    const logs = capture();
+    const logs = captureLog();
     const kafka = createKafkaClient(settings({ PALISADE_KAFKA_SASL_MECHANISM: 'oauthbearer', PALISADE_KAFKA_SASL_OAUTH_TOKEN_FILE: tokenFile }), logs.logger);
     const first = kafka.admin();
     // kafkajs does not read the broker's OAUTHBEARER error challenge, so connect() may look fine;

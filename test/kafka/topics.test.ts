@@ -2,25 +2,14 @@
 // safe when two processes create them together, and robust to a broker that still answers
 // "This server does not host this topic-partition" right after it created one (seen in CI).
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awaitLeaders, ensureTopics, type TopicSpec } from '../../src/kafka/topics.ts';
-import { createLogger } from '../../src/log/logger.ts';
+import { captureLog } from '../support/log-capture.ts';
 
 const { Kafka, logLevel } = kafkajs;
 const BROKERS = (process.env['PALISADE_KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
 
-function capture() {
-  let text = '';
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString('utf8');
-      cb();
-    },
-  });
-  return { logger: createLogger({ level: 'info' }, out), lines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
 
 const spec = (name: string, partitions: number): TopicSpec => ({ role: 'blocklist', name, partitions, replicationFactor: 1, config: { 'cleanup.policy': 'compact' } });
 
@@ -37,13 +26,13 @@ describe('ensureTopics on the real broker', () => {
   it('creates the missing topics with a leader for every partition, and a producer can write at once', async () => {
     const name = `palisade-test-topics-${randomUUID().slice(0, 8)}`;
     made.push(name);
-    const c = capture();
+    const c = captureLog('info');
     const r = await ensureTopics(admin, [spec(name, 3)], c.logger);
     expect(r).toEqual({ created: [name], existing: [] });
     const { topics } = await admin.fetchTopicMetadata({ topics: [name] });
     expect(topics[0]!.partitions).toHaveLength(3);
     expect(topics[0]!.partitions.every((p) => p.leader >= 0)).toBe(true);
-    expect(c.lines().some((l) => l['msg'] === 'kafka topics created')).toBe(true);
+    expect(c.records().some((l) => l['msg'] === 'kafka topics created')).toBe(true);
     const producer = kafka.producer({ retry: { retries: 0 } });
     await producer.connect();
     try {
@@ -59,7 +48,7 @@ describe('ensureTopics on the real broker', () => {
     const other = kafka.admin();
     await other.connect();
     try {
-      const [a, b] = await Promise.all([ensureTopics(admin, [spec(name, 2)], capture().logger), ensureTopics(other, [spec(name, 2)], capture().logger)]);
+      const [a, b] = await Promise.all([ensureTopics(admin, [spec(name, 2)], captureLog('info').logger), ensureTopics(other, [spec(name, 2)], captureLog('info').logger)]);
       expect([...a.created, ...b.created].filter((t) => t === name)).toHaveLength(1);
       expect([...a.created, ...a.existing]).toEqual([name]);
       expect([...b.created, ...b.existing]).toEqual([name]);
@@ -83,16 +72,16 @@ describe('awaitLeaders (faults injected into the metadata answers)', () => {
     ];
     let calls = 0;
     const admin = { fetchTopicMetadata: async () => answers[calls++]!() } as unknown as Parameters<typeof awaitLeaders>[0];
-    await awaitLeaders(admin, ['t'], capture().logger);
+    await awaitLeaders(admin, ['t'], captureLog('info').logger);
     expect(calls).toBe(3);
   });
 
   it('throws what is not retriable, and gives up with a warning (not an error) after the time allowed', async () => {
     const fatal = { fetchTopicMetadata: async () => Promise.reject(Object.assign(new Error('Not authorized to access topics'), { retriable: false })) } as unknown as Parameters<typeof awaitLeaders>[0];
-    await expect(awaitLeaders(fatal, ['t'], capture().logger)).rejects.toThrow('Not authorized');
+    await expect(awaitLeaders(fatal, ['t'], captureLog('info').logger)).rejects.toThrow('Not authorized');
     const never = { fetchTopicMetadata: async () => Promise.reject(notHosted()) } as unknown as Parameters<typeof awaitLeaders>[0];
-    const c = capture();
+    const c = captureLog('info');
     await awaitLeaders(never, ['t'], c.logger, 300);
-    expect(c.lines().find((l) => l['level'] === 40)).toMatchObject({ msg: 'kafka topics created, but not every partition has a leader yet; producers will retry', last: 'This server does not host this topic-partition' });
+    expect(c.records().find((l) => l['level'] === 40)).toMatchObject({ msg: 'kafka topics created, but not every partition has a leader yet; producers will retry', last: 'This server does not host this topic-partition' });
   });
 });
