@@ -27,7 +27,9 @@ export async function readBlockList(kafka: Kafka, topic: string, now = Date.now(
   const latest = new Map<string, BlockRecord | null>();
   if (targets.size > 0) {
     const groupId = `palisade-blocklist-cli-${randomUUID()}`;
-    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+    let stopping = false;
+    // No restart once stopping: a crash while disconnecting would bring the consumer back and keep the command from exiting.
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false, retry: { retries: 5, restartOnFailure: async () => !stopping } });
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));
     try {
@@ -51,6 +53,7 @@ export async function readBlockList(kafka: Kafka, topic: string, now = Date.now(
       const timedOut = await Promise.race([finished.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref())]);
       if (timedOut) throw new Error(`reading ${topic} timed out after ${timeoutMs} ms`);
     } finally {
+      stopping = true;
       await consumer.disconnect().catch(() => undefined);
       const a = kafka.admin();
       await a
