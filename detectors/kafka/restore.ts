@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { retryUntilStopped } from '../../src/kafka/client.ts';
 
 /** Key of the population snapshot (not a client key: clients are IPs, SPIFFE IDs or subjects). */
 export const POPULATION_KEY = '\u0000population';
@@ -55,7 +56,8 @@ export async function readState(o: RestoreOptions): Promise<RestoredState> {
   if (targets.size === 0) return { clients, population: null, records: 0 };
 
   const groupId = `${o.groupPrefix}.restore.${randomUUID()}`;
-  const consumer = o.kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false, maxBytesPerPartition: 8 * 1024 * 1024 });
+  let stopping = false;
+  const consumer = o.kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false, maxBytesPerPartition: 8 * 1024 * 1024, retry: retryUntilStopped(() => stopping) });
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   const beat = o.heartbeat ? setInterval(() => void o.heartbeat?.().catch(() => undefined), 1000) : null;
@@ -92,6 +94,7 @@ export async function readState(o: RestoreOptions): Promise<RestoredState> {
     }
   } finally {
     if (beat) clearInterval(beat);
+    stopping = true;
     await consumer.disconnect().catch(() => undefined);
     const admin2 = o.kafka.admin();
     await admin2

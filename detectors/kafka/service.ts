@@ -19,7 +19,7 @@ import { encodeBlock, encodeUnblock } from '../../src/blocklist/kafka-record.ts'
 import type { BlockKind } from '../../src/blocklist/entry.ts';
 import { recordFromOcsf } from '../../src/decision/ocsf/read.ts';
 import { PalisadeError } from '../../src/errors/codes.ts';
-import { createKafkaClient, type KafkaClientSettings } from '../../src/kafka/client.ts';
+import { createKafkaClient, retryUntilStopped, type KafkaClientSettings } from '../../src/kafka/client.ts';
 import { ensureTopics, palisadeTopics, type TopicSettings } from '../../src/kafka/topics.ts';
 import type { DetectorMetrics } from '../../src/telemetry/metrics.ts';
 import { createWebhookSender, type WebhookSender } from '../alerts/webhook.ts';
@@ -171,8 +171,7 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
     sessionTimeout: 30_000,
     heartbeatInterval: 3_000,
     rebalanceTimeout: 60_000,
-    // No restart after close(): a crash while disconnecting would bring the consumer back (see src/blocklist/kafka-feed.ts).
-    retry: { retries: 5, restartOnFailure: async () => !closing }, // retries: kafkajs's consumer default, kept
+    retry: retryUntilStopped(() => closing),
   });
 
   function onAssignment(partitions: readonly number[]): void {

@@ -15,6 +15,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { retryUntilStopped } from '../kafka/client.ts';
 import { BlockEntryError } from './entry.ts';
 import { decodeBlockMessage, type DecodedBlockMessage } from './kafka-record.ts';
 import type { BlockListStore } from './store.ts';
@@ -123,10 +124,7 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
       allowAutoTopicCreation: false,
       sessionTimeout: 30_000,
       heartbeatInterval: 3_000,
-      // kafkajs restarts a crashed consumer after a delay. Disconnecting during a fetch can crash it
-      // ("No broker available"): without this, that restart brought a consumer back after close()
-      // and kept a shut-down sidecar alive until its grace period ran out (exit 1).
-      retry: { retries: 5, restartOnFailure: async () => !closed }, // retries: kafkajs's consumer default, kept
+      retry: retryUntilStopped(() => closed),
     });
     held.consumer = c;
     await c.connect();

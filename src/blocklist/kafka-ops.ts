@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Kafka } from 'kafkajs';
+import { retryUntilStopped } from '../kafka/client.ts';
 import type { BlockKind } from './entry.ts';
 import { decodeBlockMessage, encodeBlock, encodeUnblock, type BlockRecord } from './kafka-record.ts';
 
@@ -28,8 +29,7 @@ export async function readBlockList(kafka: Kafka, topic: string, now = Date.now(
   if (targets.size > 0) {
     const groupId = `palisade-blocklist-cli-${randomUUID()}`;
     let stopping = false;
-    // No restart once stopping: a crash while disconnecting would bring the consumer back and keep the command from exiting.
-    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false, retry: { retries: 5, restartOnFailure: async () => !stopping } });
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false, retry: retryUntilStopped(() => stopping) });
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));
     try {

@@ -142,3 +142,15 @@ export function createKafkaClient(s: KafkaClientSettings, logger: Logger): Kafka
     logCreator: kafkaLogCreator(logger),
   });
 }
+
+/**
+ * A consumer's `retry` option that lets kafkajs restart the consumer after a
+ * crash only while `stopped()` is false. kafkajs restarts a crashed consumer
+ * after a delay, and disconnecting during a fetch can crash it ("No broker
+ * available"): without this a consumer came back after its owner had closed
+ * it, and kept a drained sidecar alive until its grace period ran out. Every
+ * consumer Palisade creates uses it. `retries` stays kafkajs's consumer default.
+ */
+export function retryUntilStopped(stopped: () => boolean): { retries: number; restartOnFailure: (err: Error) => Promise<boolean> } {
+  return { retries: 5, restartOnFailure: async () => !stopped() };
+}

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { anomalyFromDetectionFinding, isDetectionFinding } from '../../decision/ocsf/detection-finding.ts';
 import { PalisadeError } from '../../errors/codes.ts';
-import { createKafkaClient } from '../../kafka/client.ts';
+import { createKafkaClient, retryUntilStopped } from '../../kafka/client.ts';
 import { createLogger } from '../../log/logger.ts';
 import { parseFlags } from '../args.ts';
 import { kafkaSettings, quietKafkajsTimerWarnings } from '../kafka-required.ts';
@@ -64,8 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const groupId = `palisade-alerts-tail-${randomUUID()}`;
   let finished = false;
-  // No restart once finished: a crash while disconnecting would bring the consumer back and keep the command from exiting.
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false, retry: { retries: 5, restartOnFailure: async () => !finished } });
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false, retry: retryUntilStopped(() => finished) });
   let finish!: () => void;
   const done = new Promise<void>((r) => (finish = r)).then(() => {
     finished = true;
