@@ -242,6 +242,31 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       .send(problemBody(code, o.ctx?.id ?? (reply.request.id as string), detail, extensions));
   }
 
+  /**
+   * The upstream call failed (reply-from's onError), or the body of an answer read whole did
+   * (`copied`: the upstream's headers, already on the reply, which must not reach the client).
+   */
+  function upstreamFailed(rep: FastifyReply, o: Outcome, ctx: RequestContext, error: Error, copied?: Readonly<Record<string, unknown>>): void {
+    const e = error as Error & { code?: string; cause?: NodeJS.ErrnoException };
+    // A stage's stream wrapper aborted the upload (body over the limit): its deny, not an upstream fault.
+    const late = (e instanceof PalisadeError ? e : e.cause instanceof PalisadeError ? e.cause : null) as (PalisadeError & { stage?: Decider; rule?: string | null }) | null;
+    if (late) {
+      sendProblem(rep, o, late.code, late.stage ?? 'forward', late.rule ?? null, late.message, undefined, { connection: 'close' });
+      return;
+    }
+    const cause = e.cause?.code ?? e.code ?? '';
+    const code = upstreamErrorCode(e);
+    o.upstreamMs = Number(process.hrtime.bigint() - (o.upstreamStart ?? o.start)) / 1e6;
+    notify('onUpstreamError', code);
+    logger.warn({ requestId: ctx.id, traceId: ctx.traceId, code, cause }, 'upstream error');
+    if (copied) {
+      for (const name in copied) rep.removeHeader(name);
+      if (ctx.responseHeaders) rep.headers(ctx.responseHeaders);
+      rep.header('x-request-id', ctx.id);
+    }
+    sendProblem(rep, o, code, 'upstream', ctx.allowRule);
+  }
+
   function buildApp(kind: 'tls' | 'plain'): FastifyInstance {
     const serverOptions = {
       logger: false,
@@ -420,36 +445,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       // A stage may have wrapped the body stream (the size limiter): forward the wrapper.
       if (ctx.bodyStream !== null && ctx.bodyStream !== request.body) request.body = ctx.bodyStream;
       const target = np.query ? `${np.forward}?${np.query}` : np.forward;
-      const upstreamFailed = (rep: FastifyReply, error: Error, copied?: Readonly<Record<string, unknown>>): void => {
-        const e = error as Error & { code?: string; cause?: NodeJS.ErrnoException };
-        // A stage's stream wrapper aborted the upload (body over the limit): its deny, not an upstream fault.
-        const late = (e instanceof PalisadeError ? e : e.cause instanceof PalisadeError ? e.cause : null) as (PalisadeError & { stage?: Decider; rule?: string | null }) | null;
-        if (late) {
-          sendProblem(rep, o, late.code, late.stage ?? 'forward', late.rule ?? null, late.message, undefined, { connection: 'close' });
-          return;
-        }
-        const cause = e.cause?.code ?? e.code ?? '';
-        const code = upstreamErrorCode(e);
-        o.upstreamMs = Number(process.hrtime.bigint() - (o.upstreamStart ?? o.start)) / 1e6;
-        notify('onUpstreamError', code);
-        logger.warn({ requestId: ctx.id, traceId: ctx.traceId, code, cause }, 'upstream error');
-        if (copied) {
-          // The body failed after the upstream's headers were copied onto the reply: none of them may reach the client.
-          for (const name in copied) rep.removeHeader(name);
-          if (ctx.responseHeaders) rep.headers(ctx.responseHeaders);
-          rep.header('x-request-id', ctx.id);
-        }
-        sendProblem(rep, o, code, 'upstream', ctx.allowRule);
-      };
       const fromOpts: Parameters<FastifyReply['from']>[1] = {
         rewriteRequestHeaders: (_req, headers) => o.trace.injectUpstream(upstreamHeaders(ctx, headers)),
         rewriteHeaders: (headers) => downstreamHeaders(headers),
         onResponse: (_req, rep, res) => {
           const headers = (res as unknown as { headers: RequestContext['headers'] }).headers;
           if (ctx.responseTap) return void rep.send(ctx.responseTap(res.statusCode, headers, res.stream));
-          sendUpstreamBody(rep, ctx.method, res.statusCode, headers, res.stream as Readable, (err) => upstreamFailed(rep as FastifyReply, err, headers));
+          sendUpstreamBody(rep, ctx.method, res.statusCode, headers, res.stream as Readable, (err) => upstreamFailed(rep as FastifyReply, o, ctx, err, headers));
         },
-        onError: (rep, { error }) => upstreamFailed(rep as FastifyReply, error),
+        onError: (rep, { error }) => upstreamFailed(rep as FastifyReply, o, ctx, error),
       };
       if (ctx.body) {
         ctx.bytesIn = ctx.body.length;
