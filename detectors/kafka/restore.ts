@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { retryUntilStopped } from '../../src/kafka/client.ts';
+import { fetchTopicEnds } from '../../src/kafka/offsets.ts';
 
 /** Key of the population snapshot (not a client key: clients are IPs, SPIFFE IDs or subjects). */
 export const POPULATION_KEY = '\u0000population';
@@ -42,17 +43,9 @@ export async function readState(o: RestoreOptions): Promise<RestoredState> {
   let population: { buf: Buffer; ts: number } | null = null;
   let records = 0;
 
-  const admin = o.kafka.admin();
-  await admin.connect();
-  let targets: Map<number, bigint>;
-  try {
-    const offsets = await admin.fetchTopicOffsets(o.topic);
-    targets = new Map();
-    // Partition 0 also holds the population snapshot: read it even when not wanted.
-    for (const p of offsets) if ((wanted.has(p.partition) || p.partition === 0) && BigInt(p.high) > BigInt(p.low)) targets.set(p.partition, BigInt(p.high));
-  } finally {
-    await admin.disconnect();
-  }
+  const targets = new Map<number, bigint>();
+  // Partition 0 also holds the population snapshot: read it even when not wanted.
+  for (const p of await fetchTopicEnds(o.kafka, o.topic, { logger: o.logger })) if ((wanted.has(p.partition) || p.partition === 0) && p.high > p.low) targets.set(p.partition, p.high);
   if (targets.size === 0) return { clients, population: null, records: 0 };
 
   const groupId = `${o.groupPrefix}.restore.${randomUUID()}`;

@@ -69,6 +69,8 @@ export interface KafkaDetector {
 }
 
 const STATE_CHUNK = 500;
+/** Longest pause between two attempts to restore the assigned partitions' state, ms. */
+const RESTORE_RETRY_MAX_MS = 10_000;
 // kafkajs is CommonJS: named exports come from the default export. Alerts are keyed by client with the
 // default (Java-compatible murmur2) partitioner, chosen explicitly (also silences kafkajs' v2 warning).
 const { Partitioners } = kafkajs;
@@ -197,17 +199,38 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
     onAssignment(assignment);
     // Nothing to restore (no partitions): ready now; else the first batch per partition restores.
     if (assignment.length === 0) markStarted();
-    else void restore([...assignment]).then(markStarted, (err: Error) => log.error({ err: err.message }, 'restore failed'));
+    else void restoreAssigned(assignment);
   });
   consumer.on(consumer.events.CRASH, (e) => {
     log.error({ err: (e.payload.error as Error).message, restart: e.payload.restart }, 'decisions consumer crashed');
     if (!e.payload.restart) failStart(e.payload.error as Error);
   });
 
+  /**
+   * Restores what the group just assigned, retrying a failure: not left to the first batch of a
+   * partition, which may not come for a long time on a quiet topic, leaving the detector unready.
+   */
+  async function restoreAssigned(partitions: readonly number[]): Promise<void> {
+    for (let attempt = 0; !closing; attempt++) {
+      try {
+        // Partitions revoked meanwhile are skipped by restore(): the next assignment's call owns them.
+        await restore(partitions);
+        markStarted();
+        return;
+      } catch (err) {
+        if (closing) return;
+        const wait = Math.min(RESTORE_RETRY_MAX_MS, 500 * 2 ** Math.min(attempt, 5));
+        log.warn({ err: (err as Error).message, retryInMs: wait }, 'detector state restore failed; retrying');
+        await new Promise((r) => setTimeout(r, wait).unref());
+      }
+    }
+  }
+
   let restoring: Promise<void> | null = null;
   /** Restores the state of assigned partitions not restored yet (one pass for all of them). */
   async function restore(partitions: readonly number[], heartbeat?: () => Promise<void>): Promise<void> {
-    while (restoring) await restoring;
+    // Another caller's failure is its own to report; this one tries for itself.
+    while (restoring) await restoring.catch(() => undefined);
     const todo = partitions.filter((p) => owned.has(p) && !restored.has(p));
     if (todo.length === 0) return;
     restoring = (async () => {

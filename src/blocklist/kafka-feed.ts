@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { retryUntilStopped } from '../kafka/client.ts';
+import { fetchTopicEnds } from '../kafka/offsets.ts';
 import { BlockEntryError } from './entry.ts';
 import { decodeBlockMessage, type DecodedBlockMessage } from './kafka-record.ts';
 import type { BlockListStore } from './store.ts';
@@ -108,15 +109,9 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
   }
 
   async function run(): Promise<void> {
-    const admin = o.kafka.admin();
-    await admin.connect();
-    try {
-      const offsets = await admin.fetchTopicOffsets(o.topic);
-      pending.clear();
-      for (const p of offsets) if (BigInt(p.high) > BigInt(p.low)) pending.set(p.partition, BigInt(p.high));
-    } finally {
-      await admin.disconnect();
-    }
+    const ends = await fetchTopicEnds(o.kafka, o.topic, { logger: log });
+    pending.clear();
+    for (const p of ends) if (p.high > p.low) pending.set(p.partition, p.high);
     if (pending.size === 0) markReady();
     const c = o.kafka.consumer({
       groupId,

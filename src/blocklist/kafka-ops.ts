@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Kafka } from 'kafkajs';
 import { retryUntilStopped } from '../kafka/client.ts';
+import { fetchTopicEnds } from '../kafka/offsets.ts';
 import type { BlockKind } from './entry.ts';
 import { decodeBlockMessage, encodeBlock, encodeUnblock, type BlockRecord } from './kafka-record.ts';
 
@@ -17,14 +18,8 @@ const { Partitioners } = kafkajs;
 
 /** Reads the topic from the start to its current end; returns the latest record per key that is still in force. */
 export async function readBlockList(kafka: Kafka, topic: string, now = Date.now(), timeoutMs = 30_000): Promise<BlockRecord[]> {
-  const admin = kafka.admin();
-  await admin.connect();
   const targets = new Map<number, bigint>();
-  try {
-    for (const p of await admin.fetchTopicOffsets(topic)) if (BigInt(p.high) > BigInt(p.low)) targets.set(p.partition, BigInt(p.high));
-  } finally {
-    await admin.disconnect();
-  }
+  for (const p of await fetchTopicEnds(kafka, topic)) if (p.high > p.low) targets.set(p.partition, p.high);
   const latest = new Map<string, BlockRecord | null>();
   if (targets.size > 0) {
     const groupId = `palisade-blocklist-cli-${randomUUID()}`;

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { anomalyFromDetectionFinding, isDetectionFinding } from '../../decision/ocsf/detection-finding.ts';
 import { PalisadeError } from '../../errors/codes.ts';
 import { createKafkaClient, retryUntilStopped } from '../../kafka/client.ts';
+import { fetchTopicEnds } from '../../kafka/offsets.ts';
 import { createLogger } from '../../log/logger.ts';
 import { parseFlags } from '../args.ts';
 import { kafkaSettings, quietKafkajsTimerWarnings } from '../kafka-required.ts';
@@ -53,13 +54,7 @@ export async function run(argv: string[]): Promise<number> {
   // With --exit-at-end: stop at the end offsets as they are now.
   const targets = new Map<number, bigint>();
   if (values['exit-at-end']) {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      for (const p of await admin.fetchTopicOffsets(topic)) if (BigInt(p.high) > BigInt(fromBeginning ? p.low : p.high)) targets.set(p.partition, BigInt(p.high));
-    } finally {
-      await admin.disconnect();
-    }
+    for (const p of await fetchTopicEnds(kafka, topic)) if (p.high > (fromBeginning ? p.low : p.high)) targets.set(p.partition, p.high);
     if (targets.size === 0) return 0;
   }
   const groupId = `palisade-alerts-tail-${randomUUID()}`;

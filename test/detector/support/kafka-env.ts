@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { encodeAlert } from '../../../detectors/alerts/ocsf.ts';
 import { parseDetectorConfig, type DetectorConfigInput } from '../../../detectors/config.ts';
@@ -39,7 +40,8 @@ export interface World {
   readonly groupId: string;
   readonly stateTopic: string;
   sidecar(): Promise<Harness>;
-  detector(config?: DetectorConfigInput, metrics?: DetectorMetrics): Promise<KafkaDetector>;
+  /** A detector in this world's group; `kafka` and `logger` replace the world's (fault injection, log checks). */
+  detector(config?: DetectorConfigInput, metrics?: DetectorMetrics, o?: { kafka?: Kafka; logger?: Logger }): Promise<KafkaDetector>;
   close(): Promise<void>;
 }
 
@@ -78,9 +80,9 @@ export function createWorld(tag: string): World {
       harnesses.push(h);
       return h;
     },
-    async detector(config = {}, metrics = createDetectorMetrics(new Registry(), { processMetrics: false })) {
+    async detector(config = {}, metrics = createDetectorMetrics(new Registry(), { processMetrics: false }), o = {}) {
       const cfg = parseDetectorConfig({ ...config, kafka: { groupId, stateTopic, checkpointIntervalMs: 1000, expirySweepMs: 300, ...config.kafka } });
-      const d = await startKafkaDetector({ settings, config: cfg, logger, encodeAlert, metrics });
+      const d = await startKafkaDetector({ settings, config: cfg, logger: o.logger ?? logger, encodeAlert, metrics, kafka: o.kafka ?? kafka });
       detectors.push(d);
       await d.started;
       return d;

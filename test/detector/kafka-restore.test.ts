@@ -1,0 +1,59 @@
+// The detector's state restore when the broker answers badly at the wrong moment: right after the
+// group assigns partitions, reading the state topic's ends fails (seen in CI on a loaded broker:
+// "This server is not the leader for that topic-partition", and the detector never became ready).
+// Faults are injected into the admin client's answers; everything else is the real broker.
+import type { Admin, Kafka } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureLog } from '../support/log-capture.ts';
+import { TEST_CONFIG } from './support/config.ts';
+import { createWorld, eventually, type World } from './support/kafka-env.ts';
+
+/** The world's client, except that reading the ends of `topic` fails with each of `faults` first, in order. */
+function faulty(kafka: Kafka, topic: string, faults: Error[]): { kafka: Kafka; calls: () => number } {
+  let calls = 0;
+  const k = Object.create(kafka) as Kafka;
+  k.admin = (...args: Parameters<Kafka['admin']>): Admin => {
+    const admin = kafka.admin(...args);
+    const real = admin.fetchTopicOffsets.bind(admin);
+    admin.fetchTopicOffsets = async (t: string) => {
+      if (t !== topic) return real(t);
+      calls++;
+      const fault = faults.shift();
+      if (fault) throw fault;
+      return real(t);
+    };
+    return admin;
+  };
+  return { kafka: k, calls: () => calls };
+}
+
+describe('detector state restore on a broker that answers badly', () => {
+  let world: World;
+  beforeAll(async () => {
+    world = createWorld('restore');
+    // Topics created (and the state topic written once) by a first detector.
+    const first = await world.detector(TEST_CONFIG);
+    await first.close();
+  });
+  afterAll(() => world?.close());
+
+  it('retries the restore of its assigned partitions until it succeeds, and becomes ready', { timeout: 60_000 }, async () => {
+    const notLeader = Object.assign(new Error('This server is not the leader for that topic-partition'), { name: 'KafkaJSProtocolError', type: 'NOT_LEADER_FOR_PARTITION', retriable: true });
+    const timedOut = Object.assign(new Error('Request ListOffsets(key: 2, version: 3) timed out'), { name: 'KafkaJSRequestTimeoutError', retriable: false });
+    const f = faulty(world.kafka, world.stateTopic, [notLeader, notLeader, timedOut]);
+    const c = captureLog('debug');
+    const d = await world.detector(TEST_CONFIG, undefined, { kafka: f.kafka, logger: c.logger });
+    await eventually(() => d.ready(), 30_000, 'detector ready');
+    expect(d.stats().assigned).toEqual([0, 1, 2]);
+    // Two unsettled answers asked again quietly; the third fault failed one restore, which was retried.
+    expect(f.calls()).toBe(4);
+    const recs = c.records();
+    expect(recs.filter((l) => l['msg'] === 'partition leaders not settled; asking again')).toHaveLength(2);
+    const failed = recs.filter((l) => l['msg'] === 'detector state restore failed; retrying');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ level: 40, err: 'Request ListOffsets(key: 2, version: 3) timed out' });
+    expect(recs.some((l) => l['msg'] === 'baselines restored from the state topic')).toBe(true);
+    expect(recs.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
+    await d.close();
+  });
+});
