@@ -30,8 +30,12 @@ export interface TopicEndsOptions {
   readonly logger?: Logger;
 }
 
-/** Broker answers that mean "leadership is not settled yet; ask again" (kafkajs error types). */
-const UNSETTLED = new Set(['NOT_LEADER_FOR_PARTITION', 'LEADER_NOT_AVAILABLE', 'UNKNOWN_TOPIC_OR_PARTITION']);
+/**
+ * Broker answers that mean "leadership is not settled yet; ask again" (kafkajs error types).
+ * Not UNKNOWN_TOPIC_OR_PARTITION: kafkajs retries that itself (with fresh metadata), and a topic
+ * that does not exist must fail fast, so the caller's own retry loop logs it.
+ */
+const UNSETTLED = new Set(['NOT_LEADER_FOR_PARTITION', 'LEADER_NOT_AVAILABLE']);
 
 /** True when the error (or what kafkajs wrapped in it after its own retries) is an unsettled-leader answer. */
 export function leaderUnsettled(err: unknown): boolean {

@@ -58,6 +58,8 @@ describe('fetchTopicEnds (faults injected)', () => {
     expect(leaderUnsettled(Object.assign(new Error('x'), { cause: notLeader() }))).toBe(true);
     expect(leaderUnsettled(protocolError('Not authorized to access topics: [Topic authorization failed.]', 'TOPIC_AUTHORIZATION_FAILED', false))).toBe(false);
     expect(leaderUnsettled(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:1'))).toBe(false);
+    // A missing topic: kafkajs already retried it with fresh metadata; it must reach the caller.
+    expect(leaderUnsettled(protocolError('This server does not host this topic-partition', 'UNKNOWN_TOPIC_OR_PARTITION', true))).toBe(false);
     expect(leaderUnsettled(null)).toBe(false);
   });
 
