@@ -1,19 +1,27 @@
 /**
  * A streaming scanner of JSON structure: nesting depth, number of object
- * keys, and keys that pollute prototypes when a service merges the parsed
- * object (__proto__, and constructor.prototype). It reads bytes as they
- * arrive, so a body that is streamed to the service (not buffered) is
- * checked too, and cut off the moment it breaks a limit.
+ * keys, keys that pollute prototypes when a service merges the parsed
+ * object (__proto__, and constructor.prototype), and a key that appears
+ * twice in one object. It reads bytes as they arrive, so a body that is
+ * streamed to the service (not buffered) is checked too, and cut off the
+ * moment it breaks a limit.
+ *
+ * Duplicate keys are refused (as I-JSON, RFC 7493, requires) because parsers
+ * disagree on them: JSON.parse, and so the schema check, keeps the last
+ * value, while many parsers a service may use keep the first; a body could
+ * pass validation with one value and be acted on with another.
  *
  * It is not a JSON validator: it tracks strings (with escapes), brackets and
  * keys, nothing else. Keys are compared after unescaping, so
- * "\u005f_proto__" is caught as well.
+ * "\u005f_proto__" is caught as well, and so are "a" and "\u0061" as one key.
  */
 
 export type JsonViolation =
   | { readonly kind: 'depth'; readonly limit: number }
   | { readonly kind: 'keys'; readonly limit: number }
-  | { readonly kind: 'forbidden-key'; readonly key: '__proto__' | 'constructor.prototype' };
+  | { readonly kind: 'forbidden-key'; readonly key: '__proto__' | 'constructor.prototype' }
+  /** `key` only when it is short and plain (letters, digits, _ . -): it is client input, and goes into the answer and the event. */
+  | { readonly kind: 'duplicate-key'; readonly key: string | null };
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -23,8 +31,8 @@ const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 const COMMA = 0x2c;
 const COLON = 0x3a;
-/** Longest raw key that can still spell "constructor" (11 chars, each up to 6 bytes as a \\u escape with four hex digits). */
-const MAX_KEY_CAPTURE = 66;
+/** A duplicate key is named in the violation only if it matches this (bounded, no markup or control bytes). */
+const PLAIN_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export class JsonScanner {
   readonly #maxDepth: number;
@@ -41,9 +49,26 @@ export class JsonScanner {
   #escape = false;
   #isKey = false;
   #keyExpected = false;
-  #key: number[] = [];
-  #keyOverflow = false;
+  /**
+   * Raw bytes of a key that has escapes or spans chunks (#keyLen of them; the body's size
+   * limit bounds them). A reused array of numbers: copying pieces into Buffers doubled the
+   * cost of a body read in small chunks.
+   */
+  readonly #key: number[] = [];
+  #keyLen = 0;
   #keyEscaped = false;
+  /**
+   * The keys of the open objects, as two 30-bit hashes each (flat, innermost object last):
+   * an object's keys start at #objStart[depth], and are dropped when it closes. Hashes, not
+   * strings: decoding every key and a Set per object tripled the scanner's cost (bench/json-scan.ts).
+   */
+  readonly #h1: number[] = [];
+  readonly #h2: number[] = [];
+  /** Entries of #h1/#h2 in use (the arrays are not shrunk: setting an array's length is slow). */
+  #top = 0;
+  readonly #objStart: number[] = [];
+  /** An object past SMALL_OBJECT keys also gets an index (first hash -> position), by depth. */
+  readonly #index: (Map<number, number> | undefined)[] = [];
   /** The last key was "constructor" and its value has not started yet. */
   #ctorPending = false;
   #violation: JsonViolation | null = null;
@@ -76,8 +101,7 @@ export class JsonScanner {
           this.#isKey = this.#keyExpected;
           this.#keyExpected = false;
           if (this.#isKey) {
-            this.#key.length = 0;
-            this.#keyOverflow = false;
+            this.#keyLen = 0;
             this.#keyEscaped = false;
           } else this.#ctorPending = false;
           break;
@@ -85,12 +109,20 @@ export class JsonScanner {
         case LBRACKET: {
           if (++this.#depth > this.#maxDepth) return (this.#violation = { kind: 'depth', limit: this.#maxDepth });
           this.#stack[this.#depth] = c === LBRACKET ? 2 : this.#ctorPending ? 3 : 1;
+          if (c === LBRACE) {
+            this.#objStart[this.#depth] = this.#top;
+            this.#index[this.#depth]?.clear();
+          }
           this.#ctorPending = false;
           this.#keyExpected = c === LBRACE;
           break;
         }
         case RBRACE:
         case RBRACKET:
+          if (c === RBRACE && this.#stack[this.#depth] !== 2) {
+            // The object's keys are no longer needed; its parent's continue after them.
+            this.#top = this.#objStart[this.#depth] ?? 0;
+          }
           if (this.#depth > 0) this.#depth--;
           this.#keyExpected = false;
           this.#ctorPending = false;
@@ -128,8 +160,8 @@ export class JsonScanner {
 
   /**
    * Inside a key. The common case (the whole key in this chunk, no escapes)
-   * is compared in place; otherwise the raw bytes are collected (bounded)
-   * and unescaped when the key closes.
+   * is decoded in place; otherwise the raw bytes are collected (the body's
+   * size limit bounds them) and unescaped when the key closes.
    */
   #keyBytes(buf: Uint8Array, i: number, end: number): number {
     const start = i;
@@ -145,10 +177,12 @@ export class JsonScanner {
       } else if (c === QUOTE) {
         this.#escape = false;
         this.#inString = false;
-        if (this.#key.length === 0 && !this.#keyEscaped && !this.#keyOverflow) this.#endKey(keyIn(buf, start, i));
-        else {
+        if (this.#keyLen === 0 && !this.#keyEscaped) {
+          hashKey(buf, start, i);
+          if (this.#endKey(keyIn(buf, start, i))) this.#duplicate(Buffer.from(buf.buffer, buf.byteOffset + start, i - start).toString('utf8'));
+        } else {
           this.#collect(buf, start, i);
-          this.#endKey(this.#collectedKey());
+          this.#endCollectedKey();
         }
         return i + 1;
       }
@@ -158,36 +192,81 @@ export class JsonScanner {
     return end;
   }
 
+  /** Copies: the caller may reuse the chunk once push() returns. */
   #collect(buf: Uint8Array, from: number, to: number): void {
-    for (let k = from; k < to; k++) {
-      if (this.#key.length < MAX_KEY_CAPTURE) this.#key.push(buf[k] as number);
-      else this.#keyOverflow = true;
-    }
+    const key = this.#key;
+    let n = this.#keyLen;
+    for (let k = from; k < to; k++) key[n++] = buf[k] as number;
+    this.#keyLen = n;
   }
 
-  /** The collected key, unescaped; null when it cannot be a forbidden name. */
-  #collectedKey(): Forbidden | null {
-    if (this.#keyOverflow || this.#key.length < 9) return null;
-    let key = String.fromCharCode(...this.#key);
-    if (this.#keyEscaped) {
-      try {
-        key = JSON.parse(`"${key}"`) as string;
-      } catch {
-        return null;
-      }
+  /**
+   * A collected key: without escapes it is hashed and compared as collected; with escapes it
+   * is unescaped first (an invalid escape leaves it raw: the body is malformed, which the
+   * parser reports), so "\u0072ole" and "role" are one key.
+   */
+  #endCollectedKey(): void {
+    const n = this.#keyLen;
+    this.#keyLen = 0;
+    if (!this.#keyEscaped) {
+      hashKey(this.#key, 0, n);
+      if (this.#endKey(keyIn(this.#key, 0, n))) this.#duplicate(Buffer.from(this.#key.slice(0, n)).toString('utf8'));
+      return;
     }
-    return key === '__proto__' || key === 'constructor' || key === 'prototype' ? key : null;
+    const raw = Buffer.from(this.#key.slice(0, n)).toString('utf8');
+    let key = raw;
+    try {
+      key = JSON.parse(`"${raw}"`) as string;
+    } catch {
+      // left raw
+    }
+    const bytes = Buffer.from(key, 'utf8');
+    hashKey(bytes, 0, bytes.length);
+    if (this.#endKey(key === '__proto__' || key === 'constructor' || key === 'prototype' ? key : null)) this.#duplicate(key);
   }
 
-  #endKey(name: Forbidden | null): void {
+  /**
+   * Counts the key (hashed into H1/H2 by the caller), checks the forbidden names and
+   * whether the object already has it; true when it does.
+   */
+  #endKey(name: Forbidden | null): boolean {
     if (++this.#keys > this.#maxKeys) {
       this.#violation = { kind: 'keys', limit: this.#maxKeys };
-      return;
+      return false;
     }
     this.#ctorPending = false;
     if (name === '__proto__') this.#violation = { kind: 'forbidden-key', key: '__proto__' };
     else if (name === 'constructor') this.#ctorPending = true;
     else if (name === 'prototype' && this.#stack[this.#depth] === 3) this.#violation = { kind: 'forbidden-key', key: 'constructor.prototype' };
+    if (this.#violation) return false;
+    const h1 = H1;
+    const h2 = H2;
+    const d = this.#depth;
+    const from = this.#objStart[d] ?? 0;
+    const all1 = this.#h1;
+    const all2 = this.#h2;
+    const top = this.#top;
+    if (top - from < SMALL_OBJECT) {
+      for (let k = from; k < top; k++) if (all1[k] === h1 && all2[k] === h2) return true;
+    } else {
+      let index = this.#index[d];
+      if (index === undefined) index = this.#index[d] = new Map();
+      if (index.size === 0) for (let k = from; k < top; k++) index.set(all1[k] as number, k);
+      const at = index.get(h1);
+      if (at !== undefined) {
+        if (all2[at] === h2) return true;
+        // Same first hash, different second (1 in 2^30 per pair, or crafted): check them all.
+        for (let k = from; k < top; k++) if (all1[k] === h1 && all2[k] === h2) return true;
+      } else index.set(h1, top);
+    }
+    all1[top] = h1;
+    all2[top] = h2;
+    this.#top = top + 1;
+    return false;
+  }
+
+  #duplicate(key: string): void {
+    this.#violation = { kind: 'duplicate-key', key: PLAIN_KEY.test(key) ? key : null };
   }
 }
 
@@ -197,15 +276,47 @@ const PROTO = Buffer.from('__proto__');
 const CTOR = Buffer.from('constructor');
 const PROTOTYPE = Buffer.from('prototype');
 
-function same(buf: Uint8Array, from: number, word: Uint8Array): boolean {
+function same(buf: ArrayLike<number>, from: number, word: Uint8Array): boolean {
   for (let k = 0; k < word.length; k++) if (buf[from + k] !== word[k]) return false;
   return true;
 }
 
 /** A key wholly inside `buf[from, to)` without escapes: which forbidden name it is, if any. */
-function keyIn(buf: Uint8Array, from: number, to: number): Forbidden | null {
+function keyIn(buf: ArrayLike<number>, from: number, to: number): Forbidden | null {
   const len = to - from;
   if (len === 9) return same(buf, from, PROTO) ? '__proto__' : same(buf, from, PROTOTYPE) ? 'prototype' : null;
   if (len === 11) return same(buf, from, CTOR) ? 'constructor' : null;
   return null;
+}
+
+/** Objects with fewer keys are searched by a scan of their hashes; larger ones get an index. */
+const SMALL_OBJECT = 16;
+/**
+ * Seeds, random per process, so nobody can craft keys whose hashes collide on purpose (which
+ * would only make the large-object check slower, never let a duplicate through: equal keys
+ * always hash alike). Two independent 30-bit hashes: two different keys of one object are taken
+ * for one with a chance of 1 in 2^60 per pair.
+ */
+const SEED1 = (Math.random() * 0x3fffffff) | 0;
+const SEED2 = (Math.random() * 0x3fffffff) | 0;
+/** The last key's hashes (module-level: returning a pair would allocate). */
+let H1 = 0;
+let H2 = 0;
+
+/** Hashes the unescaped UTF-8 bytes of a key into H1 and H2 (FNV-1a and a polynomial hash, each seeded and finished by a murmur3 mix; 30 bits each, so small integers). */
+function hashKey(buf: ArrayLike<number>, from: number, to: number): void {
+  let a = SEED1 ^ (to - from);
+  let b = SEED2;
+  for (let k = from; k < to; k++) {
+    const c = buf[k] as number;
+    a = Math.imul(a ^ c, 0x01000193);
+    b = (Math.imul(b, 31) + c) | 0;
+  }
+  a ^= a >>> 13;
+  a = Math.imul(a, 0x85ebca6b);
+  a ^= a >>> 16;
+  b = Math.imul(b ^ (b >>> 13), 0xc2b2ae35);
+  b ^= b >>> 16;
+  H1 = a & 0x3fffffff;
+  H2 = b & 0x3fffffff;
 }

@@ -39,6 +39,8 @@ function bodyDeny(v: BodyViolation, rule: string | null): Deny {
       return deny('BODY_LIMIT_EXCEEDED', rule, { detail: `JSON body has more than ${v.limit} keys` });
     case 'forbidden-key':
       return deny('BODY_FORBIDDEN_KEY', rule, { detail: `JSON key ${v.key} is not allowed` });
+    case 'duplicate-key':
+      return deny('BODY_DUPLICATE_KEY', rule, { detail: v.key === null ? 'a JSON object has the same key twice' : `a JSON object has the key "${v.key}" twice` });
   }
 }
 

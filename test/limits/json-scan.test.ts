@@ -26,10 +26,47 @@ const CASES: [string, unknown][] = [
   ['[[[[[[[[1]]]]]]]]', null],
   ['[[[[[[[[[1]]]]]]]]]', { kind: 'depth', limit: 8 }],
   [JSON.stringify(Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i]))), { kind: 'keys', limit: 100 }],
+  // Duplicate keys: in one object only, compared after unescaping; named only when plain.
+  ['{"a":1,"b":2,"a":3}', { kind: 'duplicate-key', key: 'a' }],
+  ['{"role":"admin","\\u0072ole":"user"}', { kind: 'duplicate-key', key: 'role' }],
+  ['{"\\u00e9":1,"é":2}', { kind: 'duplicate-key', key: null }],
+  ['{"a b":1,"a b":2}', { kind: 'duplicate-key', key: null }],
+  ['{"":1,"":2}', { kind: 'duplicate-key', key: null }],
+  ['{"x":{"b":1,"b":2}}', { kind: 'duplicate-key', key: 'b' }],
+  ['{"a":{"a":1},"b":{"a":2,"b":3}}', null],
+  ['[{"a":1},{"a":2},[{"a":3}]]', null],
+  ['{"a":{"b":1},"b":2}', null],
+  ['{"a":{"b":{"c":1}},"c":2,"b":3}', null],
+  ['{"e":1,"é":2,"\\u0065\\u0301":3}', null],
+  ['{"s":"a","t":"a","u":["a","a"]}', null],
+];
+
+/** An object with keys k0..k(n-1) (values v), then `more` verbatim before its closing brace. */
+const obj = (n: number, v = '1', more = '') => `{${Array.from({ length: n }, (_, i) => `"k${i}":${v}`).join(',')}${more}}`;
+/** Objects past 16 keys are indexed, not scanned: the same cases at that size. */
+const LARGE: [string, string, unknown][] = [
+  ['40 distinct keys', obj(40), null],
+  ['a repeat of the 4th of 40', obj(40, '1', ',"k3":2'), { kind: 'duplicate-key', key: 'k3' }],
+  ['a repeat of the last of 40', obj(40, '1', ',"k39":2'), { kind: 'duplicate-key', key: 'k39' }],
+  ['sibling objects with the same 30 keys', `[${obj(30)},${obj(30)},${obj(30)}]`, null],
+  ['the parent goes on after a large child with its keys', obj(20, '1', `,"inner":${obj(30)},"z":1`), null],
+  ['the parent repeats a key after a large child', obj(20, '1', `,"inner":${obj(30)},"k5":1`), { kind: 'duplicate-key', key: 'k5' }],
+  ['a large child repeats a key', obj(20, '1', `,"inner":${obj(30, '1', ',"k29":0')}`), { kind: 'duplicate-key', key: 'k29' }],
 ];
 
 describe('streaming JSON scanner', () => {
   it.each(CASES)('%s', (text, want) => {
     for (const size of [1, 2, 3, 7, 1 << 20]) expect(scan(text, size), `chunks of ${size}`).toEqual(want);
+  });
+});
+
+describe('duplicate keys in large objects', () => {
+  it.each(LARGE)('%s', (_name, text, want) => {
+    for (const size of [1, 5, 1 << 20]) expect(scan(text, size, 8, 1000), `chunks of ${size}`).toEqual(want);
+  });
+
+  it('takes no two of 200,000 distinct keys for one (no hash collision among them)', () => {
+    const keys = Array.from({ length: 200_000 }, (_, i) => `"${i.toString(36)}":0`);
+    expect(scan(`{${keys.join(',')}}`, 1 << 24, 8, 1_000_000)).toBeNull();
   });
 });

@@ -112,7 +112,7 @@ describe('limits', () => {
     ['streamed (chunked)', '/json/stream', 'POST', true],
     ['read whole (small, no schema)', '/json/small', 'POST', false],
     ['read for a schema', '/json/profile', 'PUT', false],
-  ])('refuses deeply nested, key-flooded and prototype-polluting JSON (%s)', async (_how, path, method, chunked) => {
+  ])('refuses deeply nested, key-flooded, prototype-polluting and duplicate-key JSON (%s)', async (_how, path, method, chunked) => {
     const post = chunked ? postChunked : postWhole;
     const n = h.upstream.requests.filter((r) => r.url === path).length;
     const cases: [string, string, string][] = [
@@ -122,17 +122,22 @@ describe('limits', () => {
       ['{"user":{"__proto__":{"isAdmin":true}}}', 'BODY_FORBIDDEN_KEY', 'JSON key __proto__ is not allowed'],
       ['{"\\u005f_proto__":{"isAdmin":true}}', 'BODY_FORBIDDEN_KEY', 'JSON key __proto__ is not allowed'],
       ['{"constructor":{"prototype":{"isAdmin":true}}}', 'BODY_FORBIDDEN_KEY', 'JSON key constructor.prototype is not allowed'],
+      // The schema (JSON.parse) would see role "user", a first-wins parser in the service "admin".
+      ['{"name":"a","role":"admin","role":"user"}', 'BODY_DUPLICATE_KEY', 'a JSON object has the key "role" twice'],
+      ['{"name":"a","role":"admin","\\u0072ole":"user"}', 'BODY_DUPLICATE_KEY', 'a JSON object has the key "role" twice'],
+      ['{"name":"a","<b>":1,"<b>":2}', 'BODY_DUPLICATE_KEY', 'a JSON object has the same key twice'],
     ];
     for (const [body, code, detail] of cases) {
       const r = await post(path, body, 'application/json', method);
       expect([r.status, r.json?.['code'], r.json?.['detail']]).toEqual([400, code, detail]);
     }
-    // Fine bodies (a "constructor" string, a "__proto__" value) still pass.
-    const fine = await post(path, '{"constructor":"Ferrari","note":"__proto__","deep":[[[[[[1]]]]]]}', 'application/json', method);
+    // Fine bodies (a "constructor" string, a "__proto__" value, one key name in different objects) still pass.
+    const fineBody = '{"constructor":"Ferrari","note":"__proto__","deep":[[[[[[1]]]]]],"name":"n","tags":[{"name":"x"},{"name":"y"}]}';
+    const fine = await post(path, fineBody, 'application/json', method);
     expect(fine.status).toBe(200);
     const seen = h.upstream.requests.filter((r) => r.url === path);
     expect(seen.length).toBe(n + 1);
-    expect(seen.at(-1)?.body).toBe('{"constructor":"Ferrari","note":"__proto__","deep":[[[[[[1]]]]]]}');
+    expect(seen.at(-1)?.body).toBe(fineBody);
   });
 
   it('refuses content types a route does not allow', async () => {
