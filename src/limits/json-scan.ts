@@ -50,12 +50,15 @@ export class JsonScanner {
   #isKey = false;
   #keyExpected = false;
   /**
-   * Raw bytes of a key that has escapes or spans chunks (#keyLen of them; the body's size
-   * limit bounds them). A reused array of numbers: copying pieces into Buffers doubled the
-   * cost of a body read in small chunks.
+   * A key that has escapes or spans chunks: its first MAX_KEY_CAPTURE raw bytes (a reused
+   * array of numbers: copying pieces into Buffers doubled the cost of a body read in small
+   * chunks), its length, and the running hashes of all its raw bytes, so a huge key in a
+   * streamed body costs no memory.
    */
   readonly #key: number[] = [];
   #keyLen = 0;
+  #keyA = 0;
+  #keyB = 0;
   #keyEscaped = false;
   /**
    * The keys of the open objects, as two 30-bit hashes each (flat, innermost object last):
@@ -102,6 +105,8 @@ export class JsonScanner {
           this.#keyExpected = false;
           if (this.#isKey) {
             this.#keyLen = 0;
+            this.#keyA = SEED1;
+            this.#keyB = SEED2;
             this.#keyEscaped = false;
           } else this.#ctorPending = false;
           break;
@@ -192,25 +197,37 @@ export class JsonScanner {
     return end;
   }
 
-  /** Copies: the caller may reuse the chunk once push() returns. */
+  /** Hashes the bytes into the running key hashes and copies the first ones (the caller may reuse the chunk once push() returns). */
   #collect(buf: Uint8Array, from: number, to: number): void {
     const key = this.#key;
     let n = this.#keyLen;
-    for (let k = from; k < to; k++) key[n++] = buf[k] as number;
+    let a = this.#keyA;
+    let b = this.#keyB;
+    for (let k = from; k < to; k++) {
+      const c = buf[k] as number;
+      a = Math.imul(a ^ c, FNV_PRIME);
+      b = (Math.imul(b, 31) + c) | 0;
+      if (n < MAX_KEY_CAPTURE) key[n] = c;
+      n++;
+    }
     this.#keyLen = n;
+    this.#keyA = a;
+    this.#keyB = b;
   }
 
   /**
-   * A collected key: without escapes it is hashed and compared as collected; with escapes it
-   * is unescaped first (an invalid escape leaves it raw: the body is malformed, which the
-   * parser reports), so "\u0072ole" and "role" are one key.
+   * A collected key: without escapes, its running hashes are its hashes; with escapes it is
+   * unescaped first (an invalid escape leaves it raw: the body is malformed, which the parser
+   * reports), so "\u0072ole" and "role" are one key. An escaped key longer than
+   * MAX_KEY_CAPTURE raw bytes is compared in its raw form (no service reads such a key).
    */
   #endCollectedKey(): void {
     const n = this.#keyLen;
-    this.#keyLen = 0;
-    if (!this.#keyEscaped) {
-      hashKey(this.#key, 0, n);
-      if (this.#endKey(keyIn(this.#key, 0, n))) this.#duplicate(Buffer.from(this.#key.slice(0, n)).toString('utf8'));
+    if (!this.#keyEscaped || n > MAX_KEY_CAPTURE) {
+      finishHash(this.#keyA, this.#keyB, n);
+      if (n > MAX_KEY_CAPTURE) {
+        if (this.#endKey(null)) this.#duplicate('');
+      } else if (this.#endKey(keyIn(this.#key, 0, n))) this.#duplicate(Buffer.from(this.#key.slice(0, n)).toString('utf8'));
       return;
     }
     const raw = Buffer.from(this.#key.slice(0, n)).toString('utf8');
@@ -303,15 +320,28 @@ const SEED2 = (Math.random() * 0x3fffffff) | 0;
 let H1 = 0;
 let H2 = 0;
 
-/** Hashes the unescaped UTF-8 bytes of a key into H1 and H2 (FNV-1a and a polynomial hash, each seeded and finished by a murmur3 mix; 30 bits each, so small integers). */
+const FNV_PRIME = 0x01000193;
+/** Raw key bytes kept for the checks that need them (forbidden names, unescaping, naming a duplicate). */
+const MAX_KEY_CAPTURE = 256;
+
+/**
+ * Hashes the unescaped UTF-8 bytes of a key into H1 and H2: FNV-1a and a polynomial hash, each
+ * seeded and finished by a murmur3 mix, 30 bits each (small integers, no allocation). The same
+ * steps as #collect, which hashes a key that arrives in pieces.
+ */
 function hashKey(buf: ArrayLike<number>, from: number, to: number): void {
-  let a = SEED1 ^ (to - from);
+  let a = SEED1;
   let b = SEED2;
   for (let k = from; k < to; k++) {
     const c = buf[k] as number;
-    a = Math.imul(a ^ c, 0x01000193);
+    a = Math.imul(a ^ c, FNV_PRIME);
     b = (Math.imul(b, 31) + c) | 0;
   }
+  finishHash(a, b, to - from);
+}
+
+function finishHash(a: number, b: number, length: number): void {
+  a ^= length;
   a ^= a >>> 13;
   a = Math.imul(a, 0x85ebca6b);
   a ^= a >>> 16;

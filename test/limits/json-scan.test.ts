@@ -54,6 +54,19 @@ const LARGE: [string, string, unknown][] = [
   ['a large child repeats a key', obj(20, '1', `,"inner":${obj(30, '1', ',"k29":0')}`), { kind: 'duplicate-key', key: 'k29' }],
 ];
 
+describe('duplicate keys whichever way they arrive', () => {
+  // A key read in place and its twin pieced together across chunks must hash alike.
+  const long = 'x'.repeat(1000);
+  it.each([
+    ['long keys (past the bytes kept)', `{"${long}":1,"y":2,"${long}":3}`, { kind: 'duplicate-key', key: null }],
+    ['long keys that differ in the last byte', `{"${long}a":1,"${long}b":2}`, null],
+    ['keys of 64 bytes, named', `{"${'k'.repeat(64)}":1,"${'k'.repeat(64)}":2}`, { kind: 'duplicate-key', key: 'k'.repeat(64) }],
+    ['keys of 65 bytes, not named', `{"${'k'.repeat(65)}":1,"${'k'.repeat(65)}":2}`, { kind: 'duplicate-key', key: null }],
+  ])('%s', (_name, text, want) => {
+    for (const size of [1, 3, 64, 333, 1 << 20]) expect(scan(text, size), `chunks of ${size}`).toEqual(want);
+  });
+});
+
 describe('streaming JSON scanner', () => {
   it.each(CASES)('%s', (text, want) => {
     for (const size of [1, 2, 3, 7, 1 << 20]) expect(scan(text, size), `chunks of ${size}`).toEqual(want);
