@@ -110,6 +110,7 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
 
   async function run(): Promise<void> {
     const ends = await fetchTopicEnds(o.kafka, o.topic, { logger: log });
+    if (closed) return;
     pending.clear();
     for (const p of ends) if (p.high > p.low) pending.set(p.partition, p.high);
     if (pending.size === 0) markReady();
@@ -128,6 +129,10 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
       return;
     }
     await c.subscribe({ topics: [o.topic], fromBeginning: true });
+    if (closed) {
+      await c.disconnect();
+      return;
+    }
     await c.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
@@ -147,10 +152,17 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
         }
       },
     });
+    // kafkajs's stop() does nothing while its consumer is still joining (it is not "running" yet),
+    // and the join then goes on to run it: a close() that gave up waiting for this start and
+    // disconnected meanwhile is repeated now that stopping works.
+    if (closed) await c.disconnect();
   }
 
-  // Kafka may be away at start: retry in the background, never fail the sidecar.
-  void (async () => {
+  /** Ends the wait between two start attempts early (on close). */
+  let wake: (() => void) | null = null;
+  // Kafka may be away at start: retry in the background, never fail the sidecar. Settles once
+  // the consumer runs, or the feed is closed.
+  const starting = (async () => {
     for (let attempt = 0; !closed; attempt++) {
       try {
         await run();
@@ -162,7 +174,15 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
         if (closed) return;
         const wait = Math.min(RETRY_MAX_MS, 250 * 2 ** Math.min(attempt, 6));
         log.warn({ err: (err as Error).message, retryInMs: wait }, 'block-list feed cannot start; retrying');
-        await new Promise((r) => setTimeout(r, wait).unref());
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, wait);
+          t.unref();
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+        wake = null;
       }
     }
   })();
@@ -172,13 +192,24 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
     stats: () => ({ blocks, unblocks, skippedExpired, invalid, ready: isReady }),
     async close() {
       closed = true;
+      wake?.();
+      // A start in progress is let finish first: it checks `closed` between its steps and stops
+      // itself. kafkajs ignores a stop while its consumer joins the group, and the join then
+      // runs it (most likely what kept a sidecar stopped 0.1 s after its start from exiting by
+      // itself in CI, with two broker connections open).
+      await withinMs(starting, 3000);
       const c = held.consumer;
       held.consumer = null;
       // kafkajs can hang in disconnect() while its consumer is restarting after a
       // broker error; a shutdown must not wait on it past a few seconds.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([c?.disconnect().catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, 3000)))]);
-      clearTimeout(timer);
+      await withinMs(c?.disconnect().catch(() => undefined), 3000);
     },
   };
+}
+
+/** Waits for `p`, but not longer than `ms`. */
+async function withinMs(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }

@@ -83,6 +83,51 @@ describe('block-list feed (Kafka -> block-list store)', () => {
     await admin.deleteTopics({ topics: [empty] }).catch(() => undefined);
   });
 
+  it('closed at any moment of its start, leaves no consumer running and no connection open', { timeout: 60_000 }, async () => {
+    // A sidecar stopped 0.1 s after it started (its feed ready on an empty topic, its consumer still
+    // joining) kept two broker connections open and did not exit by itself (seen in CI). Here close()
+    // is called at each step of the start: as the consumer connects, subscribes, starts running.
+    const empty = `${topic}-close`;
+    await admin.createTopics({ topics: [{ topic: empty, numPartitions: 1 }], waitForLeaders: true });
+    const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    const before = sockets();
+    for (const step of ['at once', 'connect', 'subscribe', 'run', 'running'] as const) {
+      let fetches = 0;
+      let closedAt = Infinity;
+      let closing: Promise<void> | null = null;
+      // Closes the feed (not awaited) when the consumer reaches `step`, then lets the step go on.
+      const at = (name: string) => {
+        if (name === step && !closing) closing = feed.close();
+      };
+      const spy = {
+        admin: () => kafka.admin(),
+        consumer: (c: Parameters<InstanceType<typeof Kafka>['consumer']>[0]) => {
+          const consumer = kafka.consumer(c);
+          consumer.on(consumer.events.FETCH_START, () => void (Date.now() > closedAt && fetches++));
+          consumer.on(consumer.events.GROUP_JOIN, () => at('running'));
+          for (const name of ['connect', 'subscribe', 'run'] as const) {
+            const real = consumer[name].bind(consumer) as (...a: unknown[]) => Promise<void>;
+            (consumer as unknown as Record<string, unknown>)[name] = (...a: unknown[]) => {
+              at(name);
+              return real(...a);
+            };
+          }
+          return consumer;
+        },
+      } as unknown as InstanceType<typeof Kafka>;
+      const feed = startBlockListFeed({ kafka: spy, topic: empty, store: null, logger });
+      if (step === 'at once') closing = feed.close();
+      const end = Date.now() + 15_000;
+      while (!closing && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      expect(closing, `reached ${step}`).not.toBeNull();
+      await closing;
+      closedAt = Date.now();
+      await new Promise((r) => setTimeout(r, 1500));
+      expect([step, fetches, sockets()]).toEqual([step, 0, before]);
+    }
+    await admin.deleteTopics({ topics: [empty] }).catch(() => undefined);
+  });
+
   it('is ready at once on an empty topic', async () => {
     const empty = `${topic}-empty`;
     await admin.createTopics({ topics: [{ topic: empty, numPartitions: 1 }], waitForLeaders: true });
