@@ -70,7 +70,7 @@ export class JsonScanner {
   /** Entries of #h1/#h2 in use (the arrays are not shrunk: setting an array's length is slow). */
   #top = 0;
   readonly #objStart: number[] = [];
-  /** An object past SMALL_OBJECT keys also gets an index (first hash -> position), by depth. */
+  /** An object past SMALL_OBJECT keys also gets an index (52 bits of the two hashes -> position), by depth. */
   readonly #index: (Map<number, number> | undefined)[] = [];
   /** The last key was "constructor" and its value has not started yet. */
   #ctorPending = false;
@@ -206,7 +206,8 @@ export class JsonScanner {
     for (let k = from; k < to; k++) {
       const c = buf[k] as number;
       a = Math.imul(a ^ c, FNV_PRIME);
-      b = (Math.imul(b, 31) + c) | 0;
+      b = Math.imul(b ^ c, MIX_PRIME);
+      b ^= b >>> 15;
       if (n < MAX_KEY_CAPTURE) key[n] = c;
       n++;
     }
@@ -268,13 +269,14 @@ export class JsonScanner {
     } else {
       let index = this.#index[d];
       if (index === undefined) index = this.#index[d] = new Map();
-      if (index.size === 0) for (let k = from; k < top; k++) index.set(all1[k] as number, k);
-      const at = index.get(h1);
+      if (index.size === 0) for (let k = from; k < top; k++) index.set(indexKey(all1[k] as number, all2[k] as number), k);
+      const ik = indexKey(h1, h2);
+      const at = index.get(ik);
       if (at !== undefined) {
         if (all2[at] === h2) return true;
-        // Same first hash, different second (1 in 2^30 per pair, or crafted): check them all.
+        // The same 52 bits, not the same 60 (1 in 2^52 per pair): check them all.
         for (let k = from; k < top; k++) if (all1[k] === h1 && all2[k] === h2) return true;
-      } else index.set(h1, top);
+      } else index.set(ik, top);
     }
     all1[top] = h1;
     all2[top] = h2;
@@ -309,10 +311,11 @@ function keyIn(buf: ArrayLike<number>, from: number, to: number): Forbidden | nu
 /** Objects with fewer keys are searched by a scan of their hashes; larger ones get an index. */
 const SMALL_OBJECT = 16;
 /**
- * Seeds, random per process, so nobody can craft keys whose hashes collide on purpose (which
- * would only make the large-object check slower, never let a duplicate through: equal keys
- * always hash alike). Two independent 30-bit hashes: two different keys of one object are taken
- * for one with a chance of 1 in 2^60 per pair.
+ * Seeds, random per process, so keys whose hashes collide cannot be prepared offline. Equal keys
+ * always hash alike, so a collision can never let a duplicate through; at worst it refuses the
+ * sender's own body. Two 30-bit hashes, both nonlinear in the bytes (a linear one such as
+ * Java's base-31 string hash collides for "Aa" and "BB" whatever the seed): two different keys
+ * of one object are taken for one with a chance of about 1 in 2^60 per pair.
  */
 const SEED1 = (Math.random() * 0x3fffffff) | 0;
 const SEED2 = (Math.random() * 0x3fffffff) | 0;
@@ -321,13 +324,14 @@ let H1 = 0;
 let H2 = 0;
 
 const FNV_PRIME = 0x01000193;
+const MIX_PRIME = 0x5bd1e995;
 /** Raw key bytes kept for the checks that need them (forbidden names, unescaping, naming a duplicate). */
 const MAX_KEY_CAPTURE = 256;
 
 /**
- * Hashes the unescaped UTF-8 bytes of a key into H1 and H2: FNV-1a and a polynomial hash, each
- * seeded and finished by a murmur3 mix, 30 bits each (small integers, no allocation). The same
- * steps as #collect, which hashes a key that arrives in pieces.
+ * Hashes the unescaped UTF-8 bytes of a key into H1 and H2: FNV-1a and a multiply-xorshift
+ * hash, each seeded and finished by a murmur3 mix, 30 bits each (small integers, no
+ * allocation). The same steps as #collect, which hashes a key that arrives in pieces.
  */
 function hashKey(buf: ArrayLike<number>, from: number, to: number): void {
   let a = SEED1;
@@ -335,7 +339,8 @@ function hashKey(buf: ArrayLike<number>, from: number, to: number): void {
   for (let k = from; k < to; k++) {
     const c = buf[k] as number;
     a = Math.imul(a ^ c, FNV_PRIME);
-    b = (Math.imul(b, 31) + c) | 0;
+    b = Math.imul(b ^ c, MIX_PRIME);
+    b ^= b >>> 15;
   }
   finishHash(a, b, to - from);
 }
@@ -349,4 +354,9 @@ function finishHash(a: number, b: number, length: number): void {
   b ^= b >>> 16;
   H1 = a & 0x3fffffff;
   H2 = b & 0x3fffffff;
+}
+
+/** 52 bits of a key's two hashes, exact in a double: the large-object index's key (not craftable through one hash alone). */
+function indexKey(h1: number, h2: number): number {
+  return h1 * 0x400000 + (h2 >>> 8);
 }

@@ -78,6 +78,14 @@ describe('duplicate keys in large objects', () => {
     for (const size of [1, 5, 1 << 20]) expect(scan(text, size, 8, 1000), `chunks of ${size}`).toEqual(want);
   });
 
+  it('takes no two of 256 keys that collide under a linear string hash for one', () => {
+    // "Aa" and "BB" have one Java hashCode, so do all 2^8 strings of eight such blocks.
+    const keys = Array.from({ length: 256 }, (_, i) => Array.from({ length: 8 }, (_, bit) => ((i >> bit) & 1 ? 'Aa' : 'BB')).join(''));
+    expect(new Set(keys).size).toBe(256);
+    expect(scan(`{${keys.map((k) => `"${k}":0`).join(',')}}`, 1 << 20, 8, 1000)).toBeNull();
+    expect(scan(`{${keys.map((k) => `"${k}":0`).join(',')},"${keys[200]}":1}`, 1 << 20, 8, 1000)).toEqual({ kind: 'duplicate-key', key: keys[200] });
+  });
+
   it('takes no two of 200,000 distinct keys for one (no hash collision among them)', () => {
     const keys = Array.from({ length: 200_000 }, (_, i) => `"${i.toString(36)}":0`);
     expect(scan(`{${keys.join(',')}}`, 1 << 24, 8, 1_000_000)).toBeNull();
