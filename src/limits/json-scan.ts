@@ -311,7 +311,7 @@ function keyIn(buf: ArrayLike<number>, from: number, to: number): Forbidden | nu
 /** Objects with fewer keys are searched by a scan of their hashes; larger ones get an index. */
 const SMALL_OBJECT = 16;
 /**
- * Seeds, random per process, so keys whose hashes collide cannot be prepared offline. Equal keys
+ * Seeds, random per process, so keys whose hashes collide are hard to prepare in advance. Equal keys
  * always hash alike, so a collision can never let a duplicate through; at worst it refuses the
  * sender's own body. Two 30-bit hashes, both nonlinear in the bytes (a linear one such as
  * Java's base-31 string hash collides for "Aa" and "BB" whatever the seed): two different keys
