@@ -19,7 +19,7 @@ import { encodeBlock, encodeUnblock } from '../../src/blocklist/kafka-record.ts'
 import type { BlockKind } from '../../src/blocklist/entry.ts';
 import { recordFromOcsf } from '../../src/decision/ocsf/read.ts';
 import { PalisadeError } from '../../src/errors/codes.ts';
-import { createKafkaClient, retryUntilStopped, type KafkaClientSettings } from '../../src/kafka/client.ts';
+import { createKafkaClient, restartAfterFatalCrash, retryUntilStopped, type KafkaClientSettings } from '../../src/kafka/client.ts';
 import { ensureTopics, palisadeTopics, type TopicSettings } from '../../src/kafka/topics.ts';
 import type { DetectorMetrics } from '../../src/telemetry/metrics.ts';
 import { createWebhookSender, type WebhookSender } from '../alerts/webhook.ts';
@@ -60,7 +60,10 @@ export interface KafkaDetector {
   readonly detector: Detector;
   /** True once the consumer joined its group and restored the state of its partitions. */
   ready(): boolean;
-  /** Resolves when ready (or rejects with the start error). */
+  /**
+   * Resolves when first ready. A consumer crash is not a start failure: kafkajs restarts it, or
+   * restartAfterFatalCrash does, so this waits through it (as /readyz does).
+   */
   readonly started: Promise<void>;
   stats(): KafkaDetectorStats;
   /** Writes changed state and commits offsets now. */
@@ -159,12 +162,9 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
   let joined = false;
   let batchDone: Promise<void> = Promise.resolve();
   let markStarted!: () => void;
-  let failStart!: (e: Error) => void;
-  const started = new Promise<void>((res, rej) => {
+  const started = new Promise<void>((res) => {
     markStarted = res;
-    failStart = rej;
   });
-  started.catch(() => undefined);
 
   const consumer: Consumer = kafka.consumer({
     groupId: config.kafka.groupId,
@@ -202,8 +202,9 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
     else void restoreAssigned(assignment);
   });
   consumer.on(consumer.events.CRASH, (e) => {
+    // Out of the group until it joins again (kafkajs's restart, or restartAfterFatalCrash): not ready.
+    joined = false;
     log.error({ err: (e.payload.error as Error).message, restart: e.payload.restart }, 'decisions consumer crashed');
-    if (!e.payload.restart) failStart(e.payload.error as Error);
   });
 
   /**
@@ -364,9 +365,14 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
     }
   }
 
-  await consumer.connect();
-  await consumer.subscribe({ topics: [decisionsTopic], fromBeginning: false });
-  await consumer.run({ autoCommit: false, partitionsConsumedConcurrently: 1, eachBatch });
+  const startConsumer = async () => {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [decisionsTopic], fromBeginning: false });
+    await consumer.run({ autoCommit: false, partitionsConsumedConcurrently: 1, eachBatch });
+  };
+  // Not ready (and `started` not settled) until a start joins the group and restores.
+  restartAfterFatalCrash(consumer, startConsumer, { stopped: () => closing, logger: log, what: 'detector decisions' });
+  await startConsumer();
 
   const cpTimer = setInterval(() => void checkpoint(), config.kafka.checkpointIntervalMs);
   const expTimer = setInterval(() => void expireBlocks(), config.kafka.expirySweepMs);

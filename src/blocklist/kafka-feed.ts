@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { retryUntilStopped } from '../kafka/client.ts';
+import { restartAfterFatalCrash, retryUntilStopped } from '../kafka/client.ts';
 import { fetchTopicEnds } from '../kafka/offsets.ts';
 import { BlockEntryError } from './entry.ts';
 import { decodeBlockMessage, type DecodedBlockMessage } from './kafka-record.ts';
@@ -123,6 +123,12 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
       retry: retryUntilStopped(() => closed),
     });
     held.consumer = c;
+    restartAfterFatalCrash(c, () => follow(c), { stopped: () => closed, logger: log, what: 'block-list feed' });
+    await follow(c);
+  }
+
+  /** Connects, subscribes and runs the consumer, from the start of the topic (again after a crash: applying a record twice is harmless). */
+  async function follow(c: Consumer): Promise<void> {
     await c.connect();
     if (closed) {
       await c.disconnect();

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, type Consumer, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import { PalisadeError } from '../errors/codes.ts';
 
@@ -153,4 +153,34 @@ export function createKafkaClient(s: KafkaClientSettings, logger: Logger): Kafka
  */
 export function retryUntilStopped(stopped: () => boolean): { retries: number; restartOnFailure: (err: Error) => Promise<boolean> } {
   return { retries: 5, restartOnFailure: async () => !stopped() };
+}
+
+/** Longest pause before starting a consumer again after a crash kafkajs does not restart, ms. */
+const FATAL_RESTART_MAX_MS = 10_000;
+
+/**
+ * Starts a long-lived consumer again (`start`: connect, subscribe, run) after a crash kafkajs
+ * will not restart, until `stopped()`. kafkajs restarts only after errors it deems retriable;
+ * after any other (KafkaJSGroupCoordinatorNotFound while a fresh broker creates its offsets
+ * topic, seen in CI; an error thrown by our own batch handler) it disconnects the consumer and
+ * leaves it so while the process runs on: a detector that consumes nothing, a sidecar whose
+ * block list no longer follows the topic. Backoff 0.5 s doubling to 10 s, reset by a group join.
+ */
+export function restartAfterFatalCrash(consumer: Consumer, start: () => Promise<void>, o: { stopped: () => boolean; logger: Logger; what: string }): void {
+  let attempt = 0;
+  const schedule = (err: Error) => {
+    if (o.stopped()) return;
+    const wait = Math.min(FATAL_RESTART_MAX_MS, 500 * 2 ** Math.min(attempt++, 5));
+    o.logger.warn({ err: err.message, kind: err.name, retryInMs: wait }, `${o.what}: consumer stopped on an error kafkajs does not retry; starting it again`);
+    setTimeout(() => {
+      if (o.stopped()) return;
+      start().catch((e: Error) => schedule(e));
+    }, wait).unref();
+  };
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    attempt = 0;
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (!e.payload.restart) schedule(e.payload.error as Error);
+  });
 }

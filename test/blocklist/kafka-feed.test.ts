@@ -7,6 +7,7 @@ import { startBlockListFeed } from '../../src/blocklist/kafka-feed.ts';
 import { encodeBlock, encodeUnblock } from '../../src/blocklist/kafka-record.ts';
 import { BlockListStore } from '../../src/blocklist/store.ts';
 import { createLogger } from '../../src/log/logger.ts';
+import { captureLog } from '../support/log-capture.ts';
 
 const { Kafka, logLevel } = kafkajs;
 const BROKERS = (process.env['PALISADE_KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
@@ -126,6 +127,44 @@ describe('block-list feed (Kafka -> block-list store)', () => {
       expect([step, fetches, sockets()]).toEqual([step, 0, before]);
     }
     await admin.deleteTopics({ topics: [empty] }).catch(() => undefined);
+  });
+
+  it('starts its consumer again after a crash kafkajs does not restart, and follows the topic on', { timeout: 60_000 }, async () => {
+    const crashTopic = `${topic}-crash`;
+    await admin.createTopics({ topics: [{ topic: crashTopic, numPartitions: 1 }], waitForLeaders: true });
+    await producer.send({ topic: crashTopic, messages: [block('ip', '203.0.113.10', now + 600_000)] });
+    let crashes = 0;
+    type RunConfig = Parameters<ReturnType<InstanceType<typeof Kafka>['consumer']>['run']>[0];
+    const spy = {
+      admin: () => kafka.admin(),
+      consumer: (c: Parameters<InstanceType<typeof Kafka>['consumer']>[0]) => {
+        const consumer = kafka.consumer(c);
+        const run = consumer.run.bind(consumer);
+        consumer.run = (config?: RunConfig) =>
+          run({
+            ...config,
+            eachBatch: async (payload) => {
+              // The first batch fails with an error kafkajs does not retry (retriable: false).
+              if (crashes++ === 0) throw Object.assign(new Error('injected: batch handler failed'), { retriable: false });
+              await config!.eachBatch!(payload);
+            },
+          });
+        return consumer;
+      },
+    } as unknown as InstanceType<typeof Kafka>;
+    const logs = captureLog('warn');
+    const store = new BlockListStore({ logger });
+    const feed = startBlockListFeed({ kafka: spy, topic: crashTopic, store, logger: logs.logger });
+    await feed.ready;
+    expect(store.get('ip', '203.0.113.10')).toBeDefined();
+    await producer.send({ topic: crashTopic, messages: [block('ip', '203.0.113.11', now + 600_000)] });
+    const end = Date.now() + 15_000;
+    while (!store.get('ip', '203.0.113.11') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(store.get('ip', '203.0.113.11')).toBeDefined();
+    expect(logs.records().filter((l) => l['msg'] === 'block-list feed: consumer stopped on an error kafkajs does not retry; starting it again')).toHaveLength(1);
+    await feed.close();
+    store.close();
+    await admin.deleteTopics({ topics: [crashTopic] }).catch(() => undefined);
   });
 
   it('is ready at once on an empty topic', async () => {

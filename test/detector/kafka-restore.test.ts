@@ -56,4 +56,50 @@ describe('detector state restore on a broker that answers badly', () => {
     expect(recs.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
     await d.close();
   });
+
+  it('starts its decisions consumer again after a crash kafkajs does not restart, and consumes on', { timeout: 60_000 }, async () => {
+    type RunConfig = Parameters<ReturnType<Kafka['consumer']>['run']>[0];
+    let crashes = 0;
+    const k = Object.create(world.kafka) as Kafka;
+    k.consumer = (config: Parameters<Kafka['consumer']>[0]) => {
+      const consumer = world.kafka.consumer(config);
+      if (config.groupId !== world.groupId) return consumer;
+      const run = consumer.run.bind(consumer);
+      consumer.run = (rc?: RunConfig) =>
+        run({
+          ...rc,
+          eachBatch: async (payload) => {
+            // The first batch fails with an error kafkajs does not retry (retriable: false).
+            if (crashes++ === 0) throw Object.assign(new Error('injected: batch handler failed'), { retriable: false });
+            await rc!.eachBatch!(payload);
+          },
+        });
+      return consumer;
+    };
+    const c = captureLog('warn');
+    const d = await world.detector(TEST_CONFIG, undefined, { kafka: k, logger: c.logger });
+    await eventually(() => d.ready(), 30_000, 'detector ready');
+    const restarted = () => c.records().some((l) => l['msg'] === 'detector decisions: consumer stopped on an error kafkajs does not retry; starting it again');
+    const producer = world.kafka.producer();
+    await producer.connect();
+    try {
+      const send = () => producer.send({ topic: world.settings.kafkaTopicDecisions, messages: [{ key: 'k', value: '{"not":"an event"}' }] });
+      await send(); // its batch crashes the consumer
+      await eventually(restarted, 30_000, 'restart logged');
+      // Started again, in the group again (no offset was committed for the failed batch, and a
+      // new member starts at the end, so that event is not replayed: the next one is consumed).
+      await eventually(() => d.ready() && crashes === 1, 30_000, 'ready again');
+      const end = Date.now() + 30_000;
+      while (d.stats().consumed === 0 && Date.now() < end) {
+        await send();
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } finally {
+      await producer.disconnect();
+    }
+    expect(d.stats().consumed).toBeGreaterThanOrEqual(1);
+    expect(d.stats().invalid).toBe(d.stats().consumed);
+    expect(c.records().filter((l) => l['msg'] === 'detector decisions: consumer stopped on an error kafkajs does not retry; starting it again')).toHaveLength(1);
+    await d.close();
+  });
 });
