@@ -7,6 +7,8 @@ import { startBlockListFeed } from '../../src/blocklist/kafka-feed.ts';
 import { encodeBlock, encodeUnblock } from '../../src/blocklist/kafka-record.ts';
 import { BlockListStore } from '../../src/blocklist/store.ts';
 import { createLogger } from '../../src/log/logger.ts';
+import { failFirstBatch } from '../support/kafka-faults.ts';
+import { createTopic } from '../support/kafka-topics.ts';
 import { captureLog } from '../support/log-capture.ts';
 
 const { Kafka, logLevel } = kafkajs;
@@ -21,7 +23,7 @@ describe('block-list feed (Kafka -> block-list store)', () => {
   const now = Date.now();
   beforeAll(async () => {
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }], waitForLeaders: true });
+    await createTopic(admin, { topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] });
     await producer.connect();
   });
   afterAll(async () => {
@@ -72,7 +74,7 @@ describe('block-list feed (Kafka -> block-list store)', () => {
     let config: ConsumerConfig | undefined;
     const spy = { admin: () => kafka.admin(), consumer: (c: ConsumerConfig) => ((config = c), kafka.consumer(c)) } as unknown as InstanceType<typeof Kafka>;
     const empty = `${topic}-restart`;
-    await admin.createTopics({ topics: [{ topic: empty, numPartitions: 1 }], waitForLeaders: true });
+    await createTopic(admin, { topic: empty, numPartitions: 1 });
     const feed = startBlockListFeed({ kafka: spy, topic: empty, store: null, logger });
     await feed.ready;
     const restart = config?.retry?.restartOnFailure;
@@ -89,7 +91,7 @@ describe('block-list feed (Kafka -> block-list store)', () => {
     // joining) kept two broker connections open and did not exit by itself (seen in CI). Here close()
     // is called at each step of the start: as the consumer connects, subscribes, starts running.
     const empty = `${topic}-close`;
-    await admin.createTopics({ topics: [{ topic: empty, numPartitions: 1 }], waitForLeaders: true });
+    await createTopic(admin, { topic: empty, numPartitions: 1 });
     const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
     const before = sockets();
     for (const step of ['at once', 'connect', 'subscribe', 'run', 'running'] as const) {
@@ -131,27 +133,10 @@ describe('block-list feed (Kafka -> block-list store)', () => {
 
   it('starts its consumer again after a crash kafkajs does not restart, and follows the topic on', { timeout: 60_000 }, async () => {
     const crashTopic = `${topic}-crash`;
-    await admin.createTopics({ topics: [{ topic: crashTopic, numPartitions: 1 }], waitForLeaders: true });
+    await createTopic(admin, { topic: crashTopic, numPartitions: 1 });
     await producer.send({ topic: crashTopic, messages: [block('ip', '203.0.113.10', now + 600_000)] });
-    let crashes = 0;
-    type RunConfig = Parameters<ReturnType<InstanceType<typeof Kafka>['consumer']>['run']>[0];
-    const spy = {
-      admin: () => kafka.admin(),
-      consumer: (c: Parameters<InstanceType<typeof Kafka>['consumer']>[0]) => {
-        const consumer = kafka.consumer(c);
-        const run = consumer.run.bind(consumer);
-        consumer.run = (config?: RunConfig) =>
-          run({
-            ...config,
-            eachBatch: async (payload) => {
-              // The first batch fails with an error kafkajs does not retry (retriable: false).
-              if (crashes++ === 0) throw Object.assign(new Error('injected: batch handler failed'), { retriable: false });
-              await config!.eachBatch!(payload);
-            },
-          });
-        return consumer;
-      },
-    } as unknown as InstanceType<typeof Kafka>;
+    // The first batch fails with an error kafkajs does not retry.
+    const spy = failFirstBatch(kafka).kafka;
     const logs = captureLog('warn');
     const store = new BlockListStore({ logger });
     const feed = startBlockListFeed({ kafka: spy, topic: crashTopic, store, logger: logs.logger });
@@ -169,7 +154,7 @@ describe('block-list feed (Kafka -> block-list store)', () => {
 
   it('is ready at once on an empty topic', async () => {
     const empty = `${topic}-empty`;
-    await admin.createTopics({ topics: [{ topic: empty, numPartitions: 1 }], waitForLeaders: true });
+    await createTopic(admin, { topic: empty, numPartitions: 1 });
     const store = new BlockListStore({ logger });
     const feed = startBlockListFeed({ kafka, topic: empty, store, logger });
     await feed.ready;

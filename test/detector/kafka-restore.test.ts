@@ -2,30 +2,11 @@
 // group assigns partitions, reading the state topic's ends fails (seen in CI on a loaded broker:
 // "This server is not the leader for that topic-partition", and the detector never became ready).
 // Faults are injected into the admin client's answers; everything else is the real broker.
-import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { failFirstBatch, failTopicOffsets } from '../support/kafka-faults.ts';
 import { captureLog } from '../support/log-capture.ts';
 import { TEST_CONFIG } from './support/config.ts';
 import { createWorld, eventually, type World } from './support/kafka-env.ts';
-
-/** The world's client, except that reading the ends of `topic` fails with each of `faults` first, in order. */
-function faulty(kafka: Kafka, topic: string, faults: Error[]): { kafka: Kafka; calls: () => number } {
-  let calls = 0;
-  const k = Object.create(kafka) as Kafka;
-  k.admin = (...args: Parameters<Kafka['admin']>): Admin => {
-    const admin = kafka.admin(...args);
-    const real = admin.fetchTopicOffsets.bind(admin);
-    admin.fetchTopicOffsets = async (t: string) => {
-      if (t !== topic) return real(t);
-      calls++;
-      const fault = faults.shift();
-      if (fault) throw fault;
-      return real(t);
-    };
-    return admin;
-  };
-  return { kafka: k, calls: () => calls };
-}
 
 describe('detector state restore on a broker that answers badly', () => {
   let world: World;
@@ -40,7 +21,7 @@ describe('detector state restore on a broker that answers badly', () => {
   it('retries the restore of its assigned partitions until it succeeds, and becomes ready', { timeout: 60_000 }, async () => {
     const notLeader = Object.assign(new Error('This server is not the leader for that topic-partition'), { name: 'KafkaJSProtocolError', type: 'NOT_LEADER_FOR_PARTITION', retriable: true });
     const timedOut = Object.assign(new Error('Request ListOffsets(key: 2, version: 3) timed out'), { name: 'KafkaJSRequestTimeoutError', retriable: false });
-    const f = faulty(world.kafka, world.stateTopic, [notLeader, notLeader, timedOut]);
+    const f = failTopicOffsets(world.kafka, world.stateTopic, [notLeader, notLeader, timedOut]);
     const c = captureLog('debug');
     const d = await world.detector(TEST_CONFIG, undefined, { kafka: f.kafka, logger: c.logger });
     await eventually(() => d.ready(), 30_000, 'detector ready');
@@ -58,26 +39,10 @@ describe('detector state restore on a broker that answers badly', () => {
   });
 
   it('starts its decisions consumer again after a crash kafkajs does not restart, and consumes on', { timeout: 60_000 }, async () => {
-    type RunConfig = Parameters<ReturnType<Kafka['consumer']>['run']>[0];
-    let crashes = 0;
-    const k = Object.create(world.kafka) as Kafka;
-    k.consumer = (config: Parameters<Kafka['consumer']>[0]) => {
-      const consumer = world.kafka.consumer(config);
-      if (config.groupId !== world.groupId) return consumer;
-      const run = consumer.run.bind(consumer);
-      consumer.run = (rc?: RunConfig) =>
-        run({
-          ...rc,
-          eachBatch: async (payload) => {
-            // The first batch fails with an error kafkajs does not retry (retriable: false).
-            if (crashes++ === 0) throw Object.assign(new Error('injected: batch handler failed'), { retriable: false });
-            await rc!.eachBatch!(payload);
-          },
-        });
-      return consumer;
-    };
+    // The decisions consumer's first batch fails with an error kafkajs does not retry.
+    const f = failFirstBatch(world.kafka, (group) => group === world.groupId);
     const c = captureLog('warn');
-    const d = await world.detector(TEST_CONFIG, undefined, { kafka: k, logger: c.logger });
+    const d = await world.detector(TEST_CONFIG, undefined, { kafka: f.kafka, logger: c.logger });
     await eventually(() => d.ready(), 30_000, 'detector ready');
     const restarted = () => c.records().some((l) => l['msg'] === 'detector decisions: consumer stopped on an error kafkajs does not retry; starting it again');
     const producer = world.kafka.producer();
@@ -88,7 +53,7 @@ describe('detector state restore on a broker that answers badly', () => {
       await eventually(restarted, 30_000, 'restart logged');
       // Started again, in the group again (no offset was committed for the failed batch, and a
       // new member starts at the end, so that event is not replayed: the next one is consumed).
-      await eventually(() => d.ready() && crashes === 1, 30_000, 'ready again');
+      await eventually(() => d.ready() && f.batches() === 1, 30_000, 'ready again');
       const end = Date.now() + 30_000;
       while (d.stats().consumed === 0 && Date.now() < end) {
         await send();

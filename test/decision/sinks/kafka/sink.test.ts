@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Settings } from '../../../../src/config/settings.ts';
 import { createKafkaSink } from '../../../../src/decision/sinks/kafka/index.ts';
 import { createLogger } from '../../../../src/log/logger.ts';
+import { createTopic } from '../../../support/kafka-topics.ts';
 import { deleteTopics, delivered, makeRecord, readTopic, sinkSettings, testKafka, type ReadMessage } from './support.ts';
 
 const logger = createLogger({ level: 'silent' });
@@ -175,7 +176,7 @@ describe('Kafka decision sink (real broker)', () => {
     // The topic exists already, with a small max.message.bytes: a batch is too large, and so is one event.
     const admin = testKafka().admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic: s.kafkaTopicDecisions, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '6000' }] }], waitForLeaders: true });
+    await createTopic(admin, { topic: s.kafkaTopicDecisions, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '6000' }] });
     await admin.disconnect();
     const sink = await createKafkaSink(s, logger);
     for (let i = 0; i < 20; i++) {
