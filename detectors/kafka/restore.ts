@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { retryUntilStopped } from '../../src/kafka/client.ts';
+import { fatalCrash, retryUntilStopped } from '../../src/kafka/client.ts';
 import { fetchTopicEnds } from '../../src/kafka/offsets.ts';
 
 /** Key of the population snapshot (not a client key: clients are IPs, SPIFFE IDs or subjects). */
@@ -55,6 +55,7 @@ export async function readState(o: RestoreOptions): Promise<RestoredState> {
   const finished = new Promise<void>((r) => (done = r));
   const beat = o.heartbeat ? setInterval(() => void o.heartbeat?.().catch(() => undefined), 1000) : null;
   try {
+    const crashed = fatalCrash(consumer);
     await consumer.connect();
     await consumer.subscribe({ topics: [o.topic], fromBeginning: true });
     await consumer.run({
@@ -82,7 +83,9 @@ export async function readState(o: RestoreOptions): Promise<RestoredState> {
       },
     });
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), o.timeoutMs ?? 30_000).unref());
-    if ((await Promise.race([finished.then(() => 'ok' as const), timeout])) === 'timeout') {
+    // A consumer that crashed for good fails the restore (the caller retries it) rather than
+    // returning what was read before it.
+    if ((await Promise.race([finished.then(() => 'ok' as const), timeout, crashed])) === 'timeout') {
       o.logger.warn({ topic: o.topic, partitions: [...targets.keys()] }, 'detector state restore timed out; continuing with what was read');
     }
   } finally {

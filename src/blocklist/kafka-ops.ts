@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Kafka } from 'kafkajs';
-import { retryUntilStopped } from '../kafka/client.ts';
+import { fatalCrash, retryUntilStopped } from '../kafka/client.ts';
 import { fetchTopicEnds } from '../kafka/offsets.ts';
 import type { BlockKind } from './entry.ts';
 import { decodeBlockMessage, encodeBlock, encodeUnblock, type BlockRecord } from './kafka-record.ts';
@@ -27,6 +27,8 @@ export async function readBlockList(kafka: Kafka, topic: string, now = Date.now(
     const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false, retry: retryUntilStopped(() => stopping) });
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));
+    // A consumer that crashed for good ends the read with its error, not after the whole timeout.
+    const crashed = fatalCrash(consumer);
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -45,7 +47,7 @@ export async function readBlockList(kafka: Kafka, topic: string, now = Date.now(
           if (targets.size === 0) done();
         },
       });
-      const timedOut = await Promise.race([finished.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref())]);
+      const timedOut = await Promise.race([finished.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref()), crashed]);
       if (timedOut) throw new Error(`reading ${topic} timed out after ${timeoutMs} ms`);
     } finally {
       stopping = true;

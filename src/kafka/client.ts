@@ -184,3 +184,20 @@ export function restartAfterFatalCrash(consumer: Consumer, start: () => Promise<
     if (!e.payload.restart) schedule(e.payload.error as Error);
   });
 }
+
+/**
+ * Rejects with the error once `consumer` crashes and will not be restarted (kafkajs deemed the
+ * error fatal, or the owner stopped it), for one-shot readers racing it against "read to the
+ * end": without it they waited out their whole timeout, and the detector's restore then went
+ * on with the part it had read.
+ */
+export function fatalCrash(consumer: Consumer): Promise<never> {
+  const crashed = new Promise<never>((_resolve, reject) => {
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!e.payload.restart) reject(e.payload.error as Error);
+    });
+  });
+  // A crash after the reader is done (its own disconnect) has nobody waiting: not an unhandled rejection.
+  crashed.catch(() => undefined);
+  return crashed;
+}

@@ -3,6 +3,7 @@
 // "This server is not the leader for that topic-partition", and the detector never became ready).
 // Faults are injected into the admin client's answers; everything else is the real broker.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readState } from '../../detectors/kafka/restore.ts';
 import { failFirstBatch, failTopicOffsets } from '../support/kafka-faults.ts';
 import { captureLog } from '../support/log-capture.ts';
 import { TEST_CONFIG } from './support/config.ts';
@@ -66,5 +67,18 @@ describe('detector state restore on a broker that answers badly', () => {
     expect(d.stats().invalid).toBe(d.stats().consumed);
     expect(c.records().filter((l) => l['msg'] === 'detector decisions: consumer stopped on an error kafkajs does not retry; starting it again')).toHaveLength(1);
     await d.close();
+  });
+
+  it('fails a restore whose reader crashed for good (the caller retries it) rather than return part of the state', { timeout: 60_000 }, async () => {
+    const producer = world.kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: world.stateTopic, messages: [{ partition: 0, key: 'spiffe://test/restore-reader', value: '{}' }] });
+    await producer.disconnect();
+    const f = failFirstBatch(world.kafka, (group) => group.includes('.restore.'));
+    const read = readState({ kafka: f.kafka, topic: world.stateTopic, partitions: [0], groupPrefix: world.groupId, logger: captureLog('warn').logger, timeoutMs: 50_000 });
+    await expect(read).rejects.toThrow('injected: batch handler failed');
+    // The next attempt reads it all.
+    const again = await readState({ kafka: f.kafka, topic: world.stateTopic, partitions: [0], groupPrefix: world.groupId, logger: captureLog('warn').logger });
+    expect(again.clients.get(0)?.has('spiffe://test/restore-reader')).toBe(true);
   });
 });
