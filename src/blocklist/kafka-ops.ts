@@ -7,8 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Kafka } from 'kafkajs';
-import { fatalCrash, retryUntilStopped } from '../kafka/client.ts';
-import { fetchTopicEnds } from '../kafka/offsets.ts';
+import { readToEnd } from '../kafka/read-to-end.ts';
 import type { BlockKind } from './entry.ts';
 import { decodeBlockMessage, encodeBlock, encodeUnblock, type BlockRecord } from './kafka-record.ts';
 
@@ -18,48 +17,20 @@ const { Partitioners } = kafkajs;
 
 /** Reads the topic from the start to its current end; returns the latest record per key that is still in force. */
 export async function readBlockList(kafka: Kafka, topic: string, now = Date.now(), timeoutMs = 30_000): Promise<BlockRecord[]> {
-  const targets = new Map<number, bigint>();
-  for (const p of await fetchTopicEnds(kafka, topic)) if (p.high > p.low) targets.set(p.partition, p.high);
   const latest = new Map<string, BlockRecord | null>();
-  if (targets.size > 0) {
-    const groupId = `palisade-blocklist-cli-${randomUUID()}`;
-    let stopping = false;
-    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false, retry: retryUntilStopped(() => stopping) });
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    // A consumer that crashed for good ends the read with its error, not after the whole timeout.
-    const crashed = fatalCrash(consumer);
-    try {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [topic], fromBeginning: true });
-      await consumer.run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          const target = targets.get(batch.partition);
-          if (target === undefined) return;
-          for (const m of batch.messages) {
-            if (BigInt(m.offset) >= target) break;
-            const d = decodeBlockMessage({ key: m.key, value: m.value, headers: m.headers as Record<string, unknown> });
-            if (d.type === 'block') latest.set(d.key, d.record);
-            else if (d.type === 'unblock') latest.set(d.key, null);
-          }
-          if (BigInt(batch.lastOffset()) + 1n >= target) targets.delete(batch.partition);
-          if (targets.size === 0) done();
-        },
-      });
-      const timedOut = await Promise.race([finished.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), timeoutMs).unref()), crashed]);
-      if (timedOut) throw new Error(`reading ${topic} timed out after ${timeoutMs} ms`);
-    } finally {
-      stopping = true;
-      await consumer.disconnect().catch(() => undefined);
-      const a = kafka.admin();
-      await a
-        .connect()
-        .then(() => a.deleteGroups([groupId]))
-        .catch(() => undefined)
-        .finally(() => a.disconnect().catch(() => undefined));
-    }
-  }
+  const read = await readToEnd({
+    kafka,
+    topic,
+    groupId: `palisade-blocklist-cli-${randomUUID()}`,
+    timeoutMs,
+    onMessage(m) {
+      const d = decodeBlockMessage({ key: m.key, value: m.value, headers: m.headers as Record<string, unknown> });
+      if (d.type === 'block') latest.set(d.key, d.record);
+      else if (d.type === 'unblock') latest.set(d.key, null);
+    },
+  });
+  // An operator must not see part of the list as the list.
+  if (!read.complete) throw new Error(`reading ${topic} timed out after ${timeoutMs} ms`);
   const out: BlockRecord[] = [];
   for (const r of latest.values()) if (r && (r.expiresAt === null || r.expiresAt > now)) out.push(r);
   return out.sort((a, b) => b.addedAt - a.addedAt);
