@@ -22,6 +22,7 @@ import { PalisadeError } from '../../src/errors/codes.ts';
 import { createKafkaClient, restartAfterFatalCrash, retryUntilStopped, type KafkaClientSettings } from '../../src/kafka/client.ts';
 import { ensureTopics, palisadeTopics, type TopicSettings } from '../../src/kafka/topics.ts';
 import type { DetectorMetrics } from '../../src/telemetry/metrics.ts';
+import { backoffMs } from '../../src/util/backoff.ts';
 import { createWebhookSender, type WebhookSender } from '../alerts/webhook.ts';
 import type { DetectorConfig } from '../config.ts';
 import { Detector, type Alert } from '../detector.ts';
@@ -220,7 +221,7 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
         return;
       } catch (err) {
         if (closing) return;
-        const wait = Math.min(RESTORE_RETRY_MAX_MS, 500 * 2 ** Math.min(attempt, 5));
+        const wait = backoffMs(attempt, 500, RESTORE_RETRY_MAX_MS);
         log.warn({ err: (err as Error).message, retryInMs: wait }, 'detector state restore failed; retrying');
         await new Promise((r) => setTimeout(r, wait).unref());
       }

@@ -17,6 +17,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { restartAfterFatalCrash, retryUntilStopped } from '../kafka/client.ts';
 import { fetchTopicEnds } from '../kafka/offsets.ts';
+import { backoffMs } from '../util/backoff.ts';
 import { BlockEntryError } from './entry.ts';
 import { decodeBlockMessage, type DecodedBlockMessage } from './kafka-record.ts';
 import type { BlockListStore } from './store.ts';
@@ -178,7 +179,7 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
         held.consumer = null;
         await c?.disconnect().catch(() => undefined);
         if (closed) return;
-        const wait = Math.min(RETRY_MAX_MS, 250 * 2 ** Math.min(attempt, 6));
+        const wait = backoffMs(attempt, 250, RETRY_MAX_MS);
         log.warn({ err: (err as Error).message, retryInMs: wait }, 'block-list feed cannot start; retrying');
         await new Promise<void>((r) => {
           const t = setTimeout(r, wait);

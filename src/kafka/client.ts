@@ -12,6 +12,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel as KafkaLogLevel, type Consumer, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
 import { PalisadeError } from '../errors/codes.ts';
+import { backoffMs } from '../util/backoff.ts';
 
 /** The settings this module reads (a subset of src/config/settings.ts, so the detector can pass its own). */
 export interface KafkaClientSettings {
@@ -170,7 +171,7 @@ export function restartAfterFatalCrash(consumer: Consumer, start: () => Promise<
   let attempt = 0;
   const schedule = (err: Error) => {
     if (o.stopped()) return;
-    const wait = Math.min(FATAL_RESTART_MAX_MS, 500 * 2 ** Math.min(attempt++, 5));
+    const wait = backoffMs(attempt++, 500, FATAL_RESTART_MAX_MS);
     o.logger.warn({ err: err.message, kind: err.name, retryInMs: wait }, `${o.what}: consumer stopped on an error kafkajs does not retry; starting it again`);
     setTimeout(() => {
       if (o.stopped()) return;

@@ -14,6 +14,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
+import { backoffMs } from '../util/backoff.ts';
 
 export interface PartitionEnds {
   readonly partition: number;
@@ -62,6 +63,6 @@ export async function fetchTopicEnds(kafka: Pick<Kafka, 'admin'>, topic: string,
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
-    await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** Math.min(attempt, 4))));
+    await new Promise((r) => setTimeout(r, backoffMs(attempt, 100, 1000)));
   }
 }
