@@ -1,7 +1,7 @@
 /**
  * The OCSF 1.8.0 enum values Palisade uses, with their captions (a `*_id`
  * attribute and its caption sibling always travel together). Written from
- * ../shared/ocsf-1.8.0; test/decision/ocsf/enums.test.ts checks every entry
+ * the official OCSF 1.8.0 data (vendored in test/fixtures/ocsf-1.8.0); test/decision/ocsf/enums.test.ts checks every entry
  * against the published dictionary, classes and objects.
  */
 import type { Disposition } from '../../errors/codes.ts';

@@ -1,5 +1,5 @@
 /**
- * Reads the official OCSF schema source (../shared/ocsf-1.8.0: dictionary,
+ * Reads the official OCSF schema source (test/fixtures/ocsf-1.8.0, vendored: dictionary,
  * events, objects, profiles) and compiles a class or object the way the OCSF
  * schema server does: follow `extends` to the root, splice in `$include`d
  * profiles (their attributes carry the profile's name), merge each attribute
@@ -65,8 +65,8 @@ export interface OcsfSource {
 }
 
 export function ocsfRoot(): string {
-  const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
-  return resolve(repoRoot, '..', 'shared', 'ocsf-1.8.0');
+  // Vendored in the repository (test/fixtures/ocsf-1.8.0, Apache-2.0, see its SOURCE.md): the tests read nothing outside the checkout.
+  return resolve(import.meta.dirname, '..', '..', 'fixtures', 'ocsf-1.8.0');
 }
 
 function readJson(path: string): Raw {
@@ -97,7 +97,7 @@ function walk(dir: string, out: string[] = []): string[] {
 export function loadOcsf(root = ocsfRoot()): OcsfSource {
   if (!existsSync(join(root, 'dictionary.json'))) {
     throw new Error(
-      `The official OCSF 1.8.0 schema data is missing at ${root}. It must sit beside the repository as ../shared/ocsf-1.8.0 (dictionary.json, events/, objects/, profiles/), read-only; CI provides it there.`,
+      `The official OCSF 1.8.0 schema data is missing at ${root}. It is vendored in the repository as test/fixtures/ocsf-1.8.0 (dictionary.json, events/, objects/, profiles/); restore it from git.`,
     );
   }
   const version = String(readJson(join(root, 'version.json'))['version']);
