@@ -137,15 +137,25 @@ export async function compilePolicy(document: PolicyDocument, hash: string, base
   });
 }
 
-/** Reads and compiles a policy file; throws PalisadeError with an actionable message. */
-export async function loadPolicyFile(path: string, services: Services): Promise<CompiledPolicy> {
-  const abs = resolve(path);
-  let text: string;
+/**
+ * Reads a policy file's bytes as text: the one place a policy file is read (the sidecar's
+ * policy holder and the offline tools), so an unreadable file is always reported the same way.
+ */
+export async function readPolicyText(path: string): Promise<string> {
   try {
-    text = await readFile(abs, 'utf8');
+    return await readFile(resolve(path), 'utf8');
   } catch (err) {
     throw new PalisadeError('POLICY_UNREADABLE', `${path}: cannot read policy file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+}
+
+/** Parses, validates and compiles a policy text read from `path` (relative paths in it resolve against its directory). */
+export function compilePolicyText(text: string, path: string, services: Services): Promise<CompiledPolicy> {
   const { document, hash } = validatePolicy(parsePolicyText(text, path), path);
-  return compilePolicy(document, hash, dirname(abs), services);
+  return compilePolicy(document, hash, dirname(resolve(path)), services);
+}
+
+/** Reads and compiles a policy file; throws PalisadeError with an actionable message. */
+export async function loadPolicyFile(path: string, services: Services): Promise<CompiledPolicy> {
+  return compilePolicyText(await readPolicyText(path), path, services);
 }

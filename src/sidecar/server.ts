@@ -5,8 +5,6 @@
  * listener for probes; policy and certificate hot reload; exactly one
  * decision record per request.
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -23,16 +21,15 @@ import { normalizePath } from '../http/normalize-path.ts';
 import { runPipeline } from '../pipeline/runner.ts';
 import type { Decider, RequestContext, TlsFacts } from '../pipeline/types.ts';
 import type { CompiledPolicy } from '../policy/compiled.ts';
-import { loadPolicyFile } from '../policy/load.ts';
-import { watchPolicyFile, type PolicyWatcher } from '../policy/watch.ts';
-import { readCredentials, watchCredentials, type CredentialWatcher } from '../tls/credentials.ts';
+import { readCredentials, type CredentialWatcher } from '../tls/credentials.ts';
 import { tlsFactsOf } from '../tls/peer.ts';
 import { requestId, uuidv7 } from '../util/ids.ts';
 import { downstreamHeaders, upstreamHeaders } from './forward-headers.ts';
 import type { SidecarObserver } from './observer.ts';
 import { problemBody } from './problem.ts';
+import { startPolicyHolder, type PolicyHolder } from './policy-holder.ts';
 import type { Services } from './services.ts';
-import { peerVerifyReason, tlsErrorReason } from './tls-errors.ts';
+import { guardTlsListener, secureContextOptions, tlsFilesOf } from './tls-context.ts';
 import { upstreamErrorCode } from './upstream-errors.ts';
 import { sendUpstreamBody } from './upstream-response.ts';
 import { NO_REQUEST_TRACE, TRACING_OFF, type RequestTrace, type Tracing } from '../telemetry/tracing.ts';
@@ -93,7 +90,8 @@ const TEXT_LIMIT = 2048;
 // One policy facts object per loaded policy, shared by all its decision records (the OCSF
 // mapping and the decision thread key their caches on the object, not its contents).
 const policyFactsCache = new WeakMap<CompiledPolicy, NonNullable<DecisionRecord['policy']>>();
-function policyFacts(p: CompiledPolicy): NonNullable<DecisionRecord['policy']> {
+function policyOf(p: CompiledPolicy | null): DecisionRecord['policy'] {
+  if (p === null) return null;
   let f = policyFactsCache.get(p);
   if (f === undefined) {
     f = { name: p.name, version: p.version, hash: p.hash };
@@ -129,43 +127,16 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   };
 
   // ---- policy ----
-  let policy: CompiledPolicy | null = null;
-  let policyTextHash = '';
-  async function reloadPolicy(): Promise<Error | null> {
-    let text: string;
-    try {
-      text = await readFile(settings.policyFile, 'utf8');
-    } catch (err) {
-      const e = new PalisadeError('POLICY_UNREADABLE', `${settings.policyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      if (policy) logger.error({ code: e.code, err: e.message }, 'policy file unreadable; previous policy stays in force');
-      notify('onPolicyRefused', e);
-      return e;
-    }
-    const textHash = createHash('sha256').update(text).digest('hex');
-    if (textHash === policyTextHash) return null;
-    try {
-      const next = await loadPolicyFile(settings.policyFile, services);
-      policyTextHash = textHash;
-      const previous = policy;
-      policy = next; // atomic: a request holds the policy it started with
-      logger.info({ policy: next.name, version: next.version, hash: next.hash, previous: previous?.hash ?? null }, 'policy loaded');
-      notify('onPolicyLoaded', next);
-      return null;
-    } catch (err) {
-      policyTextHash = textHash; // do not re-report the same broken file every poll
-      const e = err as Error;
-      logger.error({ code: (err as PalisadeError).code ?? 'POLICY_INVALID', err: e.message, hash: policy?.hash ?? null }, 'policy refused; previous policy stays in force');
-      notify('onPolicyRefused', e);
-      return e;
-    }
-  }
-  const initialError = await reloadPolicy();
-  if (initialError) throw initialError;
-  const policyWatcher: PolicyWatcher = watchPolicyFile(settings.policyFile, () => void reloadPolicy());
+  const holder: PolicyHolder = await startPolicyHolder({
+    file: settings.policyFile,
+    services,
+    logger,
+    onLoaded: (p) => notify('onPolicyLoaded', p),
+    onRefused: (e) => notify('onPolicyRefused', e),
+  });
 
   // ---- TLS ----
-  const tlsFiles = { cert: settings.tlsCert, key: settings.tlsKey, ca: settings.tlsCa };
-  const creds = readCredentials(tlsFiles);
+  const creds = readCredentials(tlsFilesOf(settings));
 
   function emit(request: FastifyRequest, reply: FastifyReply | null, statusOverride?: number): void {
     const o = request.palisade;
@@ -213,7 +184,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       response: { status, bytesOut },
       stages: ctx?.timings ?? [],
       upstreamMs: o.upstreamMs,
-      policy: o.policy ? policyFacts(o.policy) : null,
+      policy: policyOf(o.policy),
       detail: o.detail,
     };
     try {
@@ -307,15 +278,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       },
       ...(kind === 'tls'
         ? {
-            https: {
-              ...creds.options,
-              requestCert: true,
-              // Verification happens in OpenSSL either way; refusing in our own
-              // secureConnection listener (below) lets us count *why* a peer was refused.
-              rejectUnauthorized: false,
-              minVersion: settings.tlsMinVersion,
-              connectionsCheckingInterval,
-            },
+            https: { ...secureContextOptions(creds, settings), connectionsCheckingInterval },
           }
         : {}),
     };
@@ -344,7 +307,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       if (socket) inflight.set(socket, request);
       request.palisade = {
         ctx: null,
-        policy,
+        policy: holder.current(),
         decidedBy: 'request',
         code: 'INTERNAL_ERROR',
         rule: null,
@@ -381,7 +344,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
 
     app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, request, reply) => {
       const o = request.palisade;
-      const fallback: Outcome = o ?? ({ ctx: null, policy, decidedBy: 'request', code: 'INTERNAL_ERROR', rule: null, detail: null, upstreamStart: null, upstreamMs: null, path: '', emitted: false, start: process.hrtime.bigint(), receivedAt: Date.now(), bytesWrittenAtStart: 0, trace: NO_REQUEST_TRACE } satisfies Outcome);
+      const fallback: Outcome = o ?? ({ ctx: null, policy: holder.current(), decidedBy: 'request', code: 'INTERNAL_ERROR', rule: null, detail: null, upstreamStart: null, upstreamMs: null, path: '', emitted: false, start: process.hrtime.bigint(), receivedAt: Date.now(), bytesWrittenAtStart: 0, trace: NO_REQUEST_TRACE } satisfies Outcome);
       if (reply.sent) return;
       if (err instanceof PalisadeError && err.code in CODES) return sendProblem(reply, fallback, err.code, fallback.decidedBy, null, err.message);
       if (err.code === 'FST_ERR_BAD_URL') return sendProblem(reply, fallback, 'PATH_INVALID', 'request', null, 'invalid URL');
@@ -393,7 +356,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
 
     const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const o = request.palisade as Outcome;
-      const p = policy;
+      const p = holder.current();
       o.policy = p;
       if (!p) return sendProblem(reply, o, 'POLICY_UNAVAILABLE', 'sidecar', null);
       const raw = request.raw;
@@ -489,7 +452,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       response: { status: CODES[code].status, bytesOut: 0 },
       stages: [],
       upstreamMs: null,
-      policy: policy ? policyFacts(policy) : null,
+      policy: policyOf(holder.current()),
       detail: err.code ?? 'client error',
     };
     sink.write(record);
@@ -497,41 +460,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   }
 
   const app = buildApp('tls');
-  app.server.on('tlsClientError', (err: NodeJS.ErrnoException) => notify('onTlsHandshakeError', tlsErrorReason(err)));
-  // Runs before the HTTP layer's own listener: a peer whose certificate did not
-  // verify is cut off before a single byte of HTTP is read. A peer with no
-  // certificate passes only when client certificates are optional.
-  app.server.prependListener('secureConnection', (socket: TLSSocket) => {
-    if (socket.authorized) return;
-    const presented = Object.keys(socket.getPeerCertificate()).length > 0;
-    if (!presented && !settings.requireClientCert) return;
-    notify('onTlsHandshakeError', presented ? peerVerifyReason(String(socket.authorizationError ?? '')) : 'no_client_cert');
-    socket.destroy();
-  });
+  const credWatcher: CredentialWatcher = guardTlsListener(app.server as Server, creds, settings, logger, notify);
   await app.listen({ host: settings.listenHost, port: settings.listenPort });
   const tlsPort = (app.server.address() as { port: number }).port;
 
-  const credWatcher: CredentialWatcher = watchCredentials(
-    tlsFiles,
-    creds,
-    (next) => {
-      (app.server as unknown as { setSecureContext(o: object): void }).setSecureContext({
-        ...next.options,
-        requestCert: true,
-        rejectUnauthorized: false,
-        minVersion: settings.tlsMinVersion,
-      });
-      logger.info({ digest: next.digest.slice(0, 16) }, 'TLS credentials reloaded');
-      notify('onTlsReloaded');
-    },
-    (err) => {
-      logger.warn({ err: err.message }, 'TLS credentials refused; previous ones stay');
-      notify('onTlsRefused', err);
-    },
-  );
-
   let plain: FastifyInstance | null = null;
-  if ((policy as CompiledPolicy | null)?.allowPlaintext) {
+  if (holder.current()?.allowPlaintext) {
     plain = buildApp('plain');
     await plain.listen({ host: settings.listenHost, port: settings.plaintextPort });
   }
@@ -542,7 +476,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const admin = Fastify({ logger: false });
   admin.get('/livez', async () => ({ status: 'ok' }));
   admin.get('/readyz', async (_req, reply) => {
-    const p = policy;
+    const p = holder.current();
     if (closing || !p) return reply.code(503).send({ status: 'not ready', reason: closing ? 'shutting down' : 'no policy' });
     const extra = options.notReadyReason?.() ?? null;
     if (extra) return reply.code(503).send({ status: 'not ready', reason: extra });
@@ -559,8 +493,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     adminPort,
     plaintextPort: plain ? (plain.server.address() as { port: number }).port : null,
     admin,
-    policy: () => policy,
-    reloadPolicy,
+    policy: () => holder.current(),
+    reloadPolicy: holder.reload,
     close() {
       closed ??= shutdown();
       return closed;
@@ -570,7 +504,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   async function shutdown(): Promise<void> {
     {
       closing = true;
-      policyWatcher.close();
+      holder.close();
       credWatcher.close();
       await Promise.all([app.close(), plain?.close()]);
       await sink.close();
