@@ -39,7 +39,7 @@ import { createKafkaSink } from '../src/decision/sinks/kafka/index.ts';
 import { partitionKey } from '../src/decision/sinks/kafka/key.ts';
 import { createKafkaClient } from '../src/kafka/client.ts';
 import { createLogger } from '../src/log/logger.ts';
-import { createDetectorMetrics } from '../src/telemetry/metrics.ts';
+import { createDetectorMetrics } from '../detectors/metrics.ts';
 import { startHarness } from '../test/support/harness.ts';
 import { closeClients, liveClients, replay, useSimApi, type Sent } from '../test/detector/support/live.ts';
 

@@ -6,7 +6,8 @@
  */
 import { Registry } from 'prom-client';
 import { parse } from 'yaml';
-import { createDetectorMetrics, createSidecarMetrics } from '../src/telemetry/metrics.ts';
+import { createSidecarMetrics } from '../src/telemetry/metrics.ts';
+import { createDetectorMetrics } from '../detectors/metrics.ts';
 
 interface MetricJson {
   name: string;

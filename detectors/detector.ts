@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { BlockRecord, DecodedBlockMessage } from '../src/blocklist/kafka-record.ts';
 import type { DecisionRecord } from '../src/decision/record.ts';
-import type { DetectorMetrics } from '../src/telemetry/metrics.ts';
+import type { DetectorMetrics } from './metrics.ts';
 import { uuidv7 } from '../src/util/ids.ts';
 import type { DetectorConfig } from './config.ts';
 import type { Anomaly } from './engine/anomaly.ts';

@@ -16,7 +16,7 @@ import { blockListStore } from '../src/blocklist/store.ts';
 import type { DecodedBlockMessage } from '../src/blocklist/kafka-record.ts';
 import type { SidecarObserver } from '../src/sidecar/observer.ts';
 import type { Services } from '../src/sidecar/services.ts';
-import type { DetectorMetrics } from '../src/telemetry/metrics.ts';
+import type { DetectorMetrics } from './metrics.ts';
 import { createWebhookSender, type WebhookSender } from './alerts/webhook.ts';
 import { parseDetectorConfig, type DetectorConfig, type DetectorConfigInput } from './config.ts';
 import { Detector, type Alert } from './detector.ts';

@@ -21,7 +21,7 @@ import { recordFromOcsf } from '../../src/decision/ocsf/read.ts';
 import { PalisadeError } from '../../src/errors/codes.ts';
 import { createKafkaClient, restartAfterFatalCrash, retryUntilStopped, type KafkaClientSettings } from '../../src/kafka/client.ts';
 import { ensureTopics, palisadeTopics, type TopicSettings } from '../../src/kafka/topics.ts';
-import type { DetectorMetrics } from '../../src/telemetry/metrics.ts';
+import type { DetectorMetrics } from '../metrics.ts';
 import { backoffMs } from '../../src/util/backoff.ts';
 import { createWebhookSender, type WebhookSender } from '../alerts/webhook.ts';
 import type { DetectorConfig } from '../config.ts';

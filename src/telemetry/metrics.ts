@@ -1,14 +1,11 @@
 /**
- * Prometheus metrics of the sidecar and the detector (prom-client).
+ * Prometheus metrics of the sidecar (prom-client). The detector's are in detectors/metrics.ts.
  *
  * Exported API (stable; other modules call it):
  *
  *   const registry = new Registry();                  // from 'prom-client'
  *   const m = createSidecarMetrics(registry);          // SidecarMetrics
- *   const d = createDetectorMetrics(registry2, { detections: DETECTION_IDS, severities: SEVERITIES });
- *                                                      // DetectorMetrics (own registry/process); the ids
- *                                                      // and severities (detectors/config.ts) start at zero
- *   // Both also register the standard process_* and nodejs_* metrics on that registry
+ *   // Also registers the standard process_* and nodejs_* metrics on that registry
  *   // (pass { processMetrics: false } to skip, e.g. two sets in one test process).
  *
  *   Sidecar, request level (the server calls these; nothing else needs to):
@@ -55,19 +52,6 @@
  *                                             //   [+ spoolBytes, capacity, spoolLimitBytes]); do not mix both
  *                                             //   styles for the same sink name.
  *
- *   Detector (detectors/...):
- *     d.eventsConsumed.inc(n)
- *     d.consumerLag.set({ partition }, events)     // partition as a string, e.g. '3'
- *     d.clientsTracked.set(n)
- *     d.anomalies.inc({ detection, severity })     // detection: the detection's id from the detector config
- *     d.alertsPublished.inc({ channel, result })   // channel: 'kafka' | 'webhook'; result: 'ok' | 'error'
- *     d.blocksIssued.inc({ detection })
- *     d.blocksExpired.inc()
- *     d.blocksActive.set(n)
- *     d.eventToBlock.observe(seconds)              // decision event time -> block record published
- *     d.eventProcessing.observe(seconds)           // per consumed batch, for saturation
- *     d.checkpoints.inc({ result })                // baseline checkpoints to the compacted topic
- *
  * Label values are always bounded: verdict, stage, stable code, route template (never the raw path),
  * configured issuer, detection id, severity, partition. Never a client id, IP, token or path.
  * Creating the metrics has no side effect beyond registering them on the given registry.
@@ -94,22 +78,10 @@ export const STAGE_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.000
 export const OVERHEAD_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 /** Remote calls (JWKS, introspection), seconds. */
 export const CALL_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
-/** Detector: decision event to block published, seconds (target: under 2 s). */
-export const TIME_TO_BLOCK_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60];
 
 export interface MetricsOptions {
   /** Register process_* and nodejs_* default metrics on the registry (default true). */
   readonly processMetrics?: boolean;
-}
-
-export interface DetectorMetricsOptions extends MetricsOptions {
-  /**
-   * Detection ids and severities to start at zero (detectors/config.ts DETECTION_IDS, SEVERITIES):
-   * a counter series born with its first increment loses that increment to rate()/increase(),
-   * so the first block of a detection would not show on the dashboard.
-   */
-  readonly detections?: readonly string[];
-  readonly severities?: readonly string[];
 }
 
 /** Stats a sink can expose for watchSink; the optional fields are read when present. */
@@ -171,22 +143,6 @@ export interface SidecarMetrics {
   watchSink(sink: string, stats: () => WatchedSinkStats): void;
   /** Observer for the sidecar server (src/sidecar/observer.ts). */
   readonly observer: SidecarObserver;
-}
-
-export interface DetectorMetrics {
-  readonly registry: Registry;
-  readonly eventsConsumed: Counter;
-  readonly eventsInvalid: Counter;
-  readonly consumerLag: Gauge<'partition'>;
-  readonly clientsTracked: Gauge;
-  readonly anomalies: Counter<'detection' | 'severity'>;
-  readonly alertsPublished: Counter<'channel' | 'result'>;
-  readonly blocksIssued: Counter<'detection'>;
-  readonly blocksExpired: Counter;
-  readonly blocksActive: Gauge;
-  readonly eventToBlock: Histogram;
-  readonly eventProcessing: Histogram;
-  readonly checkpoints: Counter<'result'>;
 }
 
 function counter<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[] = []): Counter<T> {
@@ -500,32 +456,4 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
     watchSink,
     observer,
   };
-}
-
-/** Creates and registers every detector metric on `registry`. */
-export function createDetectorMetrics(registry: Registry, options: DetectorMetricsOptions = {}): DetectorMetrics {
-  const r = registry;
-  const m: DetectorMetrics = {
-    registry: r,
-    eventsConsumed: counter(r, 'palisade_detector_events_consumed_total', 'Decision events consumed from the decisions topic.'),
-    eventsInvalid: counter(r, 'palisade_detector_events_invalid_total', 'Consumed events that could not be parsed and were skipped.'),
-    consumerLag: gauge(r, 'palisade_detector_consumer_lag_events', 'Events between the partition\'s high watermark and the detector\'s position, by assigned partition.', ['partition'] as const),
-    clientsTracked: gauge(r, 'palisade_detector_clients_tracked', 'Clients with a baseline held by this detector instance.'),
-    anomalies: counter(r, 'palisade_detector_anomalies_total', 'Anomalies raised, by detection id and severity.', ['detection', 'severity'] as const),
-    alertsPublished: counter(r, 'palisade_detector_alerts_published_total', 'Alerts sent, by channel (kafka/webhook) and result (ok/error).', ['channel', 'result'] as const),
-    blocksIssued: counter(r, 'palisade_detector_blocks_issued_total', 'Block records published to the block-list topic, by detection id.', ['detection'] as const),
-    blocksExpired: counter(r, 'palisade_detector_blocks_expired_total', 'Blocks that reached their expiry and were removed.'),
-    blocksActive: gauge(r, 'palisade_detector_blocks_active', 'Blocks issued by the detector and not yet expired or removed.'),
-    eventToBlock: histogram(r, 'palisade_detector_event_to_block_seconds', 'Time from the decision event that tipped a detection to the block record being published, seconds.', TIME_TO_BLOCK_BUCKETS),
-    eventProcessing: histogram(r, 'palisade_detector_batch_processing_seconds', 'Time to process one consumed batch, seconds.', CALL_BUCKETS),
-    checkpoints: counter(r, 'palisade_detector_checkpoints_total', 'Baseline checkpoints written to the state topic, by result (ok/error).', ['result'] as const),
-  };
-  for (const detection of options.detections ?? []) {
-    m.blocksIssued.inc({ detection }, 0);
-    for (const severity of options.severities ?? []) m.anomalies.inc({ detection, severity }, 0);
-  }
-  for (const channel of ['kafka', 'webhook'] as const) for (const result of ['ok', 'error'] as const) m.alertsPublished.inc({ channel, result }, 0);
-  for (const result of ['ok', 'error'] as const) m.checkpoints.inc({ result }, 0);
-  processMetrics(r, options);
-  return m;
 }

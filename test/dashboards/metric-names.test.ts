@@ -9,7 +9,8 @@ import { Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { DASHBOARDS } from '../../dashboards/index.ts';
 import { ROOT, RULES_FILE } from '../../dashboards/generate.ts';
-import { createDetectorMetrics, createSidecarMetrics } from '../../src/telemetry/metrics.ts';
+import { createSidecarMetrics } from '../../src/telemetry/metrics.ts';
+import { createDetectorMetrics } from '../../detectors/metrics.ts';
 
 async function exported(registry: Registry): Promise<Set<string>> {
   const names = new Set<string>();

@@ -12,7 +12,7 @@ import { startKafkaDetector, type KafkaDetector } from '../../../detectors/kafka
 import { loadDetectorSettings } from '../../../detectors/settings.ts';
 import { createLogger } from '../../log/logger.ts';
 import { addMetricsRoute } from '../../telemetry/admin-metrics.ts';
-import { createDetectorMetrics } from '../../telemetry/metrics.ts';
+import { createDetectorMetrics } from '../../../detectors/metrics.ts';
 import { parseFlags } from '../args.ts';
 import { kafkaSettings, quietKafkajsTimerWarnings } from '../kafka-required.ts';
 import { runUntilSignal } from '../shutdown.ts';

@@ -14,7 +14,7 @@ import { loadSettings, type Settings } from '../../../src/config/settings.ts';
 import { createKafkaSink } from '../../../src/decision/sinks/kafka/index.ts';
 import { createKafkaClient } from '../../../src/kafka/client.ts';
 import { createLogger } from '../../../src/log/logger.ts';
-import { createDetectorMetrics, type DetectorMetrics } from '../../../src/telemetry/metrics.ts';
+import { createDetectorMetrics, type DetectorMetrics } from '../../../detectors/metrics.ts';
 import { startHarness, type Harness } from '../../support/harness.ts';
 
 export const BROKERS = process.env['PALISADE_KAFKA_BROKERS'] ?? '127.0.0.1:19092';
