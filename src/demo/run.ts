@@ -4,7 +4,7 @@
  * the sidecar in front, the detector in-process, then scripted requests with
  * what was allowed and denied and why, and commands to try more.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Agent } from 'undici';
 import { loadSettings } from '../config/settings.ts';
@@ -18,6 +18,7 @@ import { createDevCa, writePem, type Pem } from '../tls/dev-ca.ts';
 import { createEmbeddedDetector } from '../../detectors/embedded.ts';
 import { blockListStore } from '../blocklist/store.ts';
 import { startDemoIdp } from './idp.ts';
+import { demoPolicyText } from './policy-file.ts';
 import { startOrdersService } from './orders-service.ts';
 
 export interface DemoOptions {
@@ -70,10 +71,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
 
   const policyFile = join(dir, 'policy.yaml');
   const idp = await startDemoIdp('orders-api');
-  writeFileSync(
-    policyFile,
-    readFileSync(new URL('./policy.yaml', import.meta.url), 'utf8').replace('${DEMO_ISSUER}', idp.issuer).replace('${DEMO_JWKS_URI}', idp.jwksUri),
-  );
+  writeFileSync(policyFile, demoPolicyText(idp));
   const alice = await idp.mint('alice', { tenant: 'acme', scope: 'orders:read' });
   const bob = await idp.mint('bob', { tenant: 'globex', scope: 'orders:read' });
   const expired = await idp.mint('alice', { tenant: 'acme', scope: 'orders:read' }, -120);
