@@ -1,8 +1,13 @@
 /**
  * The `palisade` command: one entry point, subcommands in ./commands/, each
  * loaded only when used so `palisade policy check` does not pay for Kafka.
+ *
+ * Exit codes: 0 done, 1 the command ran and failed, 2 the command line is
+ * wrong (see ./args.ts and the README's "The palisade command").
  */
+import { readFileSync } from 'node:fs';
 import { PalisadeError } from '../errors/codes.ts';
+import { CliExit, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './args.ts';
 
 type Command = { readonly summary: string; readonly load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
@@ -10,31 +15,54 @@ const COMMANDS: Record<string, Command> = {
   sidecar: { summary: 'run the sidecar (settings from PALISADE_* variables; see README)', load: () => import('./commands/sidecar.ts') },
   policy: { summary: 'policy check FILE | explain FILE --method M --path P [...] | diff OLD NEW --decisions FILE', load: () => import('./commands/policy.ts') },
   demo: { summary: 'start the whole system on this machine with a dev CA, sample service and policy', load: () => import('./commands/demo.ts') },
-  settings: { summary: 'print the settings table (--markdown) or the effective settings', load: () => import('./commands/settings.ts') },
+  settings: { summary: 'the PALISADE_* settings in effect and where each came from (--markdown: the reference table)', load: () => import('./commands/settings.ts') },
   inject: { summary: 'add the sidecar to Kubernetes YAML (files or stdin) like linkerd inject', load: () => import('./commands/inject.ts') },
   webhook: { summary: 'run the sidecar-injection admission webhook (HTTPS, AdmissionReview v1)', load: () => import('./commands/webhook.ts') },
   detector: { summary: 'run the anomaly detector on the decisions topic (Kafka); alerts, blocks, /metrics on :9902', load: () => import('./commands/detector.ts') },
   blocklist: { summary: 'blocklist list | add TARGET --reason R [--ttl D] | remove TARGET (the Kafka block list every sidecar follows)', load: () => import('./commands/blocklist.ts') },
-  alerts: { summary: 'alerts tail [--from-beginning] [--json]: the detector\'s alerts as they arrive', load: () => import('./commands/alerts.ts') },
+  alerts: { summary: 'alerts tail [--from-beginning] [-o json]: the detector\'s alerts as they arrive', load: () => import('./commands/alerts.ts') },
+  version: { summary: 'print the version (also: palisade --version)', load: async () => ({ run: versionCommand }) },
 };
 
 function usage(): string {
   const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
-  return `usage: palisade <command> [options]\n\ncommands:\n${Object.entries(COMMANDS)
-    .map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`)
-    .join('\n')}\n`;
+  return (
+    `usage: palisade <command> [options]\n\ncommands:\n${Object.entries(COMMANDS)
+      .map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`)
+      .join('\n')}\n\n` +
+    'Run "palisade <command> --help" for a command\'s options.\n' +
+    'Exit codes: 0 done, 1 the command failed, 2 the command line is wrong.\n'
+  );
+}
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function versionCommand(argv: string[]): Promise<number> {
+  const { parseCommand, formatOutput } = await import('./args.ts');
+  const { output } = parseCommand(argv, { name: 'palisade version', usage: 'usage: palisade version [-o json|yaml]\n\nThe version of palisade and of the Node.js runtime.\n', options: {}, output: true });
+  const record = { version: version(), node: process.versions.node };
+  process.stdout.write(formatOutput(output, record, () => `palisade ${record.version} (node ${record.node})`));
+  return EXIT_OK;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '-h' || name === '--help' || name === 'help') {
-    process.stdout.write(usage());
-    return name ? 0 : 2;
+  if (!name) {
+    process.stderr.write(usage());
+    return EXIT_USAGE;
   }
-  const cmd = COMMANDS[name];
+  if (name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(usage());
+    return EXIT_OK;
+  }
+  if (name === '--version') return versionCommand(rest);
+  const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!cmd) {
     process.stderr.write(`palisade: unknown command "${name}"\n\n${usage()}`);
-    return 2;
+    return EXIT_USAGE;
   }
   const mod = await cmd.load();
   return mod.run(rest);
@@ -45,8 +73,18 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof PalisadeError) process.stderr.write(`palisade: ${err.code}: ${err.message}\n`);
-    else process.stderr.write(`palisade: ${(err as Error).stack ?? String(err)}\n`);
-    process.exitCode = 1;
+    if (err instanceof CliExit) {
+      process.stdout.write(err.stdout);
+      process.exitCode = err.code;
+    } else if (err instanceof UsageError) {
+      process.stderr.write(`${err.command}: ${err.message}\nRun "${err.command} --help" for usage.\n`);
+      process.exitCode = EXIT_USAGE;
+    } else if (err instanceof PalisadeError) {
+      process.stderr.write(`palisade: ${err.code}: ${err.message}\n`);
+      process.exitCode = EXIT_FAILURE;
+    } else {
+      process.stderr.write(`palisade: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = EXIT_FAILURE;
+    }
   },
 );
