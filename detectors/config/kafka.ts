@@ -1,0 +1,10 @@
+/** config.kafka: the detector's own Kafka runtime (the shared topics come from PALISADE_KAFKA_*). */
+import { int, obj, str } from './kit.ts';
+
+export const kafkaSchema = obj('The detector\'s Kafka runtime (brokers, TLS, SASL and the decisions/blocklist/alerts topics come from the PALISADE_KAFKA_* settings).', {
+  groupId: str('palisade-detector', 'Consumer group on the decisions topic; instances in one group share the partitions. Default "palisade-detector".', 1),
+  stateTopic: str('palisade.detector-state.v1', 'Compacted topic of per-client baselines (checkpoints), restored on partition assignment. Default "palisade.detector-state.v1".', 1),
+  checkpointIntervalMs: int(5000, 100, 'How often changed baselines are written to the state topic and consumer offsets committed, milliseconds. Default 5000.'),
+  maxWaitMs: int(100, 1, 'Longest a fetch waits for new events on the broker, milliseconds (latency of detection). Default 100.'),
+  expirySweepMs: int(5000, 100, 'How often expired blocks are tombstoned on the block-list topic, milliseconds. Default 5000.'),
+});
