@@ -14,6 +14,7 @@ import { checkAuthFailures } from '../rules/auth-failures.ts';
 import { checkNotFound, checkPaths } from '../rules/enumeration.ts';
 import { checkPopulation } from '../rules/population.ts';
 import { checkSchema, checkSize } from '../rules/probing.ts';
+import type { Explanation, RuleContext } from '../rules/context.ts';
 import { checkRate } from '../rules/rate.ts';
 import { SEVERITY_RANK, severityOf, type Anomaly } from './anomaly.ts';
 import { alphaForHalfLife } from './baseline.ts';
@@ -23,8 +24,6 @@ import { HLL_REGISTERS, hllAdd, hllEstimate } from './hll.ts';
 import { F_AUTH_FAIL, F_BLOCKED, F_NOT_FOUND, F_VIOLATION, clientKeyOf, clientKindOf, flagsOf } from './observation.ts';
 import { PopulationModel } from './population.ts';
 
-/** What a rule supplies beyond the numbers: everything an alert needs to explain itself. */
-export type Explanation = Pick<Anomaly, 'metric' | 'unit' | 'thresholdRule' | 'baseline' | 'window' | 'route' | 'summary'>;
 
 /** Most routes a single client is tracked on (a client spraying thousands of unknown paths shares one route: "(none)"). */
 const MAX_ROUTES_PER_CLIENT = 256;
@@ -50,6 +49,8 @@ export class DetectorEngine {
   readonly cooldownMs: number;
   readonly epochMs: number;
   readonly distinctHalfMs: number;
+  /** What the rules see of the engine (rules/context.ts). */
+  private readonly ctx: RuleContext;
   private nextSweep = 0;
   private out: Anomaly[] = [];
   private evicted: { key: string; partition: number }[] = [];
@@ -67,6 +68,7 @@ export class DetectorEngine {
     this.cooldownMs = cfg.alerts.cooldownSeconds * 1000;
     this.epochMs = cfg.population.epochSeconds * 1000;
     this.population = new PopulationModel({ ...cfg.population, clampSigma: e.learnClampSigma });
+    this.ctx = { detections: cfg.detections, distinctHalfMs: this.distinctHalfMs, epochMs: this.epochMs, population: this.population, report: this.report.bind(this) };
   }
 
   /**
@@ -128,13 +130,13 @@ export class DetectorEngine {
 
     // ---- rules the event can affect ----
     const warm = c.events >= e.warmupEvents && t - c.first >= this.warmupMs;
-    checkRate(this, c, r, t, warm);
-    if (fail) checkAuthFailures(this, c, r, t, warm);
-    if (nf) checkNotFound(this, c, r, t, warm);
-    if (viol) checkSchema(this, c, r, t, warm);
-    if (pathChanged) checkPaths(this, c, r, t, warm);
-    if (sizeOutlier) checkSize(this, c, r, t, warm);
-    if (rc !== null && (warm === false || this.cfg.population.applyToWarmClients)) checkPopulation(this, c, r, t, rc, fail, nf, viol);
+    checkRate(this.ctx, c, r, t, warm);
+    if (fail) checkAuthFailures(this.ctx, c, r, t, warm);
+    if (nf) checkNotFound(this.ctx, c, r, t, warm);
+    if (viol) checkSchema(this.ctx, c, r, t, warm);
+    if (pathChanged) checkPaths(this.ctx, c, r, t, warm);
+    if (sizeOutlier) checkSize(this.ctx, c, r, t, warm);
+    if (rc !== null && (warm === false || this.cfg.population.applyToWarmClients)) checkPopulation(this.ctx, c, r, t, rc, fail, nf, viol);
 
     if (this.out.length === 0) return null;
     const res = this.out;

@@ -4,11 +4,11 @@
  * authentication/authorization failures, and upstream 401/403, per client.
  */
 import { M_FAIL, type ClientState } from '../engine/client-state.ts';
-import type { DetectorEngine } from '../engine/engine.ts';
+import type { RuleContext } from './context.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { checkCount } from './count.ts';
 
-export function checkAuthFailures(e: DetectorEngine, c: ClientState, r: DecisionRecord, _t: number, warm: boolean): void {
-  checkCount(e, c, r, 'auth.failures', e.cfg.detections['auth.failures'], M_FAIL, 'authentication/authorization failures', warm);
-  checkCount(e, c, r, 'auth.slow', e.cfg.detections['auth.slow'], M_FAIL, 'authentication/authorization failures', warm);
+export function checkAuthFailures(e: RuleContext, c: ClientState, r: DecisionRecord, _t: number, warm: boolean): void {
+  checkCount(e, c, r, 'auth.failures', e.detections['auth.failures'], M_FAIL, 'authentication/authorization failures', warm);
+  checkCount(e, c, r, 'auth.slow', e.detections['auth.slow'], M_FAIL, 'authentication/authorization failures', warm);
 }

@@ -7,11 +7,11 @@
 import type { CountDetectionConfig, DetectionId } from '../config.ts';
 import { fmt } from '../engine/anomaly.ts';
 import { METRIC_NAMES, M_REQ, type ClientState } from '../engine/client-state.ts';
-import type { DetectorEngine } from '../engine/engine.ts';
+import type { RuleContext } from './context.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { threshold, thresholdRule } from './threshold.ts';
 
-export function checkCount(e: DetectorEngine, c: ClientState, r: DecisionRecord, id: DetectionId, cfg: CountDetectionConfig, slot: number, what: string, warm: boolean): void {
+export function checkCount(e: RuleContext, c: ClientState, r: DecisionRecord, id: DetectionId, cfg: CountDetectionConfig, slot: number, what: string, warm: boolean): void {
   if (!cfg.enabled || (cfg.requireWarmup === true && !warm)) return;
   const win = c.windows[cfg.window];
   const observed = win.total(slot);

@@ -5,7 +5,7 @@
  */
 import { fmt } from '../engine/anomaly.ts';
 import { M_NOT_FOUND, type ClientState } from '../engine/client-state.ts';
-import type { DetectorEngine } from '../engine/engine.ts';
+import type { RuleContext } from './context.ts';
 import { HLL_REGISTERS, hllEstimate } from '../engine/hll.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { checkCount } from './count.ts';
@@ -13,8 +13,8 @@ import { threshold, thresholdRule } from './threshold.ts';
 
 const BOTH_HALVES = [0, HLL_REGISTERS];
 
-export function checkPaths(e: DetectorEngine, c: ClientState, r: DecisionRecord, t: number, warm: boolean): void {
-  const cfg = e.cfg.detections['enumeration.paths'];
+export function checkPaths(e: RuleContext, c: ClientState, r: DecisionRecord, t: number, warm: boolean): void {
+  const cfg = e.detections['enumeration.paths'];
   // Warm for this detection also means its own baseline has samples (half windows the client was active in).
   const baselineReady = warm && c.distinct.n >= cfg.minSamples;
   if (!cfg.enabled || (cfg.requireWarmup === true && !baselineReady)) return;
@@ -37,6 +37,6 @@ export function checkPaths(e: DetectorEngine, c: ClientState, r: DecisionRecord,
   }));
 }
 
-export function checkNotFound(e: DetectorEngine, c: ClientState, r: DecisionRecord, _t: number, warm: boolean): void {
-  checkCount(e, c, r, 'enumeration.not-found', e.cfg.detections['enumeration.not-found'], M_NOT_FOUND, '404 responses', warm);
+export function checkNotFound(e: RuleContext, c: ClientState, r: DecisionRecord, _t: number, warm: boolean): void {
+  checkCount(e, c, r, 'enumeration.not-found', e.detections['enumeration.not-found'], M_NOT_FOUND, '404 responses', warm);
 }

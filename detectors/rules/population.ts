@@ -7,7 +7,7 @@
 import type { DetectionId } from '../config.ts';
 import { fmt } from '../engine/anomaly.ts';
 import { M_FAIL, M_NOT_FOUND, M_REQ, M_VIOLATION, SERIES_WIDTH, type ClientState, type RouteCounts } from '../engine/client-state.ts';
-import type { DetectorEngine } from '../engine/engine.ts';
+import type { RuleContext } from './context.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 
 const IDS: readonly (readonly [DetectionId, number, string])[] = [
@@ -17,7 +17,7 @@ const IDS: readonly (readonly [DetectionId, number, string])[] = [
   ['population.violations', M_VIOLATION, 'schema violations'],
 ];
 
-export function checkPopulation(e: DetectorEngine, c: ClientState, r: DecisionRecord, t: number, rc: RouteCounts, fail: boolean, nf: boolean, viol: boolean): void {
+export function checkPopulation(e: RuleContext, c: ClientState, r: DecisionRecord, t: number, rc: RouteCounts, fail: boolean, nf: boolean, viol: boolean): void {
   const epochMs = e.epochMs;
   const elapsed = (t - rc[0]! * epochMs) / epochMs;
   const carry = elapsed >= 1 ? 0 : 1 - elapsed;
@@ -25,12 +25,12 @@ export function checkPopulation(e: DetectorEngine, c: ClientState, r: DecisionRe
     if (slot === M_FAIL && !fail) continue;
     if (slot === M_NOT_FOUND && !nf) continue;
     if (slot === M_VIOLATION && !viol) continue;
-    const cfg = e.cfg.detections[id as 'population.requests'];
+    const cfg = e.detections[id as 'population.requests'];
     if (!cfg.enabled) continue;
     // Sliding epoch: this epoch so far plus the unexpired share of the previous one.
     const observed = rc[1 + slot]! + rc[1 + SERIES_WIDTH + slot]! * carry;
     if (observed < cfg.minCount) continue;
-    const route = e.routeKeyOf(r.request.route);
+    const route = e.population.routeKey(r.request.route);
     const model = e.population.statsFor(route, slot);
     if (model === null) continue;
     const s = model.stats;

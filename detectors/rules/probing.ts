@@ -5,16 +5,16 @@
  */
 import { fmt } from '../engine/anomaly.ts';
 import { M_SIZE_OUTLIER, M_VIOLATION, type ClientState } from '../engine/client-state.ts';
-import type { DetectorEngine } from '../engine/engine.ts';
+import type { RuleContext } from './context.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { checkCount } from './count.ts';
 
-export function checkSchema(e: DetectorEngine, c: ClientState, r: DecisionRecord, _t: number, warm: boolean): void {
-  checkCount(e, c, r, 'probing.schema', e.cfg.detections['probing.schema'], M_VIOLATION, 'schema violations or malformed requests', warm);
+export function checkSchema(e: RuleContext, c: ClientState, r: DecisionRecord, _t: number, warm: boolean): void {
+  checkCount(e, c, r, 'probing.schema', e.detections['probing.schema'], M_VIOLATION, 'schema violations or malformed requests', warm);
 }
 
-export function checkSize(e: DetectorEngine, c: ClientState, r: DecisionRecord, _t: number, warm: boolean): void {
-  const cfg = e.cfg.detections['probing.size'];
+export function checkSize(e: RuleContext, c: ClientState, r: DecisionRecord, _t: number, warm: boolean): void {
+  const cfg = e.detections['probing.size'];
   if (!cfg.enabled || (cfg.requireWarmup === true && !warm)) return;
   const win = c.windows[cfg.window];
   const observed = win.total(M_SIZE_OUTLIER);

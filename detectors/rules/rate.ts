@@ -6,15 +6,15 @@
 import type { DetectionId } from '../config.ts';
 import { fmt } from '../engine/anomaly.ts';
 import { M_REQ, type ClientState } from '../engine/client-state.ts';
-import type { DetectorEngine } from '../engine/engine.ts';
+import type { RuleContext } from './context.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { threshold, thresholdRule } from './threshold.ts';
 
 const RATE_IDS: readonly DetectionId[] = ['rate.burst', 'rate.sustained'];
 
-export function checkRate(e: DetectorEngine, c: ClientState, r: DecisionRecord, _t: number, warm: boolean): void {
+export function checkRate(e: RuleContext, c: ClientState, r: DecisionRecord, _t: number, warm: boolean): void {
   for (const id of RATE_IDS) {
-    const cfg = e.cfg.detections[id as 'rate.burst'];
+    const cfg = e.detections[id as 'rate.burst'];
     if (!cfg.enabled || (cfg.requireWarmup === true && !warm)) continue;
     // A client in warm-up has no baseline: it is judged by the cold floor alone (0 = not at all).
     const floor = warm ? cfg.minRate : (cfg.coldMinRate ?? 0);
