@@ -64,6 +64,9 @@ export function authenticationProblems(spec: AuthenticationSpec): string[] {
     const f = `${ROOT}.jwt.issuers[${i}]`;
     if (seen.has(iss.issuer)) out.push(`${f}.issuer ("${iss.issuer}"): listed twice; merge the entries (audiences and algorithms are per issuer)`);
     seen.add(iss.issuer);
+    if (iss.jwks.cacheMinAgeSeconds > iss.jwks.cacheMaxAgeSeconds) {
+      out.push(`${f}.jwks.cacheMinAgeSeconds (${iss.jwks.cacheMinAgeSeconds}): above cacheMaxAgeSeconds (${iss.jwks.cacheMaxAgeSeconds}); lower it, or raise cacheMaxAgeSeconds`);
+    }
     const u = urlProblem(iss.jwksUri, iss.jwks.allowHttp, `${f}.jwks.allowHttp`);
     if (u) out.push(`${f}.jwksUri: ${u}`);
     iss.algorithms.forEach((a, j) => {

@@ -64,6 +64,18 @@ export class ExpiringLru<V> {
     this.#map.delete(key);
   }
 
+  /** Drops every entry whose value matches (rare events only: it walks the whole map). */
+  deleteWhere(match: (value: V) => boolean): number {
+    let n = 0;
+    for (const [key, slot] of this.#map) {
+      if (match(slot.value)) {
+        this.#map.delete(key);
+        n++;
+      }
+    }
+    return n;
+  }
+
   clear(): void {
     this.#map.clear();
   }

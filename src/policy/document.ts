@@ -64,7 +64,7 @@ export interface JwtIssuerSpec {
   readonly algorithms: readonly string[];
   readonly clockSkewSeconds: number;
   readonly claims: ClaimMappingSpec;
-  readonly jwks: { readonly cacheMaxAgeSeconds: number; readonly cooldownSeconds: number; readonly timeoutMs: number; readonly allowHttp: boolean };
+  readonly jwks: { readonly cacheMaxAgeSeconds: number; readonly cacheMinAgeSeconds: number; readonly cooldownSeconds: number; readonly timeoutMs: number; readonly allowHttp: boolean };
 }
 
 export interface IntrospectionSpec {

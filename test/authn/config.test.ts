@@ -54,6 +54,12 @@ describe('spec.authentication checks at load', () => {
     expect(await errorOf(ISSUER(', algorithms: [RS257]'))).toContain('("RS257"): not a supported signing algorithm; use one of RS256');
   });
 
+  it('refuses JWKS lifetime bounds that cross, naming both values and the fix', async () => {
+    expect(await errorOf(ISSUER(', jwks: { cacheMinAgeSeconds: 600, cacheMaxAgeSeconds: 60 }'))).toContain('spec.authentication.jwt.issuers[0].jwks.cacheMinAgeSeconds (600): above cacheMaxAgeSeconds (60); lower it, or raise cacheMaxAgeSeconds');
+    await load(ISSUER(', jwks: { cacheMinAgeSeconds: 60, cacheMaxAgeSeconds: 60 }'));
+    expect(await errorOf(ISSUER(', jwks: { cacheMinAgeSeconds: 0 }'))).toContain('cacheMinAgeSeconds');
+  });
+
   it('refuses a client secret written into the policy', async () => {
     const m = await errorOf(`
       introspection: { endpoint: "https://idp.test/introspect", clientId: p, clientSecret: "hunter2" }

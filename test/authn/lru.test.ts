@@ -14,6 +14,15 @@ describe('ExpiringLru', () => {
     expect([...l.keys()].sort()).toEqual(['d', 'e', 'f']);
   });
 
+  it('drops the entries a predicate matches (a key left the JWKS)', () => {
+    const l = new ExpiringLru<{ key: string }>(10);
+    l.set('a', { key: 'k1' }, 1000, 0);
+    l.set('b', { key: 'k2' }, 1000, 0);
+    l.set('c', { key: 'k1' }, 1000, 0);
+    expect(l.deleteWhere((v) => v.key === 'k1')).toBe(2);
+    expect([...l.keys()]).toEqual(['b']);
+  });
+
   it('ends eviction even when every entry is hot', () => {
     const l = new ExpiringLru<number>(2);
     l.set('a', 1, 1000, 0);

@@ -45,7 +45,9 @@ describe('authn metric hooks -> Prometheus', () => {
     const t = await signToken(key, { iss: 'https://idp.test/', aud: 'api', sub: 'a' }, { now: clock.now() });
     expect((await v.verify(t)).ok).toBe(true);
     expect((await v.verify(t)).ok).toBe(true);
+    // An unknown kid refetches once (not found: the cooldown is armed); the next unknown kid is answered from memory.
     expect((await v.verify(await signToken(key, { iss: 'https://idp.test/', aud: 'api', sub: 'a' }, { now: clock.now(), kid: 'forged' }))).ok).toBe(false);
+    expect((await v.verify(await signToken(key, { iss: 'https://idp.test/', aud: 'api', sub: 'a' }, { now: clock.now(), kid: 'forged-2' }))).ok).toBe(false);
     const i = createIntrospector(spec.introspection!, introspectionClientConfig(spec.introspection!, '/'), 'fp', svc);
     intro.tokens.set('opaque', { sub: 'b' });
     await i.introspect('opaque');
@@ -53,16 +55,16 @@ describe('authn metric hooks -> Prometheus', () => {
     await i.introspect('dead');
 
     const text = await registry.metrics();
-    expect(text).toContain('palisade_jwks_fetches_total{issuer="https://idp.test/",result="ok"} 1');
+    expect(text).toContain('palisade_jwks_fetches_total{issuer="https://idp.test/",result="ok"} 2');
     expect(text).toContain('palisade_jwks_fetches_total{issuer="https://idp.test/",result="cooldown"} 1');
     expect(text).toContain('palisade_jwks_cache_hits_total{issuer="https://idp.test/"} 1');
     expect(text).toContain('palisade_jwks_keys{issuer="https://idp.test/"} 1');
     expect(text).toContain('palisade_token_cache_lookups_total{mechanism="jwt",result="hit"} 1');
-    expect(text).toContain('palisade_token_cache_lookups_total{mechanism="jwt",result="miss"} 2');
+    expect(text).toContain('palisade_token_cache_lookups_total{mechanism="jwt",result="miss"} 3');
     expect(text).toContain('palisade_token_cache_lookups_total{mechanism="introspection",result="hit"} 1');
     expect(text).toContain('palisade_introspection_requests_total{result="active"} 1');
     expect(text).toContain('palisade_introspection_requests_total{result="inactive"} 1');
-    expect(text).toMatch(/palisade_jwks_fetch_duration_seconds_count\{issuer="https:\/\/idp.test\/"\} 1/);
+    expect(text).toMatch(/palisade_jwks_fetch_duration_seconds_count\{issuer="https:\/\/idp.test\/"\} 2/);
     expect(text).not.toContain(t);
   });
 });

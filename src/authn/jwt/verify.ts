@@ -7,7 +7,9 @@
  * Verified tokens are remembered by SHA-256 of (config fingerprint, token),
  * never by the token itself, until the token's exp, in a bounded LRU: a hot
  * client pays for one signature check, then a hash and a map lookup. A cached
- * verdict is dropped when its signing key leaves the JWKS.
+ * verdict is dropped when its signing key leaves the JWKS, and is not served
+ * from a key set past its lifetime: that lookup waits for the refetch (see
+ * jwks-cache.ts), so a removed key stops vouching within the lifetime.
  */
 import { createHash, hash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
@@ -48,6 +50,7 @@ export function createJwtVerifier(issuers: readonly JwtIssuerSpec[], fingerprint
       // Lazily fetched: creating the state does no I/O.
       jwks: jwksStateFor(svc, spec.issuer, spec.jwksUri, {
         cacheMaxAgeMs: spec.jwks.cacheMaxAgeSeconds * 1000,
+        cacheMinAgeMs: spec.jwks.cacheMinAgeSeconds * 1000,
         cooldownMs: spec.jwks.cooldownSeconds * 1000,
         timeoutMs: spec.jwks.timeoutMs,
       }),
@@ -56,7 +59,7 @@ export function createJwtVerifier(issuers: readonly JwtIssuerSpec[], fingerprint
   // One-shot hash of (config digest, token): cheaper than an incremental hash for inputs this small.
   const keyPrefix = `${createHash('sha256').update(fingerprint).digest('hex')}\n`;
 
-  async function verifyFresh(token: string, cacheKey: string, now: number): Promise<TokenOutcome> {
+  async function verifyFresh(token: string, cacheKey: string, now: number, arrival?: number): Promise<TokenOutcome> {
     let alg: unknown;
     let kid: unknown;
     let payload: JWTPayload;
@@ -77,7 +80,7 @@ export function createJwtVerifier(issuers: readonly JwtIssuerSpec[], fingerprint
     const issuer = typeof iss === 'string' ? byIssuer.get(iss) : undefined;
     if (!issuer) return failure('AUTHN_ISSUER_UNKNOWN', typeof iss === 'string' ? 'the token\'s issuer is not trusted' : 'the token has no iss claim');
     if (!issuer.algorithms.has(alg)) return failure('AUTHN_ALGORITHM_FORBIDDEN', 'the token\'s signing algorithm is not allowed for its issuer');
-    const keys = await issuer.jwks.keysFor(kid, alg);
+    const keys = await issuer.jwks.keysFor(kid, alg, arrival);
     if (!Array.isArray(keys)) return keys as AuthnFailure;
     const spec = issuer.spec;
     let last: AuthnFailure = failure('AUTHN_TOKEN_INVALID', 'the token\'s signature does not verify');
@@ -133,21 +136,32 @@ export function createJwtVerifier(issuers: readonly JwtIssuerSpec[], fingerprint
     return last;
   }
 
+  function cacheHit(hit: CachedJwt): TokenFacts {
+    svc.stats.jwtCacheHits++;
+    svc.metrics.tokenCache?.('jwt', 'hit');
+    return hit.facts;
+  }
+
+  function miss(token: string, cacheKey: string, arrival?: number): Promise<TokenOutcome> {
+    svc.tokens.delete(cacheKey);
+    svc.metrics.tokenCache?.('jwt', 'miss');
+    return verifyFresh(token, cacheKey, svc.now(), arrival);
+  }
+
   return {
     verify(token) {
       const now = svc.now();
       const cacheKey = hash('sha256', keyPrefix + token, 'base64url');
       const hit = svc.tokens.get(cacheKey, now);
-      if (hit !== undefined) {
-        if (!hit.key.retired) {
-          svc.stats.jwtCacheHits++;
-          svc.metrics.tokenCache?.('jwt', 'hit');
-          return hit.facts;
-        }
-        svc.tokens.delete(cacheKey);
+      if (hit !== undefined && !hit.key.retired) {
+        const jwks = byIssuer.get(hit.facts.issuer ?? '')?.jwks;
+        const arrival = jwks?.fetchSeq;
+        const pending = jwks?.freshen() ?? null;
+        if (pending === null) return cacheHit(hit);
+        // The key set is past its lifetime: the verdict stands only if its key is still published.
+        return pending.then(() => (hit.key.retired ? miss(token, cacheKey, arrival) : cacheHit(hit)));
       }
-      svc.metrics.tokenCache?.('jwt', 'miss');
-      return verifyFresh(token, cacheKey, now);
+      return miss(token, cacheKey);
     },
   };
 }

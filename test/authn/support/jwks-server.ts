@@ -13,6 +13,8 @@ export interface JwksServer {
   keys: JWK[];
   /** ok: 200 with keys; error: 500; hang: never answers (until close). */
   mode: 'ok' | 'error' | 'hang';
+  /** Extra response headers of a 200 (Cache-Control, Age, Expires...). */
+  headers: Record<string, string>;
   /** Stops listening: connections are refused from now on. */
   stop(): Promise<void>;
   close(): Promise<void>;
@@ -20,7 +22,7 @@ export interface JwksServer {
 
 export async function startJwksServer(keys: JWK[] = []): Promise<JwksServer> {
   let requests = 0;
-  const state = { keys, mode: 'ok' as JwksServer['mode'] };
+  const state = { keys, mode: 'ok' as JwksServer['mode'], headers: {} as Record<string, string> };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     requests++;
     req.resume();
@@ -34,6 +36,7 @@ export async function startJwksServer(keys: JWK[] = []): Promise<JwksServer> {
       return;
     }
     res.setHeader('content-type', 'application/jwk-set+json');
+    for (const [k, v] of Object.entries(state.headers)) res.setHeader(k, v);
     res.end(JSON.stringify({ keys: state.keys }));
   });
   const { port, stop } = await listenOnLoopback(server);
@@ -53,6 +56,12 @@ export async function startJwksServer(keys: JWK[] = []): Promise<JwksServer> {
     },
     set mode(m: JwksServer['mode']) {
       state.mode = m;
+    },
+    get headers() {
+      return state.headers;
+    },
+    set headers(h: Record<string, string>) {
+      state.headers = h;
     },
     stop,
     close: stop,
