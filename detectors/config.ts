@@ -49,6 +49,7 @@ export type CountDetectionConfig = Detections['auth.failures'];
 export type DistinctDetectionConfig = Detections['enumeration.paths'];
 export type SizeDetectionConfig = Detections['probing.size'];
 export type PopulationDetectionConfig = Detections['population.requests'];
+export type AlertmanagerConfig = DetectorConfig['alerts']['alertmanager'];
 
 /** A partial config, as written in a file or by a test (deep partial of DetectorConfig). */
 export type DetectorConfigInput = DeepPartial<DetectorConfig>;
@@ -59,6 +60,7 @@ const validate = createAjv().compile(detectorConfigSchema);
 /** Validates a config object (defaults filled in), or throws CONFIG_INVALID naming every bad field. */
 export function parseDetectorConfig(input: unknown = {}, source = 'detector config'): DetectorConfig {
   const data = structuredClone(input ?? {}) as Record<string, unknown>;
+  refuseWebhookAlertmanager(data, source);
   if (!validate(data)) {
     const lines = describeAjvErrors(validate.errors, 'config', data);
     throw new PalisadeError('CONFIG_INVALID', `${source} is invalid:\n  - ${lines.join('\n  - ')}`);
@@ -70,6 +72,17 @@ export function parseDetectorConfig(input: unknown = {}, source = 'detector conf
     if ((w.seconds * 1000) % w.buckets !== 0) throw new PalisadeError('CONFIG_INVALID', `${source}: engine.windows.${name}: ${w.seconds} s cannot be cut into ${w.buckets} whole-millisecond buckets`);
   }
   return deepFreeze(cfg);
+}
+
+/**
+ * The webhook's former "alertmanager" format was the body Alertmanager sends to its receivers,
+ * which Alertmanager itself does not accept: say where alerts for Alertmanager go now.
+ */
+function refuseWebhookAlertmanager(data: Record<string, unknown>, source: string): void {
+  const formats = ((data['alerts'] as Record<string, unknown> | undefined)?.['webhook'] as Record<string, unknown> | undefined)?.['formats'];
+  if (Array.isArray(formats) && formats.includes('alertmanager')) {
+    throw new PalisadeError('CONFIG_INVALID', `${source}: alerts.webhook.formats: "alertmanager" is no longer a webhook format (it was the notification Alertmanager sends to receivers, which Alertmanager does not accept); push alerts to Alertmanager with alerts.alertmanager.urls: ["http://alertmanager:9093"] and keep "slack" (or drop formats) for the webhook`);
+  }
 }
 
 /** Reads the config from a YAML or JSON file (empty path = all defaults). */

@@ -17,6 +17,7 @@ import type { DecodedBlockMessage } from '../src/blocklist/kafka-record.ts';
 import type { SidecarObserver } from '../src/sidecar/observer.ts';
 import type { Services } from '../src/sidecar/services.ts';
 import type { DetectorMetrics } from './metrics.ts';
+import { createAlertmanagerPusher, type AlertmanagerPusher } from './alerts/alertmanager.ts';
 import { createWebhookSender, type WebhookSender } from './alerts/webhook.ts';
 import { parseDetectorConfig, type DetectorConfig, type DetectorConfigInput } from './config.ts';
 import { Detector, type Alert } from './detector.ts';
@@ -40,6 +41,7 @@ export interface EmbeddedDetector {
   /** The most recent alerts, oldest first. */
   readonly alerts: readonly Alert[];
   readonly webhook: WebhookSender | null;
+  readonly alertmanager: AlertmanagerPusher | null;
   close(): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export function createEmbeddedDetector(o: EmbeddedDetectorOptions): EmbeddedDete
   const store = blockListStore(o.services);
   const log = o.logger.child({ part: 'detector' });
   const webhook = createWebhookSender(config.alerts.webhook, log, (ok) => o.metrics?.alertsPublished.inc({ channel: 'webhook', result: ok ? 'ok' : 'error' }));
+  const alertmanager = createAlertmanagerPusher(config.alerts.alertmanager, { logger: log, now: o.services.now, onResult: (ok) => o.metrics?.alertsPublished.inc({ channel: 'alertmanager', result: ok ? 'ok' : 'error' }) });
   const keep = o.keepAlerts ?? 1000;
   const alerts: Alert[] = [];
   const detector = new Detector({
@@ -64,6 +67,7 @@ export function createEmbeddedDetector(o: EmbeddedDetectorOptions): EmbeddedDete
         alerts.push(a);
         if (alerts.length > keep) alerts.splice(0, alerts.length - keep);
         webhook?.send(a);
+        alertmanager?.fire(a);
         try {
           o.onAlert?.(a);
         } catch (err) {
@@ -91,6 +95,8 @@ export function createEmbeddedDetector(o: EmbeddedDetectorOptions): EmbeddedDete
       if (c.type === 'expired' && c.entry.source === 'detector') o.metrics?.blocksExpired.inc();
     }
     detector.onBlockList(m);
+    // A removed or expired block resolves its alerts in Alertmanager.
+    if (m.type === 'unblock') alertmanager?.resolveTarget(key, m.unblock.at);
   });
 
   let tracked = 0;
@@ -107,9 +113,11 @@ export function createEmbeddedDetector(o: EmbeddedDetectorOptions): EmbeddedDete
     detector,
     alerts,
     webhook,
+    alertmanager,
     async close() {
       off();
       await webhook?.drain();
+      await alertmanager?.close();
     },
   };
 }

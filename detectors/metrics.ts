@@ -13,7 +13,7 @@
  *   d.consumerLag.set({ partition }, events)     // partition as a string, e.g. '3'
  *   d.clientsTracked.set(n)
  *   d.anomalies.inc({ detection, severity })     // detection: the detection's id from the detector config
- *   d.alertsPublished.inc({ channel, result })   // channel: 'kafka' | 'webhook'; result: 'ok' | 'error'
+ *   d.alertsPublished.inc({ channel, result })   // channel: 'kafka' | 'webhook' | 'alertmanager'; result: 'ok' | 'error'
  *   d.blocksIssued.inc({ detection })
  *   d.blocksExpired.inc()
  *   d.blocksActive.set(n)
@@ -79,7 +79,7 @@ export function createDetectorMetrics(registry: Registry, options: DetectorMetri
     consumerLag: gauge(r, 'palisade_detector_consumer_lag_events', 'Events between the partition\'s high watermark and the detector\'s position, by assigned partition.', ['partition'] as const),
     clientsTracked: gauge(r, 'palisade_detector_clients_tracked', 'Clients with a baseline held by this detector instance.'),
     anomalies: counter(r, 'palisade_detector_anomalies_total', 'Anomalies raised, by detection id and severity.', ['detection', 'severity'] as const),
-    alertsPublished: counter(r, 'palisade_detector_alerts_published_total', 'Alerts sent, by channel (kafka/webhook) and result (ok/error).', ['channel', 'result'] as const),
+    alertsPublished: counter(r, 'palisade_detector_alerts_published_total', 'Alerts sent, by channel (kafka/webhook/alertmanager; one per POST to Alertmanager) and result (ok/error).', ['channel', 'result'] as const),
     blocksIssued: counter(r, 'palisade_detector_blocks_issued_total', 'Block records published to the block-list topic, by detection id.', ['detection'] as const),
     blocksExpired: counter(r, 'palisade_detector_blocks_expired_total', 'Blocks that reached their expiry and were removed.'),
     blocksActive: gauge(r, 'palisade_detector_blocks_active', 'Blocks issued by the detector and not yet expired or removed.'),
@@ -91,7 +91,7 @@ export function createDetectorMetrics(registry: Registry, options: DetectorMetri
     m.blocksIssued.inc({ detection }, 0);
     for (const severity of options.severities ?? []) m.anomalies.inc({ detection, severity }, 0);
   }
-  for (const channel of ['kafka', 'webhook'] as const) for (const result of ['ok', 'error'] as const) m.alertsPublished.inc({ channel, result }, 0);
+  for (const channel of ['kafka', 'webhook', 'alertmanager'] as const) for (const result of ['ok', 'error'] as const) m.alertsPublished.inc({ channel, result }, 0);
   for (const result of ['ok', 'error'] as const) m.checkpoints.inc({ result }, 0);
   // Standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds...), as the sidecar
   // does: Node/process dashboards know them, and the scrape job label tells the two apart.

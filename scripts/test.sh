@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (`npm test`): type check, real parts up, every test, parts down.
-# Installs what it needs: npm deps (pretest), kcat and Prometheus (Debian),
+# Installs what it needs: npm deps (pretest), kcat, Prometheus and Alertmanager (Debian),
 # the Kafka broker jars (Maven Central, cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +10,8 @@ echo "== node $(node --version), $(tsc --version)"
 echo "== type check"
 tsc -p tsconfig.json
 
-echo "== real parts: kcat, prometheus, kustomize, Kafka broker"
-bash scripts/ensure-apt.sh kcat prometheus
+echo "== real parts: kcat, prometheus, alertmanager, kustomize, Kafka broker"
+bash scripts/ensure-apt.sh kcat prometheus prometheus-alertmanager
 kbin=$(bash scripts/ensure-kustomize.sh)
 [ -n "$kbin" ] && export PATH="$kbin:$PATH"
 bash deploy/kafka/broker.sh start

@@ -1,86 +1,21 @@
 /**
- * The optional alert webhook: the same alert as the alerts topic, POSTed as
- * JSON in Alertmanager's webhook format (version 4, so anything that takes
- * Alertmanager notifications can take these) and/or Slack-style {text, blocks}
- * (Slack incoming webhooks, Mattermost, Rocket.Chat). Sent in the background
- * with a timeout and retries; a bounded queue so a dead receiver cannot grow
- * memory (overflow is counted as an error).
+ * The optional alert webhook: the same alert as the alerts topic, POSTed as a
+ * Slack-style message {text, blocks} (Slack incoming webhooks, Mattermost,
+ * Rocket.Chat). Sent in the background with a timeout and retries; a bounded
+ * queue so a dead receiver cannot grow memory (overflow is counted as an
+ * error). Alertmanager is not a webhook: it has its own API client
+ * (alertmanager.ts), because what Alertmanager accepts (POST /api/v2/alerts)
+ * is not the notification it sends to its receivers.
  */
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DetectorConfig, Severity } from '../config.ts';
 import { fmt, SEVERITY_RANK } from '../engine/anomaly.ts';
 import type { Alert } from '../detector.ts';
 
-/** Alertmanager's "no end time" (Go's zero time). */
-const NO_END = '0001-01-01T00:00:00Z';
 const MAX_QUEUED = 1000;
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-export function alertLabels(a: Alert): Record<string, string> {
-  const an = a.anomaly;
-  return {
-    alertname: 'PalisadeAnomaly',
-    detection: an.detection,
-    severity: an.severity,
-    action: a.action,
-    client: an.client.key,
-    client_kind: an.client.kind,
-    ...(an.route ? { route: an.route } : {}),
-  };
-}
-
-function description(a: Alert): string {
-  const an = a.anomaly;
-  const b = an.baseline;
-  return [
-    `${an.metric} observed ${fmt(an.observed)} ${an.unit} over ${an.window.seconds} s (${iso(an.window.start)} .. ${iso(an.window.end)})`,
-    `baseline (${b.source}): ${fmt(b.mean)} ± ${fmt(b.stddev)} ${b.unit}, ${fmt(b.samples)} samples`,
-    `threshold ${fmt(an.threshold)}: ${an.thresholdRule}; score ${fmt(an.score)}`,
-    a.block ? `blocked ${a.block.target.kind} ${a.block.target.value} for ${a.block.durationSeconds} s` : a.suppressed ? `block not issued: ${a.suppressed}` : 'alert only',
-  ].join('\n');
-}
-
-/** One alert as an Alertmanager webhook payload (version 4). */
-export function toAlertmanager(a: Alert, receiver = 'palisade-detector'): Record<string, unknown> {
-  const labels = alertLabels(a);
-  const annotations = {
-    summary: a.anomaly.summary,
-    description: description(a),
-    alert_id: a.id,
-    evidence_id: a.anomaly.evidenceId,
-    observed: String(a.anomaly.observed),
-    threshold: String(a.anomaly.threshold),
-    baseline_mean: String(a.anomaly.baseline.mean),
-    baseline_stddev: String(a.anomaly.baseline.stddev),
-    window_seconds: String(a.anomaly.window.seconds),
-  };
-  const fingerprint = createHash('sha256').update(JSON.stringify(Object.entries(labels).sort())).digest('hex').slice(0, 16);
-  return {
-    version: '4',
-    groupKey: `{}:{alertname="PalisadeAnomaly", client=${JSON.stringify(labels.client)}, detection=${JSON.stringify(labels.detection)}}`,
-    truncatedAlerts: 0,
-    status: 'firing',
-    receiver,
-    groupLabels: { alertname: 'PalisadeAnomaly', detection: labels.detection, client: labels.client },
-    commonLabels: labels,
-    commonAnnotations: annotations,
-    externalURL: '',
-    alerts: [
-      {
-        status: 'firing',
-        labels,
-        annotations,
-        startsAt: iso(a.anomaly.time),
-        endsAt: a.block ? iso(a.block.expiresAt) : NO_END,
-        generatorURL: '',
-        fingerprint,
-      },
-    ],
-  };
 }
 
 const EMOJI: Readonly<Record<Severity, string>> = { low: ':information_source:', medium: ':warning:', high: ':rotating_light:', critical: ':rotating_light:' };
@@ -165,7 +100,8 @@ export function createWebhookSender(cfg: DetectorConfig['alerts']['webhook'], lo
           onResult?.(false);
           continue;
         }
-        queue.push(f === 'slack' ? toSlack(a) : toAlertmanager(a));
+        // One format today (slack); the list leaves room for more bodies per alert.
+        if (f === 'slack') queue.push(toSlack(a));
       }
       running ??= pump();
     },

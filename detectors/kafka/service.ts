@@ -8,7 +8,8 @@
  *   committed only after the checkpoint that covers them, so an instance
  *   taking a partition over restores the state and replays exactly the events
  *   after it; on assignment, state is restored before the first event;
- * - alerts go to the alerts topic (OCSF Detection Finding) and the webhook;
+ * - alerts go to the alerts topic (OCSF Detection Finding), Alertmanager and
+ *   the webhook; a block lifted or expired on the topic resolves its alerts;
  *   blocks and expiry tombstones go to the compacted block-list topic, which
  *   the detector also reads back (what is in force, manual unblocks).
  */
@@ -23,6 +24,7 @@ import { createKafkaClient, restartAfterFatalCrash, retryUntilStopped, type Kafk
 import { ensureTopics, palisadeTopics, type TopicSettings } from '../../src/kafka/topics.ts';
 import type { DetectorMetrics } from '../metrics.ts';
 import { backoffMs } from '../../src/util/backoff.ts';
+import { createAlertmanagerPusher } from '../alerts/alertmanager.ts';
 import { createWebhookSender, type WebhookSender } from '../alerts/webhook.ts';
 import type { DetectorConfig } from '../config.ts';
 import { Detector, type Alert } from '../detector.ts';
@@ -117,6 +119,7 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
     void p.finally(() => inFlight.delete(p));
   };
   const webhook: WebhookSender | null = createWebhookSender(config.alerts.webhook, log, (ok) => m?.alertsPublished.inc({ channel: 'webhook', result: ok ? 'ok' : 'error' }));
+  const alertmanager = createAlertmanagerPusher(config.alerts.alertmanager, { logger: log, now, onResult: (ok) => m?.alertsPublished.inc({ channel: 'alertmanager', result: ok ? 'ok' : 'error' }) });
   const detector = new Detector({
     config,
     logger: log,
@@ -126,6 +129,7 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
       alert(a) {
         alerts++;
         webhook?.send(a);
+        alertmanager?.fire(a);
         track(
           producer.send({ topic: alertsTopic, acks: -1, messages: [{ key: a.anomaly.client.key, value: JSON.stringify(o.encodeAlert(a)), headers: { 'palisade-detection': a.anomaly.detection, 'palisade-severity': a.anomaly.severity } }] }).then(
             () => m?.alertsPublished.inc({ channel: 'kafka', result: 'ok' }),
@@ -148,7 +152,12 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
   });
 
   // ---- the block list as it is in force (also our own records, read back) ----
-  const feed: BlockListFeed = startBlockListFeed({ kafka, topic: blocklistTopic, store: null, logger: log, groupId: `${config.kafka.groupId}.blocklist.${process.pid}.${Math.random().toString(36).slice(2)}`, onMessage: (msg) => detector.onBlockList(msg) });
+  const feed: BlockListFeed = startBlockListFeed({ kafka, topic: blocklistTopic, store: null, logger: log, groupId: `${config.kafka.groupId}.blocklist.${process.pid}.${Math.random().toString(36).slice(2)}`, onMessage: (msg) => {
+      detector.onBlockList(msg);
+      // A lifted or expired block (whoever lifted it) resolves its alerts in Alertmanager.
+      if (msg.type === 'unblock') alertmanager?.resolveTarget(msg.key, msg.unblock.at || now());
+    },
+  });
   await Promise.race([feed.ready, new Promise((r) => setTimeout(r, 15_000).unref())]);
 
   // ---- consumer group on the decisions topic ----
@@ -399,6 +408,7 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
       await consumer.disconnect().catch(() => undefined);
       await feed.close();
       await webhook?.drain();
+      await alertmanager?.close();
       await producer.disconnect().catch(() => undefined);
     },
   };
