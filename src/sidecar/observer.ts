@@ -16,5 +16,4 @@ export interface SidecarObserver {
   onTlsRefused?(error: Error): void;
   /** A TLS handshake failed; reason is a short stable word (no peer data). */
   onTlsHandshakeError?(reason: string): void;
-  onUpstreamError?(code: string): void;
 }

@@ -16,12 +16,11 @@
  *                                             //   prom-client at scrape time; the exposition is unchanged)
  *     m.observer                              // a SidecarObserver (src/sidecar/observer.ts) doing all of
  *                                             //   onDecision / onRequestStart / onRequestEnd (in flight) /
- *                                             //   onPolicyLoaded / onPolicyRefused / onTls* / onUpstreamError
+ *                                             //   onPolicyLoaded / onPolicyRefused / onTls*
  *     m.tlsHandshakeFailures.inc({ reason })  // reason from sidecar/tls-errors.ts (bounded)
  *     m.tlsReloads.inc({ result: 'ok' | 'refused' })
  *     m.upstreamErrors.inc({ code })          // code: an UPSTREAM_* stable code
- *                                             //   (recordDecision already counts decisions with UPSTREAM_* codes;
- *                                             //    the observer's onUpstreamError is a no-op for that reason)
+ *                                             //   (counted by recordDecision from decisions with UPSTREAM_* codes)
  *   Authentication (src/authn/...):
  *     m.jwksFetches.inc({ issuer, result })   // issuer = the CONFIGURED issuer (policy), never a token's iss;
  *                                             //   result: 'ok' | 'error' | 'not_modified' | 'cooldown'
@@ -414,7 +413,6 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
     },
     // Upstream failures end as a decision with an UPSTREAM_* code, counted by recordDecision;
     // counting here too would count each failure twice.
-    onUpstreamError() {},
   };
 
   return {

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import { loadSettings, type Settings } from '../../src/config/settings.ts';
 import { createMemorySink } from '../../src/decision/sinks/ndjson.ts';
@@ -157,7 +158,7 @@ export interface Harness {
 }
 
 /** `sink`: an extra decision sink (e.g. Kafka) fed beside the in-memory one behind `decisions`; closed with the sidecar. */
-export async function startHarness(policyYaml: string, o: { env?: Record<string, string>; observers?: SidecarObserver[]; services?: Services; sink?: DecisionSink } = {}): Promise<Harness> {
+export async function startHarness(policyYaml: string, o: { env?: Record<string, string>; observers?: SidecarObserver[]; services?: Services; sink?: DecisionSink; logger?: Logger } = {}): Promise<Harness> {
   const pki = await createPki();
   const upstream = await startUpstream();
   const policyFile = join(pki.dir, 'policy.yaml');
@@ -169,7 +170,7 @@ export async function startHarness(policyYaml: string, o: { env?: Record<string,
     PALISADE_LOG_LEVEL: 'silent',
     ...o.env,
   });
-  const logger = createLogger({ level: settings.logLevel });
+  const logger = o.logger ?? createLogger({ level: settings.logLevel });
   const sink = createMemorySink();
   const services = o.services ?? createServices(logger);
   const sidecar = await composeSidecar({ settings, logger, sink: o.sink ? teeSink([sink, o.sink]) : sink, services, observers: o.observers ?? [] });

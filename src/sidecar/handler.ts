@@ -1,0 +1,129 @@
+/**
+ * The request handler: context -> runPipeline -> forward. Everything a request meets
+ * between fastify's routing and the upstream's answer, and nothing else: the decision it
+ * reaches is written into the request's outcome (outcome.ts), which is recorded when the
+ * response ends.
+ */
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { PalisadeError } from '../errors/codes.ts';
+import type { ClientIpResolver } from '../http/client-ip.ts';
+import { normalizePath } from '../http/normalize-path.ts';
+import { runPipeline } from '../pipeline/runner.ts';
+import type { Decider, RequestContext } from '../pipeline/types.ts';
+import type { CompiledPolicy } from '../policy/compiled.ts';
+import { tlsFactsOf } from '../tls/peer.ts';
+import { clientGone, recordAbort, sendProblem } from './client-errors.ts';
+import { downstreamHeaders, upstreamHeaders } from './forward-headers.ts';
+import { decide, upstreamEnded, upstreamStarted, type Outcome, type Recorder } from './outcome.ts';
+import { upstreamErrorCode } from './upstream-errors.ts';
+import { sendUpstreamBody } from './upstream-response.ts';
+
+export interface HandlerDeps {
+  readonly kind: 'tls' | 'plain';
+  readonly logger: Logger;
+  readonly record: Recorder;
+  readonly policy: () => CompiledPolicy | null;
+  readonly clientIpOf: ClientIpResolver;
+}
+
+type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+export function createRequestHandler(deps: HandlerDeps): Handler {
+  const { kind, logger, record, clientIpOf } = deps;
+
+  /**
+   * The upstream call failed (reply-from's onError), or the body of an answer read whole did
+   * (`copied`: the upstream's headers, already on the reply, which must not reach the client).
+   */
+  function upstreamFailed(rep: FastifyReply, o: Outcome, ctx: RequestContext, error: Error, copied?: Readonly<Record<string, unknown>>): void {
+    const e = error as Error & { code?: string; cause?: NodeJS.ErrnoException };
+    // A stage's stream wrapper aborted the upload (body over the limit): its deny, not an upstream fault.
+    const late = (e instanceof PalisadeError ? e : e.cause instanceof PalisadeError ? e.cause : null) as (PalisadeError & { stage?: Decider; rule?: string | null }) | null;
+    if (late) {
+      sendProblem(rep, o, late.code, late.stage ?? 'forward', late.rule ?? null, late.message, undefined, { connection: 'close' });
+      return;
+    }
+    upstreamEnded(o);
+    // The client left mid-upload or mid-answer: the call failed because of it, not the upstream.
+    if (clientGone(rep.request)) return recordAbort(o, record, logger, `upstream call: ${e.cause?.code ?? e.code ?? e.name}`);
+    const code = upstreamErrorCode(e);
+    logger.warn({ requestId: ctx.id, traceId: ctx.traceId, code, cause: e.cause?.code ?? e.code ?? '' }, 'upstream error');
+    if (copied) {
+      for (const name in copied) rep.removeHeader(name);
+      if (ctx.responseHeaders) rep.headers(ctx.responseHeaders);
+    }
+    sendProblem(rep, o, code, 'upstream', ctx.allowRule);
+  }
+
+  return async (request, reply) => {
+    const o = request.palisade as Outcome;
+    const p = deps.policy();
+    o.policy = p;
+    if (!p) return sendProblem(reply, o, 'POLICY_UNAVAILABLE', 'sidecar', null);
+    const raw = request.raw;
+    const np = normalizePath(raw.url ?? '', { allowMatrixParams: p.allowMatrixParams });
+    if (!np.ok) return sendProblem(reply, o, 'PATH_INVALID', 'request', null, np.reason);
+    o.path = np.path;
+    const socket = raw.socket as Socket;
+    const ctx: RequestContext = {
+      id: request.id,
+      traceId: o.trace.traceId,
+      start: o.start,
+      receivedAt: o.receivedAt,
+      method: raw.method ?? 'GET',
+      path: np.path,
+      query: np.query,
+      host: raw.headers.host ?? '',
+      headers: raw.headers,
+      clientIp: clientIpOf(socket.remoteAddress ?? '', raw.headers['x-forwarded-for']),
+      clientPort: socket.remotePort ?? 0,
+      serverIp: socket.localAddress ?? '',
+      serverPort: socket.localPort ?? 0,
+      tls: kind === 'tls' ? tlsFactsOf(socket as TLSSocket) : null,
+      policy: p,
+      identity: null,
+      route: p.routeOf(raw.method ?? 'GET', np.path),
+      bytesIn: 0,
+      body: null,
+      bodyStream: request.body instanceof Readable ? request.body : null,
+      responseTap: null,
+      timings: [],
+      wouldDeny: [],
+      allowRule: null,
+      responseHeaders: null,
+    };
+    o.ctx = ctx;
+    o.trace.beginStages();
+    const result = await runPipeline(p.stages, ctx);
+    if (result.deny) {
+      const d = result.deny;
+      return sendProblem(reply, o, d.code, d.stage, d.rule, d.detail, d.extensions, d.headers);
+    }
+    decide(o, 'ALLOWED', 'forward', ctx.allowRule, null);
+    if (ctx.responseHeaders) reply.headers(ctx.responseHeaders);
+    reply.header('x-request-id', ctx.id);
+    upstreamStarted(o);
+    // A stage may have wrapped the body stream (the size limiter): forward the wrapper.
+    if (ctx.bodyStream !== null && ctx.bodyStream !== request.body) request.body = ctx.bodyStream;
+    const target = np.query ? `${np.forward}?${np.query}` : np.forward;
+    const fromOpts: Parameters<FastifyReply['from']>[1] = {
+      rewriteRequestHeaders: (_req, headers) => o.trace.injectUpstream(upstreamHeaders(ctx, headers)),
+      rewriteHeaders: (headers) => downstreamHeaders(headers),
+      onResponse: (_req, rep, res) => {
+        const headers = (res as unknown as { headers: RequestContext['headers'] }).headers;
+        if (ctx.responseTap) return void rep.send(ctx.responseTap(res.statusCode, headers, res.stream));
+        sendUpstreamBody(rep, ctx.method, res.statusCode, headers, res.stream as Readable, (err) => upstreamFailed(rep as FastifyReply, o, ctx, err, headers));
+      },
+      onError: (rep, { error }) => upstreamFailed(rep as FastifyReply, o, ctx, error),
+    };
+    if (ctx.body) {
+      ctx.bytesIn = ctx.body.length;
+      return reply.from(target, { ...fromOpts, body: ctx.body, contentType: raw.headers['content-type'] ?? 'application/octet-stream' });
+    }
+    return reply.from(target, fromOpts);
+  };
+}
