@@ -67,7 +67,11 @@ export interface PanelSpec {
   readonly title: string;
   readonly description: string;
   readonly kind: PanelKind;
-  /** Grafana unit id: reqps, s, percentunit, bytes, short, ops... */
+  /**
+   * Grafana unit id, matching what the queries measure (test/dashboards/units.test.ts checks it
+   * against the metric names): s for durations, bytes for sizes, percentunit for ratios and CPU
+   * (1 = one core), reqps / ops for rates of counters, short for counts (integer ticks).
+   */
   readonly unit: string;
   readonly queries: readonly QuerySpec[];
   /** Feature whose presence means this panel must return series; null: may stay empty. */
@@ -106,6 +110,34 @@ const DS: common.DataSourceRef = { type: 'prometheus', uid: `\${${DS_VAR}}` };
 /** Label matchers every query of these dashboards carries. */
 export const SEL = 'job=~"$job", instance=~"$instance"';
 
+/** Units of whole things (events, requests, entries): their axes get integer ticks only. */
+export const COUNT_UNITS: ReadonlySet<string> = new Set(['short', 'none']);
+
+/**
+ * Hides a series that has no value in the whole range from the legend, the tooltip and the graph:
+ * a label set Prometheus knows with nothing to draw must not list an empty entry. (Queries that can
+ * yield NaN, quantiles of empty histograms and ratios of zero, are shaped not to: see the specs.)
+ */
+export const HIDE_EMPTY_SERIES = {
+  matcher: { id: 'byValue', options: { reducer: 'allIsNull', op: 'gte', value: 0 } },
+  properties: [{ id: 'custom.hideFrom', value: { legend: true, tooltip: true, viz: true } }],
+};
+
+/**
+ * A quantile of a histogram, without NaN points: over an interval where the histogram saw
+ * nothing, histogram_quantile gives NaN, which Grafana lists as a series with no line; `>= 0`
+ * (every quantile here is a duration) drops those points, and a series with none left is not
+ * returned at all.
+ */
+export function quantile(p: number, bucketRate: string, by = ''): string {
+  return `histogram_quantile(${p}, sum by (le${by ? `, ${by}` : ''}) (${bucketRate})) >= 0`;
+}
+
+/** A ratio without NaN points: nothing is divided where the denominator is zero. */
+export function ratio(numerator: string, denominator: string): string {
+  return `${numerator} / (${denominator} > 0)`;
+}
+
 function thresholds(steps: readonly (readonly [number, string])[] | undefined): ThresholdsConfigBuilder {
   return new ThresholdsConfigBuilder().mode(ThresholdsMode.Absolute).steps([{ value: null, color: 'green' }, ...(steps ?? []).map(([value, color]) => ({ value, color }))]);
 }
@@ -142,8 +174,14 @@ function panel(p: PanelSpec, id: number): cog.Builder<import('@grafana/grafana-f
         .legend(new common.VizLegendOptionsBuilder().showLegend(true).displayMode(common.LegendDisplayMode.List).placement(common.LegendPlacement.Bottom).calcs([]))
         .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending));
       if (p.stack) b.stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal));
-      if (p.min !== undefined) b.min(p.min);
+      // Every metric here is non-negative: the axis starts at 0, so a flat line reads as 0, not as a band around it.
+      b.min(p.min ?? 0);
       if (p.max !== undefined) b.max(p.max);
+      // Counts get integer ticks (Grafana drops fractional ticks when decimals is 0): no "0.25 requests".
+      if (COUNT_UNITS.has(p.unit)) b.decimals(0);
+      // An empty spool or buffer (all zeros) spans 0 to 1 KiB, not 0 B, 1 B, 1 B (ticks of half a byte).
+      if (p.unit === 'bytes') b.axisSoftMax(1024);
+      b.withOverride(HIDE_EMPTY_SERIES);
       for (const t of targets(p)) b.withTarget(t);
       return b;
     }

@@ -1,9 +1,9 @@
 /** Detector view: consumption and lag, anomalies, blocks and time to block. */
-import { SEL, type DashboardSpec } from '../lib/spec.ts';
+import { SEL, quantile, type DashboardSpec } from '../lib/spec.ts';
 
 const RI = '$__rate_interval';
 const rate = (metric: string, match = '') => `rate(${metric}{${SEL}${match ? `, ${match}` : ''}}[${RI}])`;
-const q = (p: number, metric: string) => `histogram_quantile(${p}, sum by (le) (${rate(`${metric}_bucket`)}))`;
+const q = (p: number, metric: string) => quantile(p, rate(`${metric}_bucket`));
 
 export const detectorView: DashboardSpec = {
   file: 'palisade-detector.json',
@@ -76,7 +76,7 @@ export const detectorView: DashboardSpec = {
       title: 'Health',
       panels: [
         { title: 'Batch processing p99', description: 'Time to process one consumed batch.', kind: 'timeseries', unit: 's', w: 8, expect: 'detector', queries: [{ expr: q(0.99, 'palisade_detector_batch_processing_seconds'), legend: 'p99' }] },
-        { title: 'CPU', description: 'CPU seconds per second (cores) per detector instance.', kind: 'timeseries', unit: 'short', w: 8, expect: 'detector', queries: [{ expr: `sum by (instance) (${rate('process_cpu_seconds_total')})`, legend: '{{instance}}' }] },
+        { title: 'CPU', description: 'CPU time per second per detector instance (100% = one core).', kind: 'timeseries', unit: 'percentunit', w: 8, expect: 'detector', queries: [{ expr: `sum by (instance) (${rate('process_cpu_seconds_total')})`, legend: '{{instance}}' }] },
         { title: 'Memory', description: 'Resident memory per detector instance (baselines live in memory).', kind: 'timeseries', unit: 'bytes', w: 8, expect: 'detector', queries: [{ expr: `sum by (instance) (process_resident_memory_bytes{${SEL}})`, legend: '{{instance}}' }] },
       ],
     },

@@ -1,5 +1,5 @@
 /** Security view: denies by reason and route, authentication, authorization, rate limits, block list. */
-import { SEL, type DashboardSpec } from '../lib/spec.ts';
+import { SEL, ratio, type DashboardSpec } from '../lib/spec.ts';
 
 const RI = '$__rate_interval';
 const rate = (metric: string, match = '') => `rate(${metric}{${SEL}${match ? `, ${match}` : ''}}[${RI}])`;
@@ -30,7 +30,7 @@ export const securityView: DashboardSpec = {
         { title: 'Authentication failures by code', description: 'Missing, malformed, expired, wrongly signed or inactive credentials; peers outside the trust domain.', kind: 'timeseries', unit: 'reqps', w: 12, expect: 'authn-deny', queries: [{ expr: `sum by (code) (${rate('palisade_requests_total', 'stage="authn", verdict="deny"')})`, legend: '{{code}}' }] },
         { title: 'mTLS handshake failures by reason', description: 'Clients refused before HTTP: no certificate, unknown CA, expired certificate.', kind: 'timeseries', unit: 'ops', w: 12, expect: 'tls-failure', queries: [{ expr: `sum by (reason) (${rate('palisade_tls_handshake_failures_total')})`, legend: '{{reason}}' }] },
         { title: 'JWKS fetches by issuer and result', description: 'Key set fetches per configured issuer: ok, error, not modified, skipped by the unknown-kid cooldown.', kind: 'timeseries', unit: 'ops', w: 8, expect: 'jwt', queries: [{ expr: `sum by (issuer, result) (${rate('palisade_jwks_fetches_total')})`, legend: '{{issuer}} {{result}}' }] },
-        { title: 'Token cache hit ratio', description: 'Share of token checks answered from the verified-token caches (JWT and introspection).', kind: 'timeseries', unit: 'percentunit', w: 8, min: 0, max: 1, expect: 'jwt', queries: [{ expr: `sum by (mechanism) (${rate('palisade_token_cache_lookups_total', 'result="hit"')}) / sum by (mechanism) (${rate('palisade_token_cache_lookups_total')})`, legend: '{{mechanism}}' }] },
+        { title: 'Token cache hit ratio', description: 'Share of token checks answered from the verified-token caches (JWT and introspection).', kind: 'timeseries', unit: 'percentunit', w: 8, min: 0, max: 1, expect: 'jwt', queries: [{ expr: ratio(`sum by (mechanism) (${rate('palisade_token_cache_lookups_total', 'result="hit"')})`, `sum by (mechanism) (${rate('palisade_token_cache_lookups_total')})`), legend: '{{mechanism}}' }] },
         { title: 'Introspection calls by result', description: 'OAuth2 introspection calls: active, inactive, error (fails closed).', kind: 'timeseries', unit: 'ops', w: 8, expect: 'introspection', queries: [{ expr: `sum by (result) (${rate('palisade_introspection_requests_total')})`, legend: '{{result}}' }] },
       ],
     },

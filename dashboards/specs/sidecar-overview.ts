@@ -1,9 +1,9 @@
 /** Sidecar overview: traffic, verdicts, latency percentiles, errors, saturation, policy. */
-import { SEL, type DashboardSpec } from '../lib/spec.ts';
+import { SEL, quantile, ratio, type DashboardSpec } from '../lib/spec.ts';
 
 const RI = '$__rate_interval';
 const rate = (metric: string, match = '') => `rate(${metric}{${SEL}${match ? `, ${match}` : ''}}[${RI}])`;
-const q = (p: number, metric: string, by = '') => `histogram_quantile(${p}, sum by (le${by ? `, ${by}` : ''}) (${rate(`${metric}_bucket`)}))`;
+const q = (p: number, metric: string, by = '') => quantile(p, rate(`${metric}_bucket`), by);
 const SERVER_ERROR_CODES = 'UPSTREAM_.*|INTERNAL_ERROR|POLICY_UNAVAILABLE|AUTHN_JWKS_UNAVAILABLE|AUTHN_INTROSPECTION_UNAVAILABLE';
 
 export const sidecarOverview: DashboardSpec = {
@@ -18,7 +18,7 @@ export const sidecarOverview: DashboardSpec = {
       title: 'Traffic',
       panels: [
         { title: 'Requests per second', description: 'Every request decided by the sidecars, allowed or denied.', kind: 'stat', unit: 'reqps', w: 6, h: 5, expect: 'traffic', queries: [{ expr: `sum(${rate('palisade_requests_total')})`, legend: 'requests/s' }] },
-        { title: 'Deny ratio', description: 'Share of requests denied (any stage, any code).', kind: 'stat', unit: 'percentunit', w: 6, h: 5, expect: 'deny', thresholds: [[0.05, 'orange'], [0.2, 'red']], queries: [{ expr: `sum(${rate('palisade_requests_total', 'verdict="deny"')}) / sum(${rate('palisade_requests_total')})`, legend: 'denied' }] },
+        { title: 'Deny ratio', description: 'Share of requests denied (any stage, any code).', kind: 'stat', unit: 'percentunit', w: 6, h: 5, expect: 'deny', thresholds: [[0.05, 'orange'], [0.2, 'red']], queries: [{ expr: ratio(`sum(${rate('palisade_requests_total', 'verdict="deny"')})`, `sum(${rate('palisade_requests_total')})`), legend: 'denied' }] },
         { title: 'Latency p99', description: 'p99 of the total request time, upstream included.', kind: 'stat', unit: 's', w: 6, h: 5, expect: 'traffic', queries: [{ expr: q(0.99, 'palisade_request_duration_seconds'), legend: 'p99' }] },
         { title: 'Sidecar overhead p99', description: 'p99 of the time the sidecar itself adds (total minus upstream). The latency budget of the sidecar.', kind: 'stat', unit: 's', w: 6, h: 5, expect: 'traffic', thresholds: [[0.01, 'orange'], [0.025, 'red']], queries: [{ expr: q(0.99, 'palisade_sidecar_overhead_seconds'), legend: 'p99' }] },
         { title: 'Requests by verdict', description: 'Allowed and denied requests per second.', kind: 'timeseries', unit: 'reqps', stack: true, expect: 'traffic', queries: [{ expr: `sum by (verdict) (${rate('palisade_requests_total')})`, legend: '{{verdict}}' }] },
@@ -93,7 +93,7 @@ export const sidecarOverview: DashboardSpec = {
             { expr: `sum by (sink) (${rate('palisade_decision_events_dropped_total')})`, legend: '{{sink}} dropped' },
           ],
         },
-        { title: 'CPU', description: 'CPU seconds per second (cores) per sidecar.', kind: 'timeseries', unit: 'short', w: 8, expect: 'process', queries: [{ expr: `sum by (instance) (${rate('process_cpu_seconds_total')})`, legend: '{{instance}}' }] },
+        { title: 'CPU', description: 'CPU time per second per sidecar (100% = one core).', kind: 'timeseries', unit: 'percentunit', w: 8, expect: 'process', queries: [{ expr: `sum by (instance) (${rate('process_cpu_seconds_total')})`, legend: '{{instance}}' }] },
         {
           title: 'Memory (RSS)',
           description: 'Resident memory per sidecar.',

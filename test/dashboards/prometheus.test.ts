@@ -4,8 +4,8 @@
  * of deny the pipeline has, audit-mode would-denies, a manual block, a flood the detector blocks,
  * upstream failures, refused TLS handshakes; decisions through Kafka). Every query
  * of every panel of every dashboard runs through Prometheus's HTTP API the way Grafana would send
- * it: each must parse and evaluate, and each panel whose data the traffic produced must return a
- * series with a value. Then the policy-reload-refused alert fires in Prometheus (production rules
+ * it: each must parse and evaluate, each panel whose data the traffic produced must return a
+ * series with a value, and no series returned may be without any value (an empty legend entry). Then the policy-reload-refused alert fires in Prometheus (production rules
  * file, 1 s evaluation) when a bad policy is written, and resolves when a valid one is back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +78,10 @@ describe('dashboards against a real Prometheus scraping a real sidecar and detec
           const r = t.instant ? await sc.prom.query(expr, end) : await sc.prom.queryRange(expr, sc.trafficStart - 5, end, 1);
           if (r.status !== 'success') failures.push(`${panel.title} [${t.refId}]: ${r.errorType}: ${r.error}\n    ${expr}`);
           panelValues += finiteValues(r);
+          // A series with no value in the whole range is a legend entry with nothing drawn (NaN quantiles, 0/0 ratios).
+          for (const series of t.instant ? [] : (r.data?.result ?? [])) {
+            if (finiteValues({ ...r, data: { ...r.data!, result: [series] } }) === 0) failures.push(`${panel.title} [${t.refId}]: series ${JSON.stringify(series.metric)} has no value in the range (an empty legend entry)\n    ${expr}`);
+          }
         }
         const must = feature !== null && feature !== undefined && sc.produced.has(feature);
         report.push(`${must ? 'must' : 'may '} ${String(panelValues).padStart(5)}  ${panel.title}${feature ? ` (${feature})` : ''}`);
