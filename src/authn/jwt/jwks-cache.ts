@@ -7,7 +7,8 @@
  *   (Cache-Control max-age less Age, else Expires; no-cache / no-store count
  *   as 0), clamped to [cacheMinAgeSeconds, cacheMaxAgeSeconds]; without such
  *   headers, cacheMaxAgeSeconds. Under traffic the set is refetched in the
- *   background once REFRESH_AHEAD of the lifetime has passed; past the
+ *   background once REFRESH_AHEAD of the lifetime has passed (never before
+ *   cacheMinAgeSeconds: routine fetches stay one per that at most); past the
  *   lifetime, a request (cached verdicts included) waits for the refetch, so
  *   a key the issuer removed stops verifying within the lifetime;
  * - single flight: concurrent requests needing a fetch share one;
@@ -36,7 +37,8 @@ const MAX_JWKS_BYTES = 512 * 1024;
 const MAX_CANDIDATES = 8;
 /**
  * Share of the lifetime after which traffic refetches the set in the
- * background: a busy sidecar renews it before it expires, so no request waits.
+ * background (but not before cacheMinAgeSeconds): a busy sidecar renews it
+ * before it expires, so no request waits.
  */
 const REFRESH_AHEAD = 0.8;
 
@@ -183,7 +185,9 @@ export class JwksState {
     const age = this.#svc.now() - this.#fetchedAt;
     const lifetime = this.lifetimeMs;
     if (age >= lifetime && this.#lastOk === true) return this.#inflight ?? this.#start(undefined);
-    if (age >= lifetime * REFRESH_AHEAD && this.#canStart()) void this.#start(undefined);
+    // Never ahead of cacheMinAgeSeconds: routine fetches stay at most one per that bound.
+    const ahead = Math.min(lifetime, Math.max(lifetime * REFRESH_AHEAD, this.#opts.cacheMinAgeMs));
+    if (age >= ahead && this.#canStart()) void this.#start(undefined);
     return null;
   }
 
