@@ -198,6 +198,8 @@ function panel(p: PanelSpec, id: number): cog.Builder<import('@grafana/grafana-f
         .colorMode(common.BigValueColorMode.Value)
         .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
         .thresholds(thresholds(p.thresholds));
+      // A count shows whole numbers (increase() extrapolates: 1.12 policy reloads is 1).
+      if (COUNT_UNITS.has(p.unit)) b.decimals(0);
       for (const t of targets(p)) b.withTarget(t);
       return b;
     }
@@ -214,6 +216,8 @@ function panel(p: PanelSpec, id: number): cog.Builder<import('@grafana/grafana-f
         .displayMode(common.BarGaugeDisplayMode.Gradient)
         .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
         .thresholds(thresholds(p.thresholds));
+      // A count shows whole numbers (increase() extrapolates: 1.12 policy reloads is 1).
+      if (COUNT_UNITS.has(p.unit)) b.decimals(0);
       for (const t of targets(p)) b.withTarget(t);
       return b;
     }

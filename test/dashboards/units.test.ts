@@ -101,7 +101,10 @@ describe('dashboard units and legends', () => {
         expect(wrong).toEqual([]);
       });
 
-      it('time series axes start at 0; counts have integer ticks; byte axes never tick in fractions of a byte', () => {
+      it('time series axes start at 0; counts are whole numbers (integer ticks); byte axes never tick in fractions of a byte', () => {
+        for (const p of panels.filter((x) => x.type === 'stat' || x.type === 'bargauge')) {
+          if (UNITS.count.includes(p.fieldConfig!.defaults!.unit!)) expect(p.fieldConfig?.defaults?.decimals, `${p.title}: a count shows whole numbers`).toBe(0);
+        }
         for (const p of panels.filter((x) => x.type === 'timeseries')) {
           const d = p.fieldConfig?.defaults;
           expect(d?.min, p.title).toBe(0);
