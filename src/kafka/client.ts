@@ -13,6 +13,10 @@ import { Kafka, logLevel as KafkaLogLevel, type Consumer, type KafkaConfig, type
 import type { Logger } from 'pino';
 import { PalisadeError } from '../errors/codes.ts';
 import { backoffMs } from '../util/backoff.ts';
+import { fixKafkajsRequestQueueTimer } from './request-queue-timer.ts';
+
+// Before any client exists: kafkajs's idle 1 ms timer loop and its TimeoutNegativeWarning (see the module).
+fixKafkajsRequestQueueTimer();
 
 /** The settings this module reads (a subset of src/config/settings.ts, so the detector can pass its own). */
 export interface KafkaClientSettings {
