@@ -43,6 +43,16 @@ export class CliExit extends Error {
   }
 }
 
+/** The command ran and failed: main.ts prints `<command>: <message>` (one line, no stack), exit 1. */
+export class CommandFailed extends Error {
+  readonly command: string;
+  constructor(command: string, message: string) {
+    super(message);
+    this.name = 'CommandFailed';
+    this.command = command;
+  }
+}
+
 export type OutputFormat = 'text' | 'json' | 'yaml';
 
 export interface CommandSpec<O extends Options> {
@@ -62,8 +72,9 @@ const OUTPUT_OPTIONS = {
   json: { type: 'boolean' },
 } as const satisfies Options;
 
-const OUTPUT_HELP = '  -o, --output FORMAT   text (default), json or yaml; --json is the same as -o json\n';
-const HELP_HELP = '  -h, --help            this help\n';
+// Option lines: flags from column 2 (a short flag) or 6, descriptions from column 28.
+const OUTPUT_HELP = '  -o, --output FORMAT       text (default), json or yaml; --json is the same as -o json\n';
+const HELP_HELP = '  -h, --help                this help\n';
 
 /** The full help text of a command: its usage, then the options every command shares. */
 export function helpText(spec: Pick<CommandSpec<Options>, 'usage' | 'output'>): string {

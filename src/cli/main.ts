@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { PalisadeError } from '../errors/codes.ts';
-import { CliExit, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './args.ts';
+import { CliExit, CommandFailed, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './args.ts';
 
 type Command = { readonly summary: string; readonly load: () => Promise<{ run(argv: string[]): Promise<number> }> };
 
@@ -79,6 +79,9 @@ main(process.argv.slice(2)).then(
     } else if (err instanceof UsageError) {
       process.stderr.write(`${err.command}: ${err.message}\nRun "${err.command} --help" for usage.\n`);
       process.exitCode = EXIT_USAGE;
+    } else if (err instanceof CommandFailed) {
+      process.stderr.write(`${err.command}: ${err.message}\n`);
+      process.exitCode = EXIT_FAILURE;
     } else if (err instanceof PalisadeError) {
       process.stderr.write(`palisade: ${err.code}: ${err.message}\n`);
       process.exitCode = EXIT_FAILURE;

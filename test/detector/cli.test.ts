@@ -35,9 +35,9 @@ describe('palisade CLI without Kafka', () => {
     expect(r.stderr).toMatch(/CONFIG_INVALID: palisade .* needs Kafka: set PALISADE_KAFKA_BROKERS/);
   });
 
-  it('palisade blocklist add refuses a bad target before touching Kafka', async () => {
+  it('palisade blocklist add refuses a bad target before touching Kafka (a usage error, exit 2)', async () => {
     const r = await palisade(['blocklist', 'add', '--ip', 'not-an-ip', '--reason', 'x', '--brokers', '127.0.0.1:1'], {});
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--ip: ip "not-an-ip" is not an IPv4 or IPv6 address/);
   });
 });

@@ -2,16 +2,18 @@
  * `palisade alerts tail`: prints the detector's alerts (OCSF Detection
  * Findings on the alerts topic) as they arrive, one line each, or as JSON.
  *
- *   palisade alerts tail [--from-beginning] [--exit-at-end] [--json] [--min-severity high] [--detection rate.burst]
+ *   palisade alerts tail [--from-beginning] [--exit-at-end] [-o json|yaml] [--min-severity high] [--detection rate.burst]
+ *
+ * Once its consumer has joined, it says so on stderr (which brokers, which topic) so a quiet
+ * terminal reads as "no alerts yet", not as "stuck"; stdout carries only alerts.
  */
 import { randomUUID } from 'node:crypto';
 import { anomalyFromDetectionFinding, isDetectionFinding } from '../../decision/ocsf/detection-finding.ts';
-import { PalisadeError } from '../../errors/codes.ts';
-import { createKafkaClient, retryUntilStopped } from '../../kafka/client.ts';
+import { stringify as toYaml } from 'yaml';
+import { retryUntilStopped } from '../../kafka/client.ts';
 import { fetchTopicEnds } from '../../kafka/offsets.ts';
-import { createLogger } from '../../log/logger.ts';
-import { parseFlags } from '../args.ts';
-import { kafkaSettings, quietKafkajsTimerWarnings } from '../kafka-required.ts';
+import { dispatch, EXIT_OK, parseCommand, UsageError, type Subcommand } from '../args.ts';
+import { cliKafka } from '../kafka-required.ts';
 
 const RANK: Readonly<Record<string, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
 
@@ -31,76 +33,104 @@ export function alertLine(event: unknown): string {
   );
 }
 
-export async function run(argv: string[]): Promise<number> {
-  quietKafkajsTimerWarnings();
-  const [sub, ...rest] = argv;
-  if (sub !== 'tail') {
-    process.stderr.write('usage: palisade alerts tail [--from-beginning] [--exit-at-end] [--json] [--min-severity low|medium|high|critical] [--detection ID]\n');
-    return 2;
-  }
-  const { values } = parseFlags(
-    rest,
-    { 'from-beginning': { type: 'boolean' }, 'exit-at-end': { type: 'boolean' }, json: { type: 'boolean' }, 'min-severity': { type: 'string' }, detection: { type: 'string' }, brokers: { type: 'string' } },
-    'palisade alerts tail',
-  );
-  const min = values['min-severity'] ?? 'low';
-  if (!(min in RANK)) throw new PalisadeError('CONFIG_INVALID', `--min-severity "${min}": use low, medium, high or critical`);
-  const settings = kafkaSettings('palisade alerts tail', process.env, values.brokers);
-  const logger = createLogger({ level: 'warn', name: 'palisade-alerts' });
-  const kafka = createKafkaClient(settings, logger);
-  const topic = settings.kafkaTopicAlerts;
-  const fromBeginning = values['from-beginning'] === true;
-
-  // With --exit-at-end: stop at the end offsets as they are now.
-  const targets = new Map<number, bigint>();
-  if (values['exit-at-end']) {
-    for (const p of await fetchTopicEnds(kafka, topic)) if (p.high > (fromBeginning ? p.low : p.high)) targets.set(p.partition, p.high);
-    if (targets.size === 0) return 0;
-  }
-  const groupId = `palisade-alerts-tail-${randomUUID()}`;
-  let finished = false;
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false, retry: retryUntilStopped(() => finished) });
-  let finish!: () => void;
-  const done = new Promise<void>((r) => (finish = r)).then(() => {
-    finished = true;
-  });
-  process.once('SIGINT', () => finish());
-  process.once('SIGTERM', () => finish());
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
-        const target = targets.get(partition);
-        if (values['exit-at-end'] && (target === undefined || BigInt(message.offset) >= target)) return;
-        let event: unknown;
-        try {
-          event = JSON.parse(message.value?.toString('utf8') ?? 'null');
-        } catch {
-          event = null;
-        }
-        if (isDetectionFinding(event)) {
-          const p = event.unmapped.palisade;
-          if ((RANK[p.severity] ?? 0) >= (RANK[min] ?? 0) && (!values.detection || p.detection === values.detection)) {
-            process.stdout.write(values.json ? JSON.stringify(event) + '\n' : alertLine(event) + '\n');
-          }
-        }
-        if (target !== undefined && BigInt(message.offset) + 1n >= target) {
-          targets.delete(partition);
-          if (targets.size === 0) finish();
-        }
-      },
+const tail: Subcommand = {
+  summary: 'print the detector\'s alerts as they arrive (Ctrl-C to stop)',
+  async run(argv) {
+    const command = 'palisade alerts tail';
+    const { values, output } = parseCommand(argv, {
+      name: command,
+      usage:
+        `usage: ${command} [--from-beginning] [--exit-at-end] [-o json|yaml] [--min-severity LEVEL] [--detection ID] [--brokers LIST]\n\n` +
+        'Prints each alert (OCSF Detection Finding) on the alerts topic as one line: when, severity,\n' +
+        'detection, client, observed vs threshold, baseline, action. -o json prints each finding as one\n' +
+        'JSON line; -o yaml as one YAML document.\n\n' +
+        'Options:\n' +
+        '      --from-beginning      start at the oldest alert kept, not at new ones\n' +
+        '      --exit-at-end         stop at the alerts present now instead of waiting for more\n' +
+        '      --min-severity LEVEL  low (default), medium, high or critical\n' +
+        '      --detection ID        only this detection, e.g. rate.burst\n' +
+        '      --brokers LIST        Kafka brokers, host:port,... (default: PALISADE_KAFKA_BROKERS)\n',
+      options: { 'from-beginning': { type: 'boolean' }, 'exit-at-end': { type: 'boolean' }, 'min-severity': { type: 'string' }, detection: { type: 'string' }, brokers: { type: 'string' } },
+      output: true,
     });
-    await done;
-  } finally {
-    await consumer.disconnect().catch(() => undefined);
-    const admin = kafka.admin();
-    await admin
-      .connect()
-      .then(() => admin.deleteGroups([groupId]))
-      .catch(() => undefined)
-      .finally(() => admin.disconnect().catch(() => undefined));
-  }
-  return 0;
+    const min = values['min-severity'] ?? 'low';
+    if (!Object.hasOwn(RANK, min)) throw new UsageError(command, `--min-severity "${min}": use low, medium, high or critical`);
+    const k = cliKafka('alerts', command, values.brokers);
+    const { kafka, settings } = k;
+    const topic = settings.kafkaTopicAlerts;
+    const fromBeginning = values['from-beginning'] === true;
+    const exitAtEnd = values['exit-at-end'] === true;
+    const print = (event: unknown): string => (output === 'json' ? JSON.stringify(event) + '\n' : output === 'yaml' ? `---\n${toYaml(event, { lineWidth: 0 })}` : alertLine(event) + '\n');
+
+    // With --exit-at-end: stop at the end offsets as they are now.
+    const targets = new Map<number, bigint>();
+    if (exitAtEnd) {
+      for (const p of await k.use(() => fetchTopicEnds(kafka, topic), topic)) if (p.high > (fromBeginning ? p.low : p.high)) targets.set(p.partition, p.high);
+      if (targets.size === 0) return EXIT_OK;
+    }
+    const groupId = `palisade-alerts-tail-${randomUUID()}`;
+    let finished = false;
+    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 250, allowAutoTopicCreation: false, retry: retryUntilStopped(() => finished) });
+    let finish!: () => void;
+    const done = new Promise<void>((r) => (finish = r)).then(() => {
+      finished = true;
+    });
+    process.once('SIGINT', () => finish());
+    process.once('SIGTERM', () => finish());
+    let connected = false;
+    let announced = false;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (announced || exitAtEnd) return;
+      announced = true;
+      process.stderr.write(`connected to Kafka at ${settings.kafkaBrokers}; waiting for ${fromBeginning ? 'alerts (from the oldest kept)' : 'new alerts'} on ${topic}${min === 'low' ? '' : ` (severity ${min} and above)`}; Ctrl-C to stop\n`);
+    });
+    try {
+      await k.use(async () => {
+        await consumer.connect();
+        connected = true;
+        await consumer.subscribe({ topics: [topic], fromBeginning });
+      }, topic);
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ partition, message }) => {
+          const target = targets.get(partition);
+          if (exitAtEnd && (target === undefined || BigInt(message.offset) >= target)) return;
+          let event: unknown;
+          try {
+            event = JSON.parse(message.value?.toString('utf8') ?? 'null');
+          } catch {
+            event = null;
+          }
+          if (isDetectionFinding(event)) {
+            const p = event.unmapped.palisade;
+            if ((RANK[p.severity] ?? 0) >= (RANK[min] ?? 0) && (!values.detection || p.detection === values.detection)) process.stdout.write(print(event));
+          }
+          if (target !== undefined && BigInt(message.offset) + 1n >= target) {
+            targets.delete(partition);
+            if (targets.size === 0) finish();
+          }
+        },
+      });
+      await done;
+    } finally {
+      finished = true;
+      await consumer.disconnect().catch(() => undefined);
+      // A consumer that never connected left no group behind (and the brokers may be unreachable).
+      if (connected) {
+        const admin = kafka.admin();
+        await admin
+          .connect()
+          .then(() => admin.deleteGroups([groupId]))
+          .catch(() => undefined)
+          .finally(() => admin.disconnect().catch(() => undefined));
+      }
+    }
+    return EXIT_OK;
+  },
+};
+
+export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = { tail };
+
+export function run(argv: string[]): Promise<number> {
+  return dispatch('palisade alerts', argv, SUBCOMMANDS);
 }

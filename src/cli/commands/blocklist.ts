@@ -2,50 +2,66 @@
  * `palisade blocklist list | add | remove`: the security engineer's hands on
  * the block list every sidecar follows (the compacted block-list topic).
  *
- *   palisade blocklist list [--json]
+ *   palisade blocklist list [-o json|yaml]
  *   palisade blocklist add --ip 203.0.113.7 --reason "credential stuffing" [--ttl 2h] [--actor alice]
- *   palisade blocklist remove --spiffe-id spiffe://td/ns/a/sa/b [--reason "false positive"]
+ *   palisade blocklist remove --spiffe-id spiffe://td/ns/a/sa/b [--reason "false positive"] [--ignore-not-found]
  *
  * Targets: --ip, --cidr, --spiffe-id, --subject, --client-id, --token-id (one).
- * A manual unblock wins over the detector until it sees new evidence.
+ * A manual unblock wins over the detector until it sees new evidence. Removing a
+ * target that has no block in force publishes nothing and exits 1 (kubectl delete's
+ * convention; --ignore-not-found makes it exit 0).
+ *
+ * Each subcommand is one Subcommand (its spec, then its run): a new one, or a new
+ * flag on one, touches only that block.
  */
 import { userInfo } from 'node:os';
 import { BlockEntryError, type BlockKind } from '../../blocklist/entry.ts';
-import { canonicalTarget } from '../../blocklist/kafka-record.ts';
+import { canonicalTarget, type BlockRecord } from '../../blocklist/kafka-record.ts';
 import { publishManualBlock, publishManualUnblock, readBlockList } from '../../blocklist/kafka-ops.ts';
-import { PalisadeError } from '../../errors/codes.ts';
-import { createKafkaClient } from '../../kafka/client.ts';
-import { createLogger } from '../../log/logger.ts';
-import { parseFlags } from '../args.ts';
-import { kafkaSettings, quietKafkajsTimerWarnings } from '../kafka-required.ts';
+import { CommandFailed, dispatch, EXIT_OK, formatOutput, formatTable, parseCommand, UsageError, type Subcommand } from '../args.ts';
+import { cliKafka } from '../kafka-required.ts';
 
 const TARGET_FLAGS: Readonly<Record<string, BlockKind>> = { ip: 'ip', cidr: 'cidr', 'spiffe-id': 'spiffeId', subject: 'subject', 'client-id': 'clientId', 'token-id': 'tokenId' };
 
-const USAGE = `usage: palisade blocklist list [--json]
-       palisade blocklist add <target> --reason TEXT [--ttl DURATION] [--actor NAME]
-       palisade blocklist remove <target> [--reason TEXT] [--actor NAME]
-target: --ip ADDR | --cidr NET | --spiffe-id ID | --subject SUB | --client-id ID | --token-id JTI
-DURATION: seconds, or 90s / 30m / 12h / 7d (default: until removed)
+const TARGET_OPTIONS = {
+  ip: { type: 'string' },
+  cidr: { type: 'string' },
+  'spiffe-id': { type: 'string' },
+  subject: { type: 'string' },
+  'client-id': { type: 'string' },
+  'token-id': { type: 'string' },
+} as const;
+const KAFKA_OPTIONS = { brokers: { type: 'string' } } as const;
+
+const TARGET_HELP = `Target (exactly one):
+      --ip ADDR             an IPv4 or IPv6 address
+      --cidr NET            a network, e.g. 203.0.113.0/24
+      --spiffe-id ID        a workload (mTLS), spiffe://trust-domain/path
+      --subject SUB         a JWT/introspection subject
+      --client-id ID        an OAuth client id
+      --token-id JTI        one token (its jti)
+`;
+const KAFKA_HELP = `      --brokers LIST        Kafka brokers, host:port,... (default: PALISADE_KAFKA_BROKERS)
 `;
 
 /** "90" | "90s" | "30m" | "12h" | "7d" -> ms. */
 export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new PalisadeError('CONFIG_INVALID', `--ttl "${text}": give seconds or a number with s, m, h or d (e.g. 30m)`);
+  const m = /^(\d+(?:\.\d+)?)(s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new UsageError('palisade blocklist add', `--ttl "${text}": give seconds or a number with s, m, h or d, without a space (e.g. 30m)`);
   const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
   const ms = Number(m[1]) * unit * 1000;
-  if (!(ms > 0)) throw new PalisadeError('CONFIG_INVALID', `--ttl "${text}" must be positive`);
+  if (!(ms > 0)) throw new UsageError('palisade blocklist add', `--ttl "${text}" must be positive`);
   return ms;
 }
 
-function targetOf(values: Record<string, unknown>): { kind: BlockKind; value: string } {
+function targetOf(values: Record<string, unknown>, command: string): { kind: BlockKind; value: string } {
   const given = Object.keys(TARGET_FLAGS).filter((f) => typeof values[f] === 'string');
-  if (given.length !== 1) throw new PalisadeError('CONFIG_INVALID', `give exactly one target (${Object.keys(TARGET_FLAGS).map((f) => `--${f}`).join(', ')}); got ${given.length === 0 ? 'none' : given.map((f) => `--${f}`).join(' and ')}`);
+  if (given.length !== 1) throw new UsageError(command, `give exactly one target (${Object.keys(TARGET_FLAGS).map((f) => `--${f}`).join(', ')}); got ${given.length === 0 ? 'none' : given.map((f) => `--${f}`).join(' and ')}`);
   const flag = given[0] as string;
   try {
     return canonicalTarget(TARGET_FLAGS[flag] as BlockKind, values[flag] as string);
   } catch (err) {
-    if (err instanceof BlockEntryError) throw new PalisadeError('CONFIG_INVALID', `--${flag}: ${err.message}`);
+    if (err instanceof BlockEntryError) throw new UsageError(command, `--${flag}: ${err.message}`);
     throw err;
   }
 }
@@ -54,59 +70,108 @@ function when(ms: number | null): string {
   return ms === null ? 'never' : new Date(ms).toISOString();
 }
 
-export async function run(argv: string[]): Promise<number> {
-  quietKafkajsTimerWarnings();
-  const [sub, ...rest] = argv;
-  if (sub !== 'list' && sub !== 'add' && sub !== 'remove') {
-    process.stderr.write(USAGE);
-    return 2;
-  }
-  const { values } = parseFlags(
-    rest,
-    {
-      json: { type: 'boolean' },
-      reason: { type: 'string' },
-      ttl: { type: 'string' },
-      actor: { type: 'string' },
-      brokers: { type: 'string' },
-      ...Object.fromEntries(Object.keys(TARGET_FLAGS).map((f) => [f, { type: 'string' as const }])),
-    },
-    `palisade blocklist ${sub}`,
-  );
-  const settings = kafkaSettings(`palisade blocklist ${sub}`, process.env, values.brokers as string | undefined);
-  const logger = createLogger({ level: 'warn', name: 'palisade-blocklist' });
-  const kafka = createKafkaClient(settings, logger);
-  const topic = settings.kafkaTopicBlocklist;
-  const actor = (values.actor as string | undefined) ?? process.env['USER'] ?? userInfo().username;
+function actorOf(flag: unknown): string {
+  return (flag as string | undefined) ?? process.env['USER'] ?? userInfo().username;
+}
 
-  if (sub === 'list') {
-    const list = await readBlockList(kafka, topic);
-    if (values.json) {
-      process.stdout.write(JSON.stringify(list, null, 2) + '\n');
-      return 0;
-    }
-    if (list.length === 0) {
-      process.stdout.write(`no blocks in force on ${topic}\n`);
-      return 0;
-    }
-    const rows = list.map((r) => [r.kind, r.value, r.source, when(r.expiresAt), r.rule, r.reason]);
-    const head = ['KIND', 'VALUE', 'SOURCE', 'EXPIRES', 'RULE', 'REASON'];
-    const widths = head.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => String(r[i]).length))));
-    const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] as number))).join('  ');
-    process.stdout.write([line(head), ...rows.map((r) => line(r.map(String)))].join('\n') + '\n');
-    return 0;
-  }
+const list: Subcommand = {
+  summary: 'the blocks in force (a table, or -o json|yaml)',
+  async run(argv) {
+    const command = 'palisade blocklist list';
+    const { values, output } = parseCommand(argv, {
+      name: command,
+      usage: `usage: ${command} [-o json|yaml] [--brokers LIST]\n\nThe blocks in force now, newest first: manual ones and the detector's.\n\n${KAFKA_HELP}`,
+      options: KAFKA_OPTIONS,
+      output: true,
+    });
+    const k = cliKafka('blocklist', command, values.brokers);
+    const topic = k.settings.kafkaTopicBlocklist;
+    const entries = await k.use(() => readBlockList(k.kafka, topic), topic);
+    process.stdout.write(
+      formatOutput(output, entries, () =>
+        entries.length === 0
+          ? `no blocks in force on ${topic}`
+          : formatTable(
+              ['KIND', 'VALUE', 'SOURCE', 'EXPIRES', 'RULE', 'REASON'],
+              entries.map((r) => [r.kind, r.value, r.source, when(r.expiresAt), r.rule, r.reason]),
+            ),
+      ),
+    );
+    return EXIT_OK;
+  },
+};
 
-  const target = targetOf(values);
-  if (sub === 'add') {
-    const reason = values.reason as string | undefined;
-    if (!reason) throw new PalisadeError('CONFIG_INVALID', 'palisade blocklist add: --reason is required (it is shown to the client and in every decision)');
-    const expiresAt = values.ttl ? Date.now() + parseDuration(values.ttl as string) : null;
-    const r = await publishManualBlock(kafka, topic, { ...target, reason, expiresAt, actor });
-    process.stdout.write(`blocked ${r.kind} ${r.value} until ${when(r.expiresAt)} (${r.reason}); every sidecar applies it within about a second\n`);
-    return 0;
-  }
-  await publishManualUnblock(kafka, topic, { ...target, actor, reason: (values.reason as string | undefined) ?? null });
-  process.stdout.write(`unblocked ${target.kind} ${target.value}; the detector will not block it again without new evidence\n`);
-  return 0;
+const add: Subcommand = {
+  summary: 'block one target, until removed or for --ttl',
+  async run(argv) {
+    const command = 'palisade blocklist add';
+    const { values, output } = parseCommand(argv, {
+      name: command,
+      usage:
+        `usage: ${command} <target> --reason TEXT [--ttl DURATION] [--actor NAME] [--brokers LIST]\n\n` +
+        'Blocks the target on every sidecar (within about a second). The reason goes to the decision\n' +
+        'events, logs and alerts; the client only gets the stable code and a request id.\n\n' +
+        TARGET_HELP +
+        '\nOptions:\n' +
+        '      --reason TEXT         why (required)\n' +
+        '      --ttl DURATION        seconds, or 90s / 30m / 12h / 7d, no space (default: until removed)\n' +
+        '      --actor NAME          who (default: $USER)\n' +
+        KAFKA_HELP,
+      options: { ...TARGET_OPTIONS, ...KAFKA_OPTIONS, reason: { type: 'string' }, ttl: { type: 'string' }, actor: { type: 'string' } },
+      output: true,
+    });
+    const target = targetOf(values, command);
+    const reason = values.reason;
+    if (!reason) throw new UsageError(command, '--reason is required (it goes to the decision events and alerts)');
+    const ttlMs = values.ttl === undefined ? null : parseDuration(values.ttl);
+    const k = cliKafka('blocklist', command, values.brokers);
+    const r = await k.use(() => publishManualBlock(k.kafka, k.settings.kafkaTopicBlocklist, { ...target, reason, expiresAt: ttlMs === null ? null : Date.now() + ttlMs, actor: actorOf(values.actor) }), k.settings.kafkaTopicBlocklist);
+    process.stdout.write(formatOutput(output, r, () => `blocked ${r.kind} ${r.value} until ${when(r.expiresAt)} (${r.reason}); every sidecar applies it within about a second`));
+    return EXIT_OK;
+  },
+};
+
+const remove: Subcommand = {
+  summary: 'lift the block on one target (exit 1 if none is in force)',
+  async run(argv) {
+    const command = 'palisade blocklist remove';
+    const { values, output } = parseCommand(argv, {
+      name: command,
+      usage:
+        `usage: ${command} <target> [--reason TEXT] [--actor NAME] [--ignore-not-found] [--brokers LIST]\n\n` +
+        'Lifts the block in force on the target, manual or the detector\'s; the detector does not block it\n' +
+        'again without new evidence. A target with no block in force: nothing is published, exit 1.\n\n' +
+        TARGET_HELP +
+        '\nOptions:\n' +
+        '      --reason TEXT         why (recorded with the unblock)\n' +
+        '      --actor NAME          who (default: $USER)\n' +
+        '      --ignore-not-found    exit 0 when the target has no block in force\n' +
+        KAFKA_HELP,
+      options: { ...TARGET_OPTIONS, ...KAFKA_OPTIONS, reason: { type: 'string' }, actor: { type: 'string' }, 'ignore-not-found': { type: 'boolean' } },
+      output: true,
+    });
+    const target = targetOf(values, command);
+    const k = cliKafka('blocklist', command, values.brokers);
+    const topic = k.settings.kafkaTopicBlocklist;
+    const inForce: BlockRecord | undefined = (await k.use(() => readBlockList(k.kafka, topic), topic)).find((r) => r.kind === target.kind && r.value === target.value);
+    if (!inForce) {
+      const message = `${target.kind} ${target.value} has no block in force on ${topic}; nothing published`;
+      if (values['ignore-not-found']) {
+        process.stdout.write(formatOutput(output, { ...target, removed: null }, () => message));
+        return EXIT_OK;
+      }
+      throw new CommandFailed(command, message);
+    }
+    await k.use(() => publishManualUnblock(k.kafka, topic, { ...target, actor: actorOf(values.actor), reason: values.reason ?? null }), topic);
+    process.stdout.write(
+      formatOutput(output, { ...target, removed: inForce }, () => `unblocked ${target.kind} ${target.value} (was: ${inForce.source} block, ${inForce.reason}); the detector will not block it again without new evidence`),
+    );
+    return EXIT_OK;
+  },
+};
+
+export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = { list, add, remove };
+
+export function run(argv: string[]): Promise<number> {
+  return dispatch('palisade blocklist', argv, SUBCOMMANDS);
 }

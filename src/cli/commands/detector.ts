@@ -13,14 +13,32 @@ import { loadDetectorSettings } from '../../../detectors/settings.ts';
 import { createLogger } from '../../log/logger.ts';
 import { addMetricsRoute } from '../../telemetry/admin-metrics.ts';
 import { createDetectorMetrics } from '../../../detectors/metrics.ts';
-import { parseFlags } from '../args.ts';
-import { kafkaSettings, quietKafkajsTimerWarnings } from '../kafka-required.ts';
+import { parseCommand } from '../args.ts';
+import { kafkaSettings } from '../kafka-required.ts';
 import { runUntilSignal } from '../shutdown.ts';
 
+/** The detector's Kafka client id: PALISADE_KAFKA_CLIENT_ID when set, else its own (not the sidecar's default). */
+export function detectorClientId(env: NodeJS.ProcessEnv): string {
+  const explicit = env['PALISADE_KAFKA_CLIENT_ID'];
+  return explicit !== undefined && explicit !== '' ? explicit : 'palisade-detector';
+}
+
 export async function run(argv: string[]): Promise<number> {
-  quietKafkajsTimerWarnings();
-  const { values } = parseFlags(argv, { config: { type: 'string' }, 'admin-port': { type: 'string' }, brokers: { type: 'string' } }, 'palisade detector');
-  const settings = kafkaSettings('palisade detector', process.env, values.brokers);
+  const { values } = parseCommand(argv, {
+    name: 'palisade detector',
+    usage:
+      'usage: palisade detector [--config FILE] [--admin-port N] [--brokers LIST]\n\n' +
+      'Runs the anomaly detector: consumes the decisions topic in a consumer group, publishes alerts\n' +
+      'and blocks, serves /livez, /readyz and /metrics. Runs until SIGTERM/SIGINT. Settings: PALISADE_KAFKA_*\n' +
+      'and PALISADE_DETECTOR_* (palisade settings shows them with their sources); its Kafka client id is\n' +
+      'palisade-detector unless PALISADE_KAFKA_CLIENT_ID is set.\n\n' +
+      'Options:\n' +
+      '      --config FILE         detector config, YAML or JSON (default: PALISADE_DETECTOR_CONFIG; docs/detector.md)\n' +
+      '      --admin-port N        admin listener port (default: PALISADE_DETECTOR_ADMIN_PORT, 9902)\n' +
+      '      --brokers LIST        Kafka brokers, host:port,... (default: PALISADE_KAFKA_BROKERS)\n',
+    options: { config: { type: 'string' }, 'admin-port': { type: 'string' }, brokers: { type: 'string' } },
+  });
+  const settings = kafkaSettings('palisade detector', process.env, values.brokers, detectorClientId(process.env));
   const ds = loadDetectorSettings(process.env, { configFile: values.config, adminPort: values['admin-port'] });
   const config = loadDetectorConfig(ds.configFile);
   const logger = createLogger({ level: ds.logLevel, name: 'palisade-detector' });
