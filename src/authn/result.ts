@@ -1,19 +1,20 @@
 /**
  * What each credential check returns: the facts it vouches for, or a failure
- * with a stable code and a detail safe to show the client (never a raw token,
- * claim value or key).
+ * with a stable code and a reason for operators (never a raw token, claim
+ * value or key). The client gets the code and its title only: which check a
+ * credential got past is worth knowing to someone forging one.
  */
 import type { Code } from '../errors/codes.ts';
 
 export interface AuthnFailure {
   readonly ok: false;
   readonly code: Code;
-  /** Safe for the client: no token, claim value or upstream detail. */
-  readonly detail: string;
+  /** For the decision event and policy explain, never the client: no token, claim value or key. */
+  readonly reason: string;
 }
 
-export function failure(code: Code, detail: string): AuthnFailure {
-  return Object.freeze({ ok: false, code, detail });
+export function failure(code: Code, reason: string): AuthnFailure {
+  return Object.freeze({ ok: false, code, reason });
 }
 
 /** What a verified token (JWT or introspection) says about its holder. */

@@ -55,12 +55,14 @@ export const buildAuthnStage: StageBuilder = (doc, cc) => {
 
   const realm = spec.realm;
   const challenge = `Bearer realm="${realm}"`;
+  // The failure's reason goes to the decision event only; the client gets the code and title
+  // (and RFC 6750's challenge, whose error_description is the title too).
   function denyWith(req: Requirement, f: AuthnFailure): Deny {
     const spec401 = CODES[f.code].status === 401;
-    if (!spec401 || !req.bearer) return deny(f.code, req.id, { detail: f.detail });
+    if (!spec401 || !req.bearer) return deny(f.code, req.id, { reason: f.reason });
     // RFC 6750 3.1: no error attribute when no token was sent.
     const header = f.code === 'AUTHN_REQUIRED' || f.code === 'AUTHN_PEER_REQUIRED' ? challenge : `${challenge}, error="invalid_token", error_description="${CODES[f.code].title}"`;
-    return deny(f.code, req.id, { detail: f.detail, headers: { 'www-authenticate': header } });
+    return deny(f.code, req.id, { reason: f.reason, headers: { 'www-authenticate': header } });
   }
 
   function tokenAttempt(read: TokenReader, check: (token: string) => TokenOutcome | Promise<TokenOutcome>, ctx: RequestContext): Attempt | Promise<Attempt> {
@@ -196,7 +198,7 @@ function explainRequirement(r: Requirement, id: Identity | null, mtls: MtlsCheck
   const token = id !== null && (id.methods.includes('jwt') || id.methods.includes('introspection'));
   const peer = id !== null && (id.methods.includes('mtls') || id.spiffeId !== null) ? mtls.judge(id.spiffeId, id.subject) : null;
   if (token) trace.push('the sample identity carries a token; explain takes it as verified (it has no token to check)');
-  if (peer) trace.push(peer.ok ? `mTLS peer ${peer.principal} is accepted` : `mTLS peer refused: ${peer.detail}`);
+  if (peer) trace.push(peer.ok ? `mTLS peer ${peer.principal} is accepted` : `mTLS peer refused: ${peer.reason}`);
   const outcome = (m: AuthnMethod): 'ok' | 'absent' | AuthnFailure => (m === 'mtls' ? (peer === null ? 'absent' : peer.ok ? 'ok' : peer) : token ? 'ok' : 'absent');
   const missing = (m: AuthnMethod) => (m === 'mtls' ? failure('AUTHN_PEER_REQUIRED', 'this route requires a client certificate') : failure('AUTHN_REQUIRED', 'this route requires a credential'));
   let f: AuthnFailure | null = null;
@@ -214,6 +216,6 @@ function explainRequirement(r: Requirement, id: Identity | null, mtls: MtlsCheck
       f = refused ?? (r.methods.every((m) => m === 'mtls') ? missing('mtls') : missing('jwt'));
     }
   }
-  trace.push(f ? `refused: ${f.code} (${f.detail})` : 'requirement met');
+  trace.push(f ? `refused: ${f.code} (${f.reason})` : 'requirement met');
   return { trace, deny: f ? denyWith(r, f) : null };
 }

@@ -47,8 +47,11 @@ function staticIndex(doc: PolicyDocument, now: number): BlockIndex {
   return idx;
 }
 
+// The reason (a ticket, a detection with its baseline and threshold) is for operators: it goes
+// to the decision event only. A blocked client learns that it is blocked, not why nor how far
+// under a threshold to stay.
 function verdict(e: BlockEntry): Deny {
-  return deny('BLOCKED', e.rule, { detail: e.reason, audit: e.audit });
+  return deny('BLOCKED', e.rule, { reason: e.reason, audit: e.audit });
 }
 
 function describe(e: BlockEntry): string {

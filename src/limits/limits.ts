@@ -23,7 +23,8 @@ export interface RouteLimits {
 
 export interface ShapeViolation {
   readonly code: Code;
-  readonly detail: string;
+  /** For operators (the decision event): the measure and the limit. The client is not told the limit. */
+  readonly reason: string;
 }
 
 export interface CompiledLimits {
@@ -78,7 +79,7 @@ export function compileLimits(spec: LimitsSpec): CompiledLimits {
     forRoute,
     checkShape(path, query, headers) {
       const urlLength = path.length + (query.length > 0 ? query.length + 1 : 0);
-      if (urlLength > spec.maxUrlLength) return { code: 'URL_TOO_LONG', detail: `request target is ${urlLength} bytes; the limit is ${spec.maxUrlLength}` };
+      if (urlLength > spec.maxUrlLength) return { code: 'URL_TOO_LONG', reason: `request target is ${urlLength} bytes; the limit is ${spec.maxUrlLength}` };
       let count = 0;
       let bytes = 0;
       for (const name in headers) {
@@ -86,8 +87,8 @@ export function compileLimits(spec: LimitsSpec): CompiledLimits {
         const v = headers[name];
         bytes += name.length + (typeof v === 'string' ? v.length : Array.isArray(v) ? v.reduce((n, s) => n + s.length, 0) : 0);
       }
-      if (count > spec.maxHeaderCount) return { code: 'HEADERS_TOO_LARGE', detail: `${count} header fields; the limit is ${spec.maxHeaderCount}` };
-      if (bytes > spec.maxHeaderBytes) return { code: 'HEADERS_TOO_LARGE', detail: `${bytes} bytes of headers; the limit is ${spec.maxHeaderBytes}` };
+      if (count > spec.maxHeaderCount) return { code: 'HEADERS_TOO_LARGE', reason: `${count} header fields; the limit is ${spec.maxHeaderCount}` };
+      if (bytes > spec.maxHeaderBytes) return { code: 'HEADERS_TOO_LARGE', reason: `${bytes} bytes of headers; the limit is ${spec.maxHeaderBytes}` };
       return null;
     },
     describe(method, path) {

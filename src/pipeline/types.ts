@@ -132,7 +132,20 @@ export interface Deny {
   readonly code: Code;
   /** Rule id that decided, if a rule did. */
   readonly rule: string | null;
-  /** Safe detail for the client (never a raw value, never upstream internals). */
+  /**
+   * Why, for operators only: the decision event's `detail`, logs and alerts
+   * (a block's reason or ticket, a detection and its threshold, the limit that
+   * was crossed, a rule id, the credential check that failed). Never sent to
+   * the client.
+   */
+  readonly reason?: string;
+  /**
+   * What the client is told in problem+json `detail`, if anything: a fixed
+   * sentence that helps a legitimate caller fix its own request. Never a
+   * value of the policy (reasons, rule ids, limits, thresholds), never a
+   * value of the request, never the state of the sidecar or the upstream.
+   * The rule, case by case, is in docs/codes.md ("What the client is told").
+   */
   readonly detail?: string;
   /** Extra problem+json members (e.g. validation errors). */
   readonly extensions?: Readonly<Record<string, unknown>>;

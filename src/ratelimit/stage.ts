@@ -87,7 +87,9 @@ export const buildRateLimitStage: StageBuilder = (doc, cc) => {
         const l = enforced.limit;
         const retryAfter = Math.max(1, Math.ceil((1 - enforced.tokens) / l.perMs / 1000));
         const headers = { ...headersOf(draws, enforced), 'retry-after': String(retryAfter) };
-        return deny(l === global ? 'RATE_LIMITED_GLOBAL' : 'RATE_LIMITED', l.id, { detail: `rate limit "${l.id}" exceeded; retry after ${retryAfter} s`, headers });
+        // The client is told when to come back (Retry-After, RateLimit: standard, and what a
+        // well-behaved caller needs), not which of the policy's limits it hit.
+        return deny(l === global ? 'RATE_LIMITED_GLOBAL' : 'RATE_LIMITED', l.id, { reason: `rate limit "${l.id}" exceeded; retry after ${retryAfter} s`, detail: 'retry after the number of seconds in Retry-After', headers });
       }
       for (const d of draws) {
         d.bucket.tokens = d.tokens >= 1 ? d.tokens - 1 : d.tokens;

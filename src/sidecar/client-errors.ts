@@ -20,9 +20,12 @@ import { CLIENT_CLOSED_STATUS, clientLeft, decide, openOutcome, socketOutcome, t
 import { rawProblemResponse, replyProblem } from './problem.ts';
 import { NO_REQUEST_TRACE } from '../telemetry/tracing.ts';
 
-/** Sets the outcome's decision and sends it as problem+json. */
-export function sendProblem(reply: FastifyReply, o: Outcome, code: Code, decidedBy: Decider, rule: string | null, detail?: string, extensions?: Readonly<Record<string, unknown>>, headers?: Readonly<Record<string, string>>): FastifyReply {
-  decide(o, code, decidedBy, rule, detail ?? null);
+/**
+ * Sets the outcome's decision and sends it as problem+json. `detail` is the client's (a fixed
+ * sentence, see Deny.detail); `reason` is the operators' and goes to the decision record only.
+ */
+export function sendProblem(reply: FastifyReply, o: Outcome, code: Code, decidedBy: Decider, rule: string | null, detail?: string, extensions?: Readonly<Record<string, unknown>>, headers?: Readonly<Record<string, string>>, reason?: string): FastifyReply {
+  decide(o, code, decidedBy, rule, reason ?? detail ?? null);
   return replyProblem(reply, code, o.requestId, detail, extensions, headers);
 }
 
@@ -97,7 +100,7 @@ export function createErrorHandler(deps: ClientErrorDeps, scheme: 'https' | 'htt
     const o = request.palisade;
     if (clientGone(request)) return recordAbort(o, deps.record, deps.logger, `error handler: ${err.code ?? err.name}`);
     if (reply.sent) return;
-    if (err instanceof PalisadeError && err.code in CODES) return sendProblem(reply, o, err.code, o.decidedBy, null, err.message);
+    if (err instanceof PalisadeError && err.code in CODES) return sendProblem(reply, o, err.code, o.decidedBy, null, undefined, undefined, undefined, err.message);
     if (err.code === 'FST_ERR_BAD_URL') return sendProblem(reply, o, 'PATH_INVALID', 'request', null, 'invalid URL');
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendProblem(reply, o, 'BODY_TOO_LARGE', 'request', null);
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendProblem(reply, o, 'REQUEST_MALFORMED', 'request', null);

@@ -42,21 +42,23 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
   function upstreamFailed(rep: FastifyReply, o: Outcome, ctx: RequestContext, error: Error, copied?: Readonly<Record<string, unknown>>): void {
     const e = error as Error & { code?: string; cause?: NodeJS.ErrnoException };
     // A stage's stream wrapper aborted the upload (body over the limit): its deny, not an upstream fault.
-    const late = (e instanceof PalisadeError ? e : e.cause instanceof PalisadeError ? e.cause : null) as (PalisadeError & { stage?: Decider; rule?: string | null }) | null;
+    const late = (e instanceof PalisadeError ? e : e.cause instanceof PalisadeError ? e.cause : null) as (PalisadeError & { stage?: Decider; rule?: string | null; clientDetail?: string }) | null;
     if (late) {
-      sendProblem(rep, o, late.code, late.stage ?? 'forward', late.rule ?? null, late.message, undefined, { connection: 'close' });
+      sendProblem(rep, o, late.code, late.stage ?? 'forward', late.rule ?? null, late.clientDetail, undefined, { connection: 'close' }, late.message);
       return;
     }
     upstreamEnded(o);
     // The client left mid-upload or mid-answer: the call failed because of it, not the upstream.
     if (clientGone(rep.request)) return recordAbort(o, record, logger, `upstream call: ${e.cause?.code ?? e.code ?? e.name}`);
     const code = upstreamErrorCode(e);
-    logger.warn({ requestId: ctx.id, traceId: ctx.traceId, code, cause: e.cause?.code ?? e.code ?? '' }, 'upstream error');
+    const cause = e.cause?.code ?? e.code ?? '';
+    logger.warn({ requestId: ctx.id, traceId: ctx.traceId, code, cause }, 'upstream error');
     if (copied) {
       for (const name in copied) rep.removeHeader(name);
       if (ctx.responseHeaders) rep.headers(ctx.responseHeaders);
     }
-    sendProblem(rep, o, code, 'upstream', ctx.allowRule);
+    // The cause (ECONNREFUSED...) is for the event; the client gets the code only.
+    sendProblem(rep, o, code, 'upstream', ctx.allowRule, undefined, undefined, undefined, cause ? `upstream: ${cause}` : undefined);
   }
 
   return async (request, reply) => {
@@ -101,7 +103,7 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
     const result = await runPipeline(p.stages, ctx);
     if (result.deny) {
       const d = result.deny;
-      return sendProblem(reply, o, d.code, d.stage, d.rule, d.detail, d.extensions, d.headers);
+      return sendProblem(reply, o, d.code, d.stage, d.rule, d.detail, d.extensions, d.headers, d.reason);
     }
     decide(o, 'ALLOWED', 'forward', ctx.allowRule, null);
     if (ctx.responseHeaders) reply.headers(ctx.responseHeaders);

@@ -11,7 +11,7 @@
  * auditStages/mode: a dry-run breach is recorded as would_deny and the
  * remaining checks still run.
  */
-import { CODES, PalisadeError } from '../errors/codes.ts';
+import { CODES, PalisadeError, type Code } from '../errors/codes.ts';
 import { BodyGuard, prefixed, readBody, type BodyViolation } from '../limits/body.ts';
 import { JsonScanner } from '../limits/json-scan.ts';
 import { compileLimits, contentTypeAllowed, type RouteLimits } from '../limits/limits.ts';
@@ -28,21 +28,33 @@ import { responseTap } from './response-check.ts';
 /** JSON bodies up to this size (by Content-Length) are read into memory rather than streamed. */
 const SMALL_BODY_BYTES = 64 * 1024;
 
+// What the client is told about a limit: which limit (its code and a fixed sentence), never the
+// number, which would only tell a prober how much it may send; the number and the route rule go
+// to the decision event (reason). A legitimate caller finds the limits in the API's documentation.
+const TOO_LARGE = 'the request body is larger than this route accepts';
+
 function bodyDeny(v: BodyViolation, rule: string | null): Deny {
   switch (v.kind) {
     case 'size':
       // Close the connection: the rest of an oversized upload is never read.
-      return deny('BODY_TOO_LARGE', rule, { detail: `request body exceeds ${v.limit} bytes`, headers: { connection: 'close' } });
+      return deny('BODY_TOO_LARGE', rule, { reason: `request body exceeds ${v.limit} bytes`, detail: TOO_LARGE, headers: { connection: 'close' } });
     case 'depth':
-      return deny('BODY_LIMIT_EXCEEDED', rule, { detail: `JSON nesting deeper than ${v.limit}` });
+      return deny('BODY_LIMIT_EXCEEDED', rule, { reason: `JSON nesting deeper than ${v.limit}`, detail: 'the JSON body is nested deeper than this route accepts' });
     case 'keys':
-      return deny('BODY_LIMIT_EXCEEDED', rule, { detail: `JSON body has more than ${v.limit} keys` });
+      return deny('BODY_LIMIT_EXCEEDED', rule, { reason: `JSON body has more than ${v.limit} keys`, detail: 'the JSON body has more keys than this route accepts' });
     case 'forbidden-key':
-      return deny('BODY_FORBIDDEN_KEY', rule, { detail: `JSON key ${v.key} is not allowed` });
+      return deny('BODY_FORBIDDEN_KEY', rule, { reason: `JSON key ${v.key} is not allowed`, detail: 'the JSON body has a __proto__, constructor or prototype key' });
     case 'duplicate-key':
-      return deny('BODY_DUPLICATE_KEY', rule, { detail: v.key === null ? 'a JSON object has the same key twice' : `a JSON object has the key "${v.key}" twice` });
+      // The key is the client's own text: recorded (cut), not echoed back.
+      return deny('BODY_DUPLICATE_KEY', rule, { reason: v.key === null ? 'a JSON object has the same key twice' : `a JSON object has the key "${v.key.slice(0, 200)}" twice`, detail: 'a JSON object in the body has the same key twice' });
   }
 }
+
+/** The client's sentence for a request-shape limit (URL length, header count or bytes). */
+const SHAPE_TEXT: Partial<Record<Code, string>> = {
+  URL_TOO_LONG: 'the request target is longer than this service accepts',
+  HEADERS_TOO_LARGE: 'the request has more header fields or header bytes than this service accepts',
+};
 
 function schemaDeny(op: CompiledOperation, errors: FieldError[]): Deny {
   return deny('SCHEMA_VIOLATION', op.op.id, { detail: summarize(errors), extensions: { errors } });
@@ -147,7 +159,7 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
       const rl = limits.forRoute(ctx.method, ctx.path);
 
       const shape = limits.checkShape(ctx.path, ctx.query, ctx.headers);
-      if (shape && (d = f.note(deny(shape.code, null, { detail: shape.detail }), limits.audit || stageAudit))) return f.finish(ctx, d);
+      if (shape && (d = f.note(deny(shape.code, null, { reason: shape.reason, ...(SHAPE_TEXT[shape.code] ? { detail: SHAPE_TEXT[shape.code] } : {}) }), limits.audit || stageAudit))) return f.finish(ctx, d);
 
       let op: CompiledOperation | null = null;
       let params: Record<string, string> = {};
@@ -157,8 +169,10 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
           op = m.value;
           params = m.params;
         } else if (api.unknownRoutes !== 'allow') {
-          const detail = api.table.hasPath(ctx.path) ? `the API declares no ${ctx.method} operation for this path` : 'no operation of the API matches this path';
-          if ((d = f.note(deny('ROUTE_UNKNOWN', null, { detail }), api.unknownRoutes === 'audit' || stageAudit))) return f.finish(ctx, d);
+          // Whether the path exists for another method is for operators: told to the client, it
+          // would map the API for a prober one method at a time.
+          const reason = api.table.hasPath(ctx.path) ? `the API declares no ${ctx.method} operation for this path` : 'no operation of the API matches this path';
+          if ((d = f.note(deny('ROUTE_UNKNOWN', null, { reason, detail: 'no operation of the API matches this method and path' }), api.unknownRoutes === 'audit' || stageAudit))) return f.finish(ctx, d);
         }
       }
       const opAudit = (op?.op.audit ?? false) || stageAudit;
@@ -172,13 +186,13 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
       let sizeNoted = false;
       let length = -1;
       if (hasBody) {
-        if (!contentTypeAllowed(rl, media) && (d = f.note(deny('CONTENT_TYPE_NOT_ALLOWED', rl.rule, { detail: `content type ${media ?? '(none)'} is not allowed here; allowed: ${rl.contentTypes.join(', ')}` }), limitAudit))) return f.finish(ctx, d);
+        if (!contentTypeAllowed(rl, media) && (d = f.note(deny('CONTENT_TYPE_NOT_ALLOWED', rl.rule, { reason: `content type ${(media ?? '(none)').slice(0, 100)} is not allowed here; allowed: ${rl.contentTypes.join(', ')}`, detail: `the content type is not accepted here; accepted: ${rl.contentTypes.join(', ')}` }), limitAudit))) return f.finish(ctx, d);
         if (op) {
           if (!op.body) {
             if ((d = f.note(schemaDeny(op, [{ pointer: '/body', rule: 'absent', message: 'the operation declares no request body' }]), opAudit))) return f.finish(ctx, d);
           } else {
             range = media === null ? null : bestRange(media, op.body.ranges);
-            if (range === null && (d = f.note(deny('CONTENT_TYPE_NOT_ALLOWED', op.op.id, { detail: `content type ${media ?? '(none)'} is not declared; declared: ${op.body.ranges.join(', ')}` }), opAudit))) return f.finish(ctx, d);
+            if (range === null && (d = f.note(deny('CONTENT_TYPE_NOT_ALLOWED', op.op.id, { reason: `content type ${(media ?? '(none)').slice(0, 100)} is not declared; declared: ${op.body.ranges.join(', ')}`, detail: `the content type is not declared for this operation; declared: ${op.body.ranges.join(', ')}` }), opAudit))) return f.finish(ctx, d);
           }
         }
         length = cl === undefined ? -1 : Number(cl);
@@ -210,7 +224,8 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
               ctx.wouldDeny.push({ stage: 'validation', code: bd.code, rule: bd.rule });
               return null;
             }
-            return Object.assign(new PalisadeError(bd.code, bd.detail ?? CODES[bd.code].title), { stage: 'validation' as const, rule: bd.rule });
+            // The message is the operator's reason; the client's sentence rides along as clientDetail.
+            return Object.assign(new PalisadeError(bd.code, bd.reason ?? CODES[bd.code].title), { stage: 'validation' as const, rule: bd.rule, clientDetail: bd.detail });
           });
           guard.once('end', () => {
             ctx.bytesIn = guard.bytes;

@@ -66,6 +66,12 @@ describe('limits', () => {
   });
   const postWhole = async (path: string, body: string, ct = 'application/json', method = 'POST') => send(await h.client(PEER), `${h.base}${path}`, { method, headers: { 'content-type': ct }, body });
   const post = postWhole;
+  /** The decision event of a refused request, found by the request id its problem body carries. */
+  const decisionOf = async (r: { json: Record<string, unknown> | null }) => {
+    const id = r.json?.['request_id'];
+    await until(() => h.decisions.some((d) => d.requestId === id));
+    return h.decisions.find((d) => d.requestId === id);
+  };
   /** The same, chunked (no Content-Length), so the body streams through the guard instead of being read whole. */
   const postChunked = async (path: string, body: string, ct = 'application/json', method = 'POST') => {
     const res = await request(`${h.base}${path}`, { dispatcher: await h.client(PEER), method: method as 'POST', headers: { 'content-type': ct }, body: Readable.from([Buffer.from(body)]) });
@@ -83,7 +89,10 @@ describe('limits', () => {
     const n = h.upstream.requests.length;
     const r = await post('/json/big', JSON.stringify({ blob: 'x'.repeat(5000) }));
     expect(r.status).toBe(413);
-    expect(r.json).toMatchObject({ code: 'BODY_TOO_LARGE', detail: 'request body exceeds 4096 bytes' });
+    // The client hears which limit, not its number; the event has the number.
+    expect(r.json).toMatchObject({ code: 'BODY_TOO_LARGE', detail: 'the request body is larger than this route accepts' });
+    expect(r.text).not.toContain('4096');
+    expect(await decisionOf(r)).toMatchObject({ code: 'BODY_TOO_LARGE', detail: 'request body exceeds 4096 bytes' });
     expect(r.headers['connection']).toBe('close');
     // A route rule raises the limit for its routes.
     expect((await post('/upload/a', 'y'.repeat(60_000), 'application/octet-stream')).status).toBe(200);
@@ -115,21 +124,27 @@ describe('limits', () => {
   ])('refuses deeply nested, key-flooded, prototype-polluting and duplicate-key JSON (%s)', async (_how, path, method, chunked) => {
     const post = chunked ? postChunked : postWhole;
     const n = h.upstream.requests.filter((r) => r.url === path).length;
-    const cases: [string, string, string][] = [
-      [nested(9), 'BODY_LIMIT_EXCEEDED', 'JSON nesting deeper than 8'],
-      [`{"a":${nested(8)}}`, 'BODY_LIMIT_EXCEEDED', 'JSON nesting deeper than 8'],
-      [manyKeys(51), 'BODY_LIMIT_EXCEEDED', 'JSON body has more than 50 keys'],
-      ['{"user":{"__proto__":{"isAdmin":true}}}', 'BODY_FORBIDDEN_KEY', 'JSON key __proto__ is not allowed'],
-      ['{"\\u005f_proto__":{"isAdmin":true}}', 'BODY_FORBIDDEN_KEY', 'JSON key __proto__ is not allowed'],
-      ['{"constructor":{"prototype":{"isAdmin":true}}}', 'BODY_FORBIDDEN_KEY', 'JSON key constructor.prototype is not allowed'],
+    const DEPTH = 'the JSON body is nested deeper than this route accepts';
+    const KEYS = 'the JSON body has more keys than this route accepts';
+    const PROTO = 'the JSON body has a __proto__, constructor or prototype key';
+    const DUP = 'a JSON object in the body has the same key twice';
+    // [body, code, what the client is told, what the decision event records]
+    const cases: [string, string, string, string][] = [
+      [nested(9), 'BODY_LIMIT_EXCEEDED', DEPTH, 'JSON nesting deeper than 8'],
+      [`{"a":${nested(8)}}`, 'BODY_LIMIT_EXCEEDED', DEPTH, 'JSON nesting deeper than 8'],
+      [manyKeys(51), 'BODY_LIMIT_EXCEEDED', KEYS, 'JSON body has more than 50 keys'],
+      ['{"user":{"__proto__":{"isAdmin":true}}}', 'BODY_FORBIDDEN_KEY', PROTO, 'JSON key __proto__ is not allowed'],
+      ['{"\\u005f_proto__":{"isAdmin":true}}', 'BODY_FORBIDDEN_KEY', PROTO, 'JSON key __proto__ is not allowed'],
+      ['{"constructor":{"prototype":{"isAdmin":true}}}', 'BODY_FORBIDDEN_KEY', PROTO, 'JSON key constructor.prototype is not allowed'],
       // The schema (JSON.parse) would see role "user", a first-wins parser in the service "admin".
-      ['{"name":"a","role":"admin","role":"user"}', 'BODY_DUPLICATE_KEY', 'a JSON object has the key "role" twice'],
-      ['{"name":"a","role":"admin","\\u0072ole":"user"}', 'BODY_DUPLICATE_KEY', 'a JSON object has the key "role" twice'],
-      ['{"name":"a","<b>":1,"<b>":2}', 'BODY_DUPLICATE_KEY', 'a JSON object has the same key twice'],
+      ['{"name":"a","role":"admin","role":"user"}', 'BODY_DUPLICATE_KEY', DUP, 'a JSON object has the key "role" twice'],
+      ['{"name":"a","role":"admin","\\u0072ole":"user"}', 'BODY_DUPLICATE_KEY', DUP, 'a JSON object has the key "role" twice'],
+      ['{"name":"a","<b>":1,"<b>":2}', 'BODY_DUPLICATE_KEY', DUP, 'a JSON object has the same key twice'],
     ];
-    for (const [body, code, detail] of cases) {
+    for (const [body, code, detail, reason] of cases) {
       const r = await post(path, body, 'application/json', method);
       expect([r.status, r.json?.['code'], r.json?.['detail']]).toEqual([400, code, detail]);
+      expect((await decisionOf(r))?.detail).toBe(reason);
     }
     // Fine bodies (a "constructor" string, a "__proto__" value, one key name in different objects) still pass.
     const fineBody = '{"constructor":"Ferrari","note":"__proto__","deep":[[[[[[1]]]]]],"name":"n","tags":[{"name":"x"},{"name":"y"}]}';
@@ -143,7 +158,8 @@ describe('limits', () => {
   it('refuses content types a route does not allow', async () => {
     const t = await post('/json/x', 'hello', 'text/plain');
     expect(t.status).toBe(415);
-    expect(t.json).toMatchObject({ code: 'CONTENT_TYPE_NOT_ALLOWED', detail: 'content type text/plain is not allowed here; allowed: application/json, application/*+json' });
+    expect(t.json).toMatchObject({ code: 'CONTENT_TYPE_NOT_ALLOWED', detail: 'the content type is not accepted here; accepted: application/json, application/*+json' });
+    expect(await decisionOf(t)).toMatchObject({ rule: 'json-in', detail: 'content type text/plain is not allowed here; allowed: application/json, application/*+json' });
     expect((await post('/json/x', '{}', 'application/problem+json')).status).toBe(200);
     expect((await post('/upload/x', '{}', 'application/json')).status).toBe(415);
     expect((await post('/upload/x', 'raw', 'application/octet-stream; charset=binary')).status).toBe(200);
@@ -157,7 +173,9 @@ describe('limits', () => {
     const headers = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x-h${i}`, '1']));
     const many = await send(c, `${h.base}/q`, { headers });
     expect(many.status).toBe(431);
-    expect(many.json).toMatchObject({ code: 'HEADERS_TOO_LARGE', detail: expect.stringMatching(/header fields; the limit is 30$/) });
+    expect(many.json).toMatchObject({ code: 'HEADERS_TOO_LARGE', detail: 'the request has more header fields or header bytes than this service accepts' });
+    expect((await decisionOf(many))?.detail).toMatch(/header fields; the limit is 30$/);
+    expect((await decisionOf(long))?.detail).toMatch(/^request target is \d+ bytes; the limit is 256$/);
   });
 
   it('dry-runs a limits rule: breaches are recorded as would_deny, the request goes through', async () => {

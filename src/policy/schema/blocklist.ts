@@ -18,7 +18,7 @@ const entrySchema = {
     spiffeId: { type: 'string', pattern: '^spiffe://', description: 'mTLS peer SPIFFE ID; checked before authentication.' },
     clientId: { type: 'string', minLength: 1, description: 'OAuth2 client id of the identity.' },
     tokenId: { type: 'string', minLength: 1, description: 'Token id (jti) of a JWT or introspected token.' },
-    reason: { type: 'string', minLength: 1, maxLength: 200, description: 'Why: recorded in the decision and sent to the client as the problem detail (write nothing secret).' },
+    reason: { type: 'string', minLength: 1, maxLength: 200, description: 'Why, for operators: recorded in the decision event (detail) and shown by policy explain; never sent to the blocked client, who gets the code BLOCKED, a generic title and the request id.' },
     expires: { type: 'string', format: 'date-time', description: 'RFC 3339 time after which the entry no longer applies. Default: never.' },
     audit: { type: 'boolean', default: false, description: 'Dry-run this entry: a match is recorded as would_deny, not enforced. Default false.' },
   },
