@@ -102,7 +102,7 @@ for (let k = 0; k < policy.stages.length; k++) {
     const v = stage.run(c);
     if (v instanceof Promise) await v;
   }
-  results.push({ stage: `${k}:${stage.name}${stage.runsAfter ? ` (after ${stage.runsAfter})` : ''}`, us: (cpuUs() - t0) / N });
+  results.push({ stage: `${k}:${stage.name}`, us: (cpuUs() - t0) / N });
 }
 console.log(`policy: ${BLOCKED} block entries; ${N} requests per stage; CPU microseconds per request`);
 for (const r of results) console.log(`  ${r.stage.padEnd(28)} ${r.us.toFixed(2)}`);

@@ -15,7 +15,7 @@ import type { BlockChange } from '../src/blocklist/store.ts';
 import { blockListStore } from '../src/blocklist/store.ts';
 import type { DecodedBlockMessage } from '../src/blocklist/kafka-record.ts';
 import type { SidecarObserver } from '../src/sidecar/observer.ts';
-import type { Services } from '../src/sidecar/services.ts';
+import type { Services } from '../src/pipeline/services.ts';
 import type { DetectorMetrics } from './metrics.ts';
 import { createAlertmanagerPusher, type AlertmanagerPusher } from './alerts/alertmanager.ts';
 import { createWebhookSender, type WebhookSender } from './alerts/webhook.ts';

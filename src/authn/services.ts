@@ -1,12 +1,12 @@
 /**
- * The authn stage's long-lived parts (src/sidecar/services.ts): JWKS caches
+ * The authn stage's long-lived parts (src/pipeline/services.ts): JWKS caches
  * per issuer, the verified-token cache, introspection caches per endpoint,
  * counters and metric hooks. They survive policy reloads, so a reload keeps
  * warm keys and cached verdicts; nothing here does network I/O until a request
  * needs it.
  */
 import type { Logger } from 'pino';
-import { servicePart, type Services } from '../sidecar/services.ts';
+import { servicePart, type Services } from '../pipeline/services.ts';
 import type { IntrospectionState } from './introspection/cache.ts';
 import type { JwksState } from './jwt/jwks-cache.ts';
 import type { CachedJwt } from './jwt/verify.ts';
@@ -39,10 +39,14 @@ export interface AuthnServices {
   metrics: AuthnMetrics;
 }
 
-export const AUTHN_SERVICE_KEY = 'authn';
+declare module '../pipeline/services.ts' {
+  interface ServiceParts {
+    authn: AuthnServices;
+  }
+}
 
 export function authnServices(services: Services): AuthnServices {
-  return servicePart<AuthnServices>(services, AUTHN_SERVICE_KEY, () => ({
+  return servicePart(services, 'authn', () => ({
     logger: services.logger.child({ component: 'authn' }),
     now: services.now,
     jwks: new Map(),

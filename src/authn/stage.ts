@@ -9,8 +9,7 @@
  * synchronously.
  */
 import { CODES } from '../errors/codes.ts';
-import type { StageBuilder } from '../pipeline/stages.ts';
-import { CONTINUE, deny, type Deny, type Identity, type RequestContext, type Stage, type StageExplanation, type Verdict } from '../pipeline/types.ts';
+import { CONTINUE, deny, type Deny, type Identity, type RequestContext, type Stage, type StageExplanation, type Verdict, type StageBuilder } from '../pipeline/types.ts';
 import type { AuthnMethod } from '../policy/document.ts';
 import { canonicalJson } from '../util/freeze.ts';
 import { authenticationProblems, introspectionClientConfig, secretWarning } from './config.ts';

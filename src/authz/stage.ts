@@ -1,6 +1,5 @@
 /** The authz stage: applies spec.authorization to the request. */
-import { CONTINUE, deny, type Stage } from '../pipeline/types.ts';
-import type { StageBuilder } from '../pipeline/stages.ts';
+import { CONTINUE, deny, type Stage, type StageBuilder } from '../pipeline/types.ts';
 import { compileAuthorization } from './evaluate.ts';
 
 export const buildAuthzStage: StageBuilder = (doc, cc) => {

@@ -3,15 +3,15 @@
  * client IPs and networks and blocked mTLS peers before anything else runs.
  * Identity entries (subject, client id, token id) can only be checked once
  * authn has established the identity, so the same stage runs a second check
- * right after authn (runsAfter); both are recorded as stage "blocklist".
+ * right after authn (its place in the stage registry, src/policy/stage-registry.ts);
+ * both are recorded as stage "blocklist".
  *
  * Two sources, checked together: the policy's static entries (rebuilt on
  * every policy load) and the run-time store (detector, operators), which
  * outlives reloads. An enforced match wins over a dry-run (audit) match.
  */
 import { parseIp } from '../http/cidr.ts';
-import type { StageBuilder } from '../pipeline/stages.ts';
-import { CONTINUE, deny, type Deny, type ExplainRequest, type Identity, type RequestContext, type Stage, type StageExplanation } from '../pipeline/types.ts';
+import { CONTINUE, deny, type Deny, type ExplainRequest, type Identity, type RequestContext, type Stage, type StageExplanation, type StageBuilder } from '../pipeline/types.ts';
 import type { PolicyDocument } from '../policy/document.ts';
 import { BlockIndex, stronger } from './block-index.ts';
 import { BLOCK_KINDS, BlockEntryError, makeEntry, type BlockEntry } from './entry.ts';
@@ -121,7 +121,6 @@ export const buildBlocklistIdentityStage: StageBuilder = (doc, cc) => {
   const store = blockListStore(cc.services);
   const stage: Stage = {
     name: 'blocklist',
-    runsAfter: 'authn',
     run(ctx: RequestContext) {
       const id = ctx.identity;
       if (id === null || (!idx.hasIdentityEntries() && !store.hasIdentityEntries())) return CONTINUE;

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { ParsedIp } from '../http/cidr.ts';
-import { servicePart, type Services } from '../sidecar/services.ts';
+import { servicePart, type Services } from '../pipeline/services.ts';
 import { BlockIndex } from './block-index.ts';
 import { BlockEntryError, isLive, makeEntry, type BlockEntry, type BlockEntryInput, type BlockKind, type BlockSource, type IdentityBlockKind } from './entry.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
@@ -185,6 +185,12 @@ export class BlockListStore {
         this.#logger?.error({ err }, 'block list listener failed');
       }
     }
+  }
+}
+
+declare module '../pipeline/services.ts' {
+  interface ServiceParts {
+    blocklist: BlockListStore;
   }
 }
 

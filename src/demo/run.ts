@@ -37,7 +37,7 @@ export interface DemoOptions {
 export interface DemoHandle {
   readonly sidecar: Sidecar;
   readonly decisions: DecisionRecord[];
-  readonly services: import('../sidecar/services.ts').Services;
+  readonly services: import('../pipeline/services.ts').Services;
   close(): Promise<void>;
 }
 

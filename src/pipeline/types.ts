@@ -6,11 +6,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Code } from '../errors/codes.ts';
-import type { CompiledPolicy } from '../policy/compiled.ts';
+import type { PolicyDocument } from '../policy/document.ts';
+import type { Services } from './services.ts';
 
-/** Stage names, in pipeline order. Stable: they appear in events and metrics. */
-export const STAGE_ORDER = ['blocklist', 'authn', 'ratelimit', 'authz', 'validation', 'forward'] as const;
-export type StageName = (typeof STAGE_ORDER)[number];
+/**
+ * Stage names. Stable: they appear in events and metrics. The order the stages run in is
+ * written once, in the stage registry (src/policy/stage-registry.ts).
+ */
+export const STAGE_NAMES = ['blocklist', 'authn', 'ratelimit', 'authz', 'validation', 'forward'] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
 /** Who decided: a stage, or the HTTP layer before any stage ran ("request"), or the upstream. */
 export type Decider = StageName | 'request' | 'upstream' | 'sidecar';
 
@@ -96,7 +100,7 @@ export interface RequestContext {
   readonly serverIp: string;
   readonly serverPort: number;
   readonly tls: TlsFacts | null;
-  readonly policy: CompiledPolicy;
+  readonly policy: PipelinePolicy;
   identity: Identity | null;
   route: RouteMatch | null;
   /** Bytes of request body read so far (set by the forward/validation stages). */
@@ -183,13 +187,32 @@ export interface StageExplanation {
 export interface Stage {
   readonly name: StageName;
   run(ctx: RequestContext): Verdict | Promise<Verdict>;
-  /**
-   * Runs right after that stage instead of at its own place in STAGE_ORDER,
-   * still recorded under `name`: a second check by the same stage once a
-   * later stage has established more facts (the block list on the
-   * authenticated identity, after authn).
-   */
-  readonly runsAfter?: StageName;
   /** For `policy explain`: what this stage would do with a sample request. */
   explain?(req: ExplainRequest): StageExplanation;
 }
+
+/**
+ * What the runner reads of a compiled policy (src/policy/compiled.ts extends it): the stages
+ * and the dry-run settings. Declared here so the pipeline's vocabulary does not import the
+ * policy compiler, which imports it.
+ */
+export interface PipelinePolicy {
+  /** Stages in pipeline order (forward excluded; the server forwards). */
+  readonly stages: readonly Stage[];
+  /** spec.mode: audit: every deny is recorded as would_deny. */
+  readonly auditAll: boolean;
+  /** spec.auditStages: the stages whose denies are recorded as would_deny. */
+  readonly auditStages: ReadonlySet<StageName>;
+}
+
+/** What a stage builder gets besides the policy document. */
+export interface CompileContext {
+  /** Directory of the policy file: relative paths in the policy resolve against it. */
+  readonly baseDir: string;
+  readonly services: Services;
+  /** Declares route templates (for metrics labels, params, rate-limit keys). */
+  addRoutes(routes: readonly { template: string; methods?: readonly string[] }[]): void;
+}
+
+/** Builds a stage from a policy, or returns null when the policy does not use it (an unused stage costs nothing per request). */
+export type StageBuilder = (doc: PolicyDocument, cc: CompileContext) => Stage | null | Promise<Stage | null>;

@@ -3,20 +3,16 @@
  * stages built from it. Everything expensive (regexes, keys, schemas) happens
  * here, once per load, never per request.
  */
-import type { RouteMatch, Stage, StageName } from '../pipeline/types.ts';
+import type { PipelinePolicy, RouteMatch } from '../pipeline/types.ts';
 import type { PolicyDocument } from './document.ts';
 import { compilePathPattern, specificity, type PathPattern } from './path-pattern.ts';
 
-export interface CompiledPolicy {
+export interface CompiledPolicy extends PipelinePolicy {
   readonly document: PolicyDocument;
   /** sha256 of the canonical JSON of the validated document (hex). */
   readonly hash: string;
   readonly name: string;
   readonly version: string;
-  /** Stages in pipeline order (forward excluded; the server forwards). */
-  readonly stages: readonly Stage[];
-  readonly auditAll: boolean;
-  readonly auditStages: ReadonlySet<StageName>;
   readonly allowPlaintext: boolean;
   readonly allowMatrixParams: boolean;
   /** Most specific route template of the policy that matches, for labels and params. */

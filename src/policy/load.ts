@@ -8,9 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { PalisadeError } from '../errors/codes.ts';
-import { STAGE_BUILDERS, type CompileContext } from '../pipeline/stages.ts';
-import { STAGE_ORDER, type Stage, type StageName } from '../pipeline/types.ts';
-import type { Services } from '../sidecar/services.ts';
+import type { CompileContext, Stage, StageName } from '../pipeline/types.ts';
+import type { Services } from '../pipeline/services.ts';
 import { createAjv, describeAjvErrors } from '../util/ajv.ts';
 import { canonicalJson, deepFreeze } from '../util/freeze.ts';
 import { findDuplicateKey, findJsonProblem, type JsonProblem } from '../util/json-check.ts';
@@ -18,6 +17,7 @@ import { lineColumn } from '../util/text-position.ts';
 import { buildRouteTable, type CompiledPolicy } from './compiled.ts';
 import type { PolicyDocument } from './document.ts';
 import { policySchema } from './schema/index.ts';
+import { STAGE_BUILDERS } from './stage-registry.ts';
 
 const validate = createAjv().compile(policySchema);
 
@@ -119,9 +119,7 @@ export async function compilePolicy(document: PolicyDocument, hash: string, base
     }
     if (stage) stages.push(stage);
   }
-  // A stage with runsAfter (a second check by the same stage) sits just after that stage.
-  const rank = (s: Stage) => (s.runsAfter ? STAGE_ORDER.indexOf(s.runsAfter) + 0.5 : STAGE_ORDER.indexOf(s.name));
-  stages.sort((a, b) => rank(a) - rank(b));
+  // In the registry's order: the one place the pipeline order is written.
   const spec = document.spec;
   return Object.freeze({
     document,

@@ -7,7 +7,7 @@
 import type { RequestContext } from '../pipeline/types.ts';
 import type { Method, RateLimitKeyPart, RateLimitRuleSpec, RatePer } from '../policy/document.ts';
 import { compilePathPattern } from '../policy/path-pattern.ts';
-import { servicePart, type Services } from '../sidecar/services.ts';
+import { servicePart, type Services } from '../pipeline/services.ts';
 import { BucketStore, type Bucket } from './bucket-store.ts';
 import { policyItem } from './headers.ts';
 
@@ -41,8 +41,14 @@ interface RateLimitState {
   global: Map<string, Bucket>;
 }
 
+declare module '../pipeline/services.ts' {
+  interface ServiceParts {
+    ratelimit: RateLimitState;
+  }
+}
+
 export function rateLimitState(services: Services): RateLimitState {
-  return servicePart<RateLimitState>(services, 'ratelimit', () => ({ stores: new Map(), global: new Map() }));
+  return servicePart(services, 'ratelimit', () => ({ stores: new Map(), global: new Map() }));
 }
 
 function limitOf(id: string, rate: number, per: RatePer, burstSpec: number | undefined, audit: boolean): Limit {

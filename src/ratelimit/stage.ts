@@ -6,8 +6,7 @@
  * charged. Allowed responses carry the same fields. A dry-run (audit) rule
  * that runs dry is recorded as would_deny and never shown to the client.
  */
-import type { StageBuilder } from '../pipeline/stages.ts';
-import { CONTINUE, deny, type Deny, type RequestContext, type Stage, type StageExplanation } from '../pipeline/types.ts';
+import { CONTINUE, deny, type Deny, type RequestContext, type Stage, type StageExplanation, type StageBuilder } from '../pipeline/types.ts';
 import type { Bucket } from './bucket-store.ts';
 import { limitItem } from './headers.ts';
 import { compileGlobal, compileRules, retainOnly, type CompiledRule, type GlobalLimit, type Limit } from './rules.ts';

@@ -14,7 +14,7 @@ import { startBlockListFeed, type BlockListFeed } from '../blocklist/kafka-feed.
 import type { DecisionSink } from '../decision/sink.ts';
 import type { SidecarObserver } from './observer.ts';
 import { startSidecar, type Sidecar } from './server.ts';
-import type { Services } from './services.ts';
+import { createServices, type Services } from '../pipeline/services.ts';
 import { authnMetricsFrom } from '../authn/metrics.ts';
 import { authnServices } from '../authn/services.ts';
 import { blockListStore } from '../blocklist/store.ts';
@@ -37,9 +37,8 @@ export interface ComposeOptions {
   readonly sinkName?: string;
 }
 
-export function createServices(logger: Logger, now: () => number = Date.now): Services {
-  return { logger, now, parts: new Map() };
-}
+// Tests and tools build their services where they build a sidecar.
+export { createServices };
 
 /** The decision sink the settings name, on the request thread or in a thread of its own (PALISADE_DECISIONS_THREAD). */
 async function openSink(settings: Settings, logger: Logger, kafka: boolean): Promise<DecisionSink> {

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PalisadeError } from '../errors/codes.ts';
-import type { Services } from './services.ts';
+import type { Services } from '../pipeline/services.ts';
 import type { CompiledPolicy } from '../policy/compiled.ts';
 import { compilePolicyText, readPolicyText } from '../policy/load.ts';
 import { watchPolicyFile } from '../policy/watch.ts';

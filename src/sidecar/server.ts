@@ -28,7 +28,7 @@ import { buildApp, type AppDeps } from './app.ts';
 import type { SidecarObserver } from './observer.ts';
 import { createRecorder, type Notify } from './outcome.ts';
 import { startPolicyHolder } from './policy-holder.ts';
-import type { Services } from './services.ts';
+import type { Services } from '../pipeline/services.ts';
 import { guardTlsListener, tlsFilesOf } from './tls-context.ts';
 
 export interface SidecarOptions {

@@ -60,7 +60,7 @@ import type { DecisionRecord } from '../decision/record.ts';
 import type { SinkStats } from '../decision/sink.ts';
 import type { SidecarObserver } from '../sidecar/observer.ts';
 import type { CompiledPolicy } from '../policy/compiled.ts';
-import { STAGE_ORDER } from '../pipeline/types.ts';
+import { STAGE_NAMES } from '../pipeline/types.ts';
 import { HotCounter, HotGauge, HotHistogram, type CounterSeries, type HistogramSeries } from './hot-metrics.ts';
 
 /** Route label for a request that matched no route template of the policy. */
@@ -249,7 +249,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
   const stages = new Map<string, Map<string, HistogramSeries>>(); // stage -> outcome
   const wouldDenies = new Map<string, Map<string, CounterSeries>>(); // stage -> code
   const upstreamFailures = new Map<string, CounterSeries>(); // code
-  for (const stage of STAGE_ORDER) for (const outcome of ['continue', 'deny'] as const) stageDuration.zero({ stage, outcome });
+  for (const stage of STAGE_NAMES) for (const outcome of ['continue', 'deny'] as const) stageDuration.zero({ stage, outcome });
 
   function routeSeries(route: string): RouteSeries {
     let rs = routes.get(route);

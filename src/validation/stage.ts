@@ -16,8 +16,7 @@ import { BodyGuard, prefixed, readBody, type BodyViolation } from '../limits/bod
 import { JsonScanner } from '../limits/json-scan.ts';
 import { compileLimits, contentTypeAllowed, type RouteLimits } from '../limits/limits.ts';
 import { bestRange, isJson, mediaTypeOf } from '../limits/media-type.ts';
-import type { StageBuilder } from '../pipeline/stages.ts';
-import { CONTINUE, deny, type Deny, type RequestContext, type Stage, type StageExplanation, type Verdict } from '../pipeline/types.ts';
+import { CONTINUE, deny, type Deny, type RequestContext, type Stage, type StageExplanation, type Verdict, type StageBuilder } from '../pipeline/types.ts';
 import { compilePathPattern } from '../policy/path-pattern.ts';
 import { compileApi, type CompiledApi } from './api.ts';
 import type { CompiledOperation } from './compile.ts';

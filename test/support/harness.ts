@@ -17,7 +17,7 @@ import { createLogger } from '../../src/log/logger.ts';
 import { composeSidecar, createServices } from '../../src/sidecar/compose.ts';
 import type { SidecarObserver } from '../../src/sidecar/observer.ts';
 import type { Sidecar } from '../../src/sidecar/server.ts';
-import type { Services } from '../../src/sidecar/services.ts';
+import type { Services } from '../../src/pipeline/services.ts';
 import { createDevCa, writePem, type DevCa, type Pem } from '../../src/tls/dev-ca.ts';
 
 export interface UpstreamRequest {

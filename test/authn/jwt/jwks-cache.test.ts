@@ -4,7 +4,7 @@ import { authnServices, type AuthnServices } from '../../../src/authn/services.t
 import { createJwtVerifier, type JwtVerifier } from '../../../src/authn/jwt/verify.ts';
 import type { TokenOutcome } from '../../../src/authn/result.ts';
 import { compilePolicy, parsePolicyText, validatePolicy } from '../../../src/policy/load.ts';
-import type { Services } from '../../../src/sidecar/services.ts';
+import type { Services } from '../../../src/pipeline/services.ts';
 import { servicesWithClock, testClock, type TestClock } from '../support/clock.ts';
 import { startJwksServer, type JwksServer } from '../support/jwks-server.ts';
 import { makeKey, signToken, type TestKey } from '../support/keys.ts';

@@ -1,7 +1,7 @@
 /** A controllable clock for services.now: time passes only when a test says so. */
 import { createLogger } from '../../../src/log/logger.ts';
 import { createServices } from '../../../src/sidecar/compose.ts';
-import type { Services } from '../../../src/sidecar/services.ts';
+import type { Services } from '../../../src/pipeline/services.ts';
 
 export interface TestClock {
   now(): number;

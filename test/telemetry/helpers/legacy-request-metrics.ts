@@ -7,7 +7,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { DecisionRecord } from '../../../src/decision/record.ts';
-import { STAGE_ORDER } from '../../../src/pipeline/types.ts';
+import { STAGE_NAMES } from '../../../src/pipeline/types.ts';
 
 const NO_ROUTE = '(none)';
 const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -53,7 +53,7 @@ export function createLegacyRequestMetrics(r: Registry): LegacyRequestMetrics {
   const reqChildren = new Map<string, ReqChildren>();
   const stageChildren = new Map<string, Histogram.Internal<'stage' | 'outcome'>>();
   const routeChildren = new Map<string, { up: Histogram.Internal<'route'>; inB: Counter.Internal; outB: Counter.Internal }>();
-  for (const stage of STAGE_ORDER) for (const outcome of ['continue', 'deny'] as const) stageDuration.zero({ stage, outcome });
+  for (const stage of STAGE_NAMES) for (const outcome of ['continue', 'deny'] as const) stageDuration.zero({ stage, outcome });
 
   function routeChild(route: string) {
     let c = routeChildren.get(route);
