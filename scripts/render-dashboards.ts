@@ -33,7 +33,7 @@ interface Panel {
   title: string;
   gridPos: { x: number; y: number; w: number; h: number };
   targets?: Target[];
-  fieldConfig?: { defaults?: { unit?: string; min?: number; max?: number; thresholds?: { steps: { value: number | null; color: string }[] } } };
+  fieldConfig?: { defaults?: { unit?: string; min?: number; max?: number; decimals?: number; custom?: { axisSoftMax?: number }; thresholds?: { steps: { value: number | null; color: string }[] } } };
 }
 interface Series {
   name: string;
@@ -99,9 +99,10 @@ async function panelData(p: Panel, job: string, instance: string): Promise<Serie
 const COLORS = ['#73bf69', '#f2cc0c', '#5794f2', '#ff9830', '#f2495c', '#b877d9', '#8ab8ff', '#fade2a', '#37872d', '#c4162a'];
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-function fmt(v: number, unit: string | undefined): string {
+function fmt(v: number, unit: string | undefined, decimals?: number): string {
   const si = (x: number, suffix: string) => {
     const a = Math.abs(x);
+    if (decimals === 0 && a < 1e3) return `${x.toFixed(0)}${suffix}`;
     if (a >= 1e6) return `${(x / 1e6).toFixed(1)}M${suffix}`;
     if (a >= 1e3) return `${(x / 1e3).toFixed(1)}k${suffix}`;
     if (a >= 100 || x === 0) return `${x.toFixed(0)}${suffix}`;
@@ -132,6 +133,17 @@ function fmt(v: number, unit: string | undefined): string {
   }
 }
 
+/** About four ticks at a 1-2-2.5-5 step from min, the last at or above max; whole steps only for integer axes. */
+function axisTicks(min: number, max: number, integer: boolean): number[] {
+  const raw = (max - min) / 4;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  let step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((st) => st >= raw)!;
+  if (integer) step = Math.max(1, Math.ceil(step));
+  const out: number[] = [];
+  for (let i = 0; out.length === 0 || out.at(-1)! < max; i++) out.push(min + i * step);
+  return out;
+}
+
 function thresholdColor(p: Panel, v: number): string {
   let c = '#73bf69';
   for (const step of p.fieldConfig?.defaults?.thresholds?.steps ?? []) if (step.value !== null && v >= step.value) c = step.color === 'orange' ? '#ff9830' : step.color === 'red' ? '#f2495c' : step.color;
@@ -146,15 +158,18 @@ function timeseries(p: Panel, data: Series[], w: number, h: number): string {
   const cw = w - padL - 8;
   const ch = h - padB - legendH - 6;
   const all = data.flatMap((s) => s.points.map(([, v]) => v));
-  const min = Math.min(0, p.fieldConfig?.defaults?.min ?? Infinity, ...all);
-  let max = Math.max(p.fieldConfig?.defaults?.max ?? -Infinity, ...all);
+  const defaults = p.fieldConfig?.defaults;
+  const min = Math.min(0, defaults?.min ?? Infinity, ...all);
+  // As Grafana: the soft max widens the axis unless the data goes beyond it; decimals 0 means integer ticks only.
+  let max = Math.max(defaults?.max ?? -Infinity, defaults?.custom?.axisSoftMax ?? -Infinity, ...all);
   if (!(max > min)) max = min + 1;
+  const splits = axisTicks(min, max, defaults?.decimals === 0);
+  max = Math.max(max, splits.at(-1)!);
   const x = (ts: number) => padL + ((ts - from) / (end - from)) * cw;
   const y = (v: number) => 4 + ch - ((v - min) / (max - min)) * ch;
   let svg = '';
-  for (let i = 0; i <= 4; i++) {
-    const v = min + ((max - min) * i) / 4;
-    svg += `<line x1="${padL}" x2="${padL + cw}" y1="${y(v)}" y2="${y(v)}" stroke="#2c3235"/><text x="${padL - 6}" y="${y(v) + 4}" text-anchor="end">${esc(fmt(v, unit))}</text>`;
+  for (const v of splits) {
+    svg += `<line x1="${padL}" x2="${padL + cw}" y1="${y(v)}" y2="${y(v)}" stroke="#2c3235"/><text x="${padL - 6}" y="${y(v) + 4}" text-anchor="end">${esc(fmt(v, unit, defaults?.decimals))}</text>`;
   }
   for (let i = 0; i <= 4; i++) {
     const ts = from + ((end - from) * i) / 4;
@@ -180,13 +195,13 @@ function stat(p: Panel, data: Series[]): string {
   const s = data[0];
   if (!s) return '';
   const v = s.points.at(-1)![1];
-  return `<div class="stat" style="color:${thresholdColor(p, v)}">${esc(fmt(v, p.fieldConfig?.defaults?.unit))}</div>`;
+  return `<div class="stat" style="color:${thresholdColor(p, v)}">${esc(fmt(v, p.fieldConfig?.defaults?.unit, p.fieldConfig?.defaults?.decimals))}</div>`;
 }
 
 function bargauge(p: Panel, data: Series[]): string {
   const vals = data.map((s) => ({ name: s.name, v: s.points.at(-1)![1] })).sort((a, b) => b.v - a.v);
   const max = Math.max(...vals.map((x) => x.v), 1e-9);
-  return vals.map((x) => `<div class="bar"><span class="bn">${esc(x.name || '(none)')}</span><span class="bb"><b style="width:${(x.v / max) * 100}%"></b></span><span class="bv">${esc(fmt(x.v, p.fieldConfig?.defaults?.unit))}</span></div>`).join('');
+  return vals.map((x) => `<div class="bar"><span class="bn">${esc(x.name || '(none)')}</span><span class="bb"><b style="width:${(x.v / max) * 100}%"></b></span><span class="bv">${esc(fmt(x.v, p.fieldConfig?.defaults?.unit, p.fieldConfig?.defaults?.decimals))}</span></div>`).join('');
 }
 
 function table(data: Series[], p: Panel): string {
