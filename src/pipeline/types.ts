@@ -155,7 +155,11 @@ export interface Deny {
   readonly extensions?: Readonly<Record<string, unknown>>;
   /** Response headers (Retry-After, RateLimit...). */
   readonly headers?: Readonly<Record<string, string>>;
-  /** True when the deciding rule is in audit (dry-run) mode: record, do not enforce. */
+  /**
+   * What was found, not a decision: the rule or block entry that matched is itself in
+   * dry-run (audit). Whether the deny is enforced or recorded as would_deny is decided by
+   * the runner alone (pipeline/runner.ts), from this and the policy's mode and auditStages.
+   */
   readonly audit?: boolean;
 }
 

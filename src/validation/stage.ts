@@ -16,6 +16,7 @@ import { BodyGuard, prefixed, readBody, type BodyViolation } from '../limits/bod
 import { JsonScanner } from '../limits/json-scan.ts';
 import { compileLimits, contentTypeAllowed, type RouteLimits } from '../limits/limits.ts';
 import { bestRange, isJson, mediaTypeOf } from '../limits/media-type.ts';
+import { judge } from '../pipeline/runner.ts';
 import { CONTINUE, deny, type Deny, type RequestContext, type Stage, type StageExplanation, type Verdict, type StageBuilder } from '../pipeline/types.ts';
 import { compilePathPattern } from '../policy/path-pattern.ts';
 import { compileApi, type CompiledApi } from './api.ts';
@@ -72,31 +73,28 @@ function checkParams(op: CompiledOperation, params: Record<string, string>, ctx:
   return errors;
 }
 
-/** Per-request bookkeeping of dry-run findings. */
+/**
+ * The stage's findings for one request. The stage goes on after a finding the runner does not
+ * enforce (a dry-run rule, operation or limit; the policy's audit mode), so it hands each one
+ * to the runner's judge, which decides and records a would_deny; the stage only says what it
+ * found, and whether the rule that found it is itself in dry-run.
+ */
 class Findings {
-  readonly audits: Deny[] = [];
-  /** Returns the deny when it is enforced; records it and returns null when it is dry-run. */
-  note(d: Deny, audit: boolean): Deny | null {
-    if (audit) {
-      this.audits.push(d);
-      return null;
-    }
-    return d;
+  readonly #ctx: RequestContext;
+  constructor(ctx: RequestContext) {
+    this.#ctx = ctx;
   }
-  finish(ctx: RequestContext, enforced: Deny | null): Verdict {
-    const a = this.audits;
-    if (enforced === null && a.length === 0) return CONTINUE;
-    // The runner records the returned verdict (after these, so the last dry-run
-    // finding is returned when nothing is enforced); the others are recorded here, in order.
-    const last = a[a.length - 1] as Deny;
-    for (const d of a) if (d !== last || enforced !== null) ctx.wouldDeny.push({ stage: 'validation', code: d.code, rule: d.rule });
-    return enforced ?? { ...last, audit: true };
+  /** Returns the deny when the runner enforces it; null when it was recorded as would_deny. */
+  note(d: Deny, ruleDryRun: boolean): Deny | null {
+    return judge(this.#ctx, 'validation', ruleDryRun ? { ...d, audit: true } : d) ? d : null;
+  }
+  finish(_ctx: RequestContext, enforced: Deny | null): Verdict {
+    return enforced ?? CONTINUE;
   }
 }
 
 export const buildValidationStage: StageBuilder = (doc, cc) => {
   const limits = compileLimits(doc.spec.limits);
-  const stageAudit = doc.spec.mode === 'audit' || doc.spec.auditStages.includes('validation');
   const logger = cc.services.logger;
   const warnings: string[] = [];
   const api: CompiledApi | null = doc.spec.validation ? compileApi(doc.spec.validation, cc.baseDir, (m) => warnings.push(m)) : null;
@@ -120,7 +118,7 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
     const r = await readBody(stream, rl.maxBodyBytes, kind === 'json' ? new JsonScanner(rl.maxJsonDepth, rl.maxJsonKeys) : null);
     if (r.kind === 'aborted') return f.finish(ctx, deny('REQUEST_TIMEOUT', null, { detail: 'the client stopped sending the request body' }));
     if (r.kind === 'violation') {
-      const d = f.note(bodyDeny(r.violation, rl.rule), rl.audit || stageAudit);
+      const d = f.note(bodyDeny(r.violation, rl.rule), rl.audit);
       if (d) return f.finish(ctx, d);
       // Dry-run: forward what was read and the rest, unchecked.
       ctx.bodyStream = prefixed(r.chunks, stream);
@@ -129,7 +127,7 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
     ctx.body = r.body;
     ctx.bytesIn = r.body.length;
     if (validate === null) return f.finish(ctx, null);
-    const opAudit = (op?.op.audit ?? false) || stageAudit;
+    const opAudit = op?.op.audit ?? false;
     let data: unknown;
     if (kind === 'json') {
       try {
@@ -153,12 +151,12 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
   const stage: Stage = {
     name: 'validation',
     run(ctx: RequestContext): Verdict | Promise<Verdict> {
-      const f = new Findings();
+      const f = new Findings(ctx);
       let d: Deny | null;
       const rl = limits.forRoute(ctx.method, ctx.path);
 
       const shape = limits.checkShape(ctx.path, ctx.query, ctx.headers);
-      if (shape && (d = f.note(deny(shape.code, null, { reason: shape.reason, ...(SHAPE_TEXT[shape.code] ? { detail: SHAPE_TEXT[shape.code] } : {}) }), limits.audit || stageAudit))) return f.finish(ctx, d);
+      if (shape && (d = f.note(deny(shape.code, null, { reason: shape.reason, ...(SHAPE_TEXT[shape.code] ? { detail: SHAPE_TEXT[shape.code] } : {}) }), limits.audit))) return f.finish(ctx, d);
 
       let op: CompiledOperation | null = null;
       let params: Record<string, string> = {};
@@ -171,11 +169,11 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
           // Whether the path exists for another method is for operators: told to the client, it
           // would map the API for a prober one method at a time.
           const reason = api.table.hasPath(ctx.path) ? `the API declares no ${ctx.method} operation for this path` : 'no operation of the API matches this path';
-          if ((d = f.note(deny('ROUTE_UNKNOWN', null, { reason, detail: 'no operation of the API matches this method and path' }), api.unknownRoutes === 'audit' || stageAudit))) return f.finish(ctx, d);
+          if ((d = f.note(deny('ROUTE_UNKNOWN', null, { reason, detail: 'no operation of the API matches this method and path' }), api.unknownRoutes === 'audit'))) return f.finish(ctx, d);
         }
       }
-      const opAudit = (op?.op.audit ?? false) || stageAudit;
-      const limitAudit = rl.audit || stageAudit;
+      const opAudit = op?.op.audit ?? false;
+      const limitAudit = rl.audit;
 
       const te = ctx.headers['transfer-encoding'];
       const cl = ctx.headers['content-length'];
@@ -219,10 +217,8 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
         if (json || te !== undefined) {
           const guard = new BodyGuard(ctx.bodyStream as NonNullable<RequestContext['bodyStream']>, sizeNoted ? Infinity : rl.maxBodyBytes, json ? new JsonScanner(rl.maxJsonDepth, rl.maxJsonKeys) : null, (v) => {
             const bd = bodyDeny(v, rl.rule);
-            if (limitAudit) {
-              ctx.wouldDeny.push({ stage: 'validation', code: bd.code, rule: bd.rule });
-              return null;
-            }
+            // Found after the runner is done (the body streams to the upstream): judged the same way.
+            if (!judge(ctx, 'validation', limitAudit ? { ...bd, audit: true } : bd)) return null;
             // The message is the operator's reason; the client's sentence rides along as clientDetail.
             return Object.assign(new PalisadeError(bd.code, bd.reason ?? CODES[bd.code].title), { stage: 'validation' as const, rule: bd.rule, clientDetail: bd.detail });
           });
