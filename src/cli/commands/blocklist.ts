@@ -5,6 +5,7 @@
  *   palisade blocklist list [-o json|yaml]
  *   palisade blocklist add --ip 203.0.113.7 --reason "credential stuffing" [--ttl 2h] [--actor alice]
  *   palisade blocklist remove --spiffe-id spiffe://td/ns/a/sa/b [--reason "false positive"] [--ignore-not-found]
+ *   palisade blocklist remove --source detector --since 10m [--rule auth.failures] --reason "policy mistake" [--dry-run]
  *
  * Targets: --ip, --cidr, --spiffe-id, --subject, --client-id, --token-id (one).
  * A manual unblock wins over the detector until it sees new evidence. Removing a
@@ -19,7 +20,9 @@ import { BlockEntryError, type BlockKind } from '../../blocklist/entry.ts';
 import { canonicalTarget, type BlockRecord } from '../../blocklist/kafka-record.ts';
 import { publishManualBlock, publishManualUnblock, readBlockList } from '../../blocklist/kafka-ops.ts';
 import { CommandFailed, dispatch, EXIT_OK, formatOutput, formatTable, parseCommand, UsageError, type Subcommand } from '../args.ts';
+import { parseDurationFlag } from '../duration.ts';
 import { cliKafka } from '../kafka-required.ts';
+import { isLift, lift, LIFT_HELP, LIFT_OPTIONS, liftText } from './blocklist-lift.ts';
 
 const TARGET_FLAGS: Readonly<Record<string, BlockKind>> = { ip: 'ip', cidr: 'cidr', 'spiffe-id': 'spiffeId', subject: 'subject', 'client-id': 'clientId', 'token-id': 'tokenId' };
 
@@ -46,12 +49,7 @@ const KAFKA_HELP = `      --brokers LIST        Kafka brokers, host:port,... (de
 
 /** "90" | "90s" | "30m" | "12h" | "7d" -> ms. */
 export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new UsageError('palisade blocklist add', `--ttl "${text}": give seconds or a number with s, m, h or d, without a space (e.g. 30m)`);
-  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
-  const ms = Number(m[1]) * unit * 1000;
-  if (!(ms > 0)) throw new UsageError('palisade blocklist add', `--ttl "${text}" must be positive`);
-  return ms;
+  return parseDurationFlag(text, '--ttl', 'palisade blocklist add');
 }
 
 function targetOf(values: Record<string, unknown>, command: string): { kind: BlockKind; value: string } {
@@ -132,24 +130,38 @@ const add: Subcommand = {
 };
 
 const remove: Subcommand = {
-  summary: 'lift the block on one target (exit 1 if none is in force)',
+  summary: 'lift the block on one target, or every block matching --source/--since/--rule (exit 1 if none is in force)',
   async run(argv) {
     const command = 'palisade blocklist remove';
     const { values, output } = parseCommand(argv, {
       name: command,
       usage:
-        `usage: ${command} <target> [--reason TEXT] [--actor NAME] [--ignore-not-found] [--brokers LIST]\n\n` +
+        `usage: ${command} <target> [--reason TEXT] [--actor NAME] [--ignore-not-found] [--brokers LIST]\n` +
+        `       ${command} <filter>... --reason TEXT [--actor NAME] [--dry-run] [--brokers LIST]\n\n` +
         'Lifts the block in force on the target, manual or the detector\'s; the detector does not block it\n' +
-        'again without new evidence. A target with no block in force: nothing is published, exit 1.\n\n' +
+        'again without new evidence. A target with no block in force: nothing is published, exit 1.\n' +
+        'With filters instead, lifts every block in force that matches them in one step (the undo of wrong\n' +
+        'automatic blocks: palisade blocklist remove --source detector --since 10m --reason "policy mistake").\n\n' +
         TARGET_HELP +
+        '\n' +
+        LIFT_HELP +
         '\nOptions:\n' +
         '      --reason TEXT         why (recorded with the unblock)\n' +
         '      --actor NAME          who (default: $USER)\n' +
         '      --ignore-not-found    exit 0 when the target has no block in force\n' +
         KAFKA_HELP,
-      options: { ...TARGET_OPTIONS, ...KAFKA_OPTIONS, reason: { type: 'string' }, actor: { type: 'string' }, 'ignore-not-found': { type: 'boolean' } },
+      options: { ...TARGET_OPTIONS, ...KAFKA_OPTIONS, ...LIFT_OPTIONS, reason: { type: 'string' }, actor: { type: 'string' }, 'ignore-not-found': { type: 'boolean' } },
       output: true,
     });
+    if (isLift(values)) {
+      if (Object.keys(TARGET_FLAGS).some((f) => values[f as keyof typeof TARGET_OPTIONS] !== undefined)) throw new UsageError(command, 'give either one target or filters (--source/--since/--rule), not both');
+      if (values['ignore-not-found']) throw new UsageError(command, '--ignore-not-found is for one target; a filter that matches nothing exits 1');
+      const k = cliKafka('blocklist', command, values.brokers);
+      const topic = k.settings.kafkaTopicBlocklist;
+      const report = await lift(k.kafka, topic, values, actorOf(values.actor), (fn) => k.use(fn, topic));
+      process.stdout.write(formatOutput(output, report, () => liftText(report, values)));
+      return EXIT_OK;
+    }
     const target = targetOf(values, command);
     const k = cliKafka('blocklist', command, values.brokers);
     const topic = k.settings.kafkaTopicBlocklist;
