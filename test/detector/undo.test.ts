@@ -51,7 +51,8 @@ describe('undo: palisade blocklist remove by source, age and rule', () => {
     world = createWorld('undo');
     detector = await world.detector({
       ...TEST_CONFIG,
-      feedback: { high: { action: 'block', durationSeconds: 600 }, critical: { action: 'block', durationSeconds: 600 } },
+      // medium too: on a loaded machine a flood may reach only a medium score; this test is about the undo.
+      feedback: { medium: { action: 'block', durationSeconds: 600 }, high: { action: 'block', durationSeconds: 600 }, critical: { action: 'block', durationSeconds: 600 } },
       alerts: { alertmanager: { urls: [am.url], resendIntervalSeconds: 1 } },
     });
     h = await world.sidecar();
@@ -80,7 +81,7 @@ describe('undo: palisade blocklist remove by source, age and rule', () => {
   });
 
   it('lifts the recent detector blocks in one step, with the reason recorded, and resolves their alert', async () => {
-    const traffic = generateTraffic({ seed: 31, durationMs: 7000, benign: 0, firstIndex: 600, attacks: [{ kind: 'flood', start: 3000, durationMs: 4000, rate: 300, warmAs: 'steady' }] });
+    const traffic = generateTraffic({ seed: 31, durationMs: 11_000, benign: 0, firstIndex: 600, attacks: [{ kind: 'flood', start: 3000, durationMs: 8000, rate: 300, warmAs: 'steady' }] });
     [attacker] = traffic.clients as [SimClient];
     clients = await liveClients([h.pki], traffic.clients);
     await replay(clients, traffic.requests, { bases: [h.base], stopClient: (_c, s) => s.code === 'BLOCKED' });
