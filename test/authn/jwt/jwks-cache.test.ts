@@ -218,9 +218,37 @@ ${issuers.map((i) => `          - { issuer: "${i.iss}", jwksUri: "${i.url}", aud
     // A shared cache in front says how old its copy is.
     expect(await lifetimeWith({ 'cache-control': 'max-age=60', age: '45' })).toBe(15_000);
     expect(await lifetimeWith({ expires: new Date(Date.now() + 120_000).toUTCString(), date: new Date().toUTCString() })).toBeGreaterThan(118_000);
+    // Malformed or exhausted: no lifetime left, so the lower bound.
+    expect(await lifetimeWith({ 'cache-control': 'max-age=abc' })).toBe(5_000);
+    expect(await lifetimeWith({ 'cache-control': 'max-age="30"' })).toBe(30_000);
+    expect(await lifetimeWith({ 'cache-control': 'max-age=30', age: '100' })).toBe(5_000);
+    expect(await lifetimeWith({ 'cache-control': 'no-store, max-age=60' })).toBe(5_000);
+    expect(await lifetimeWith({ expires: 'not a date' })).toBe(5_000);
+    expect(await lifetimeWith({ expires: 'Thu, 01 Jan 1970 00:00:00 GMT' })).toBe(5_000);
     // The bounds are the policy's.
     expect(await lifetimeWith({ 'cache-control': 'max-age=1' }, ', cacheMinAgeSeconds: 1')).toBe(1_000);
     expect(await lifetimeWith({ 'cache-control': 'max-age=86400' }, ', cacheMaxAgeSeconds: 3600')).toBe(3_600_000);
+  });
+
+  it('a 304 (ETag) renews the set and its lifetime; the 304\'s own Cache-Control replaces the old one', async () => {
+    const s = await jwksWith(k1);
+    s.etags = true;
+    s.headers = { 'cache-control': 'max-age=10' };
+    const v = verifierFor({ iss: ISS, url: s.url });
+    const cached = await token(k1);
+    expect(await codeOf(v, cached)).toBe('OK');
+    const state = svc.jwks.get(`${ISS}\n${s.url}`)!;
+    expect(state.lifetimeMs).toBe(10_000);
+    s.headers = { 'cache-control': 'max-age=20' };
+    clock.advance(10_000);
+    expect(await codeOf(v, cached)).toBe('OK');
+    expect([s.requests, s.notModified]).toEqual([2, 1]);
+    expect(state.lifetimeMs).toBe(20_000);
+    expect(state.keyCount).toBe(1);
+    // Renewed: nothing is fetched until the new lifetime nears its end.
+    clock.advance(15_000);
+    expect(await codeOf(v, await token(k1, { sub: 'x' }))).toBe('OK');
+    expect(s.requests).toBe(2);
   });
 
   it('past its lifetime with the JWKS host down, known keys and cached verdicts stay in use; the host is tried once per cooldown', async () => {

@@ -2,6 +2,7 @@
  * A real JWKS HTTP server on loopback for the tests: serves the keys it is
  * given, counts requests, and can fail (HTTP 500), hang, or stop listening.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listenOnLoopback } from '../../support/loopback.ts';
 import type { JWK } from 'jose';
@@ -13,8 +14,12 @@ export interface JwksServer {
   keys: JWK[];
   /** ok: 200 with keys; error: 500; hang: never answers (until close). */
   mode: 'ok' | 'error' | 'hang';
-  /** Extra response headers of a 200 (Cache-Control, Age, Expires...). */
+  /** Extra response headers of a 200 or 304 (Cache-Control, Age, Expires...). */
   headers: Record<string, string>;
+  /** Send an ETag and answer a matching If-None-Match with 304. */
+  etags: boolean;
+  /** 304 answers so far. */
+  readonly notModified: number;
   /** Stops listening: connections are refused from now on. */
   stop(): Promise<void>;
   close(): Promise<void>;
@@ -22,7 +27,8 @@ export interface JwksServer {
 
 export async function startJwksServer(keys: JWK[] = []): Promise<JwksServer> {
   let requests = 0;
-  const state = { keys, mode: 'ok' as JwksServer['mode'], headers: {} as Record<string, string> };
+  let notModified = 0;
+  const state = { keys, mode: 'ok' as JwksServer['mode'], headers: {} as Record<string, string>, etags: false };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     requests++;
     req.resume();
@@ -35,9 +41,21 @@ export async function startJwksServer(keys: JWK[] = []): Promise<JwksServer> {
       res.end('boom');
       return;
     }
-    res.setHeader('content-type', 'application/jwk-set+json');
+    const body = JSON.stringify({ keys: state.keys });
     for (const [k, v] of Object.entries(state.headers)) res.setHeader(k, v);
-    res.end(JSON.stringify({ keys: state.keys }));
+    if (state.etags) {
+      // A validator of the body: a conditional request for the same keys gets 304 with the same headers.
+      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"`;
+      res.setHeader('etag', etag);
+      if (req.headers['if-none-match'] === etag) {
+        notModified++;
+        res.statusCode = 304;
+        res.end();
+        return;
+      }
+    }
+    res.setHeader('content-type', 'application/jwk-set+json');
+    res.end(body);
   });
   const { port, stop } = await listenOnLoopback(server);
   return {
@@ -59,6 +77,15 @@ export async function startJwksServer(keys: JWK[] = []): Promise<JwksServer> {
     },
     get headers() {
       return state.headers;
+    },
+    get etags() {
+      return state.etags;
+    },
+    set etags(on: boolean) {
+      state.etags = on;
+    },
+    get notModified() {
+      return notModified;
     },
     set headers(h: Record<string, string>) {
       state.headers = h;
