@@ -52,8 +52,10 @@ every deny path:
   accepted media types (contract too), not the one sent; \`ROUTE_UNKNOWN\` does
   not say whether the path exists for another method; \`BODY_DUPLICATE_KEY\` does
   not echo the key.
-- **Request shape** (\`PATH_INVALID\`, \`REQUEST_MALFORMED\`, \`REQUEST_TIMEOUT\`):
-  a fixed sentence naming what is wrong with the client's own request.
+- **Request shape** (\`PATH_INVALID\`, \`REQUEST_MALFORMED\`, \`REQUEST_TIMEOUT\`,
+  \`HEADER_DUPLICATE\`, \`METHOD_OVERRIDE_NOT_ALLOWED\`, \`PATH_OVERRIDE_NOT_ALLOWED\`):
+  a fixed sentence naming what is wrong with the client's own request; which
+  header, and the override's value, are in the event.
 - **Upstream and sidecar** (\`UPSTREAM_*\`, \`INTERNAL_ERROR\`,
   \`POLICY_UNAVAILABLE\`): no detail; the upstream's error (\`ECONNREFUSED\`...) is
   in the event, the upstream's own headers and body never reach the client.

@@ -3,6 +3,7 @@
  * stages built from it. Everything expensive (regexes, keys, schemas) happens
  * here, once per load, never per request.
  */
+import type { AmbiguityCheck } from '../http/ambiguity.ts';
 import type { PipelinePolicy, RouteMatch } from '../pipeline/types.ts';
 import type { PolicyDocument } from './document.ts';
 import { compilePathPattern, specificity, type PathPattern } from './path-pattern.ts';
@@ -15,6 +16,8 @@ export interface CompiledPolicy extends PipelinePolicy {
   readonly version: string;
   readonly allowPlaintext: boolean;
   readonly allowMatrixParams: boolean;
+  /** spec.headers: duplicate singletons, method and path overrides; run before any stage. */
+  readonly checkHeaders: AmbiguityCheck;
   /** Most specific route template of the policy that matches, for labels and params. */
   routeOf(method: string, path: string): RouteMatch | null;
 }

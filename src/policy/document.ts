@@ -100,11 +100,19 @@ export interface AuthenticationSpec {
   readonly defaultRequire: AuthnRequirement;
 }
 
+/** spec.headers (schema/headers.ts): requests the service could read differently. */
+export interface HeadersSpec {
+  readonly duplicates: { readonly action: 'refuse' | 'keepFirst'; readonly singletons: readonly string[] };
+  readonly methodOverride: { readonly action: 'refuse' | 'strip' | 'apply'; readonly methods: readonly ('PUT' | 'PATCH' | 'DELETE')[] };
+  readonly pathOverride: { readonly action: 'refuse' | 'strip'; readonly headers: readonly string[] };
+}
+
 export interface PolicySpec {
   readonly mode: 'enforce' | 'audit';
   readonly auditStages: readonly Exclude<StageName, 'forward'>[];
   readonly listener: { readonly allowPlaintext: boolean };
   readonly paths: { readonly allowMatrixParams: boolean };
+  readonly headers: HeadersSpec;
   /** Sections owned by other stages are typed in their own modules. */
   readonly authentication: AuthenticationSpec;
   readonly authorization: AuthorizationSpec;

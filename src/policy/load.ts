@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { PalisadeError } from '../errors/codes.ts';
+import { compileAmbiguityCheck } from '../http/ambiguity.ts';
 import type { CompileContext, Stage, StageName } from '../pipeline/types.ts';
 import type { Services } from '../pipeline/services.ts';
 import { createAjv, describeAjvErrors } from '../util/ajv.ts';
@@ -105,6 +106,12 @@ export function validatePolicy(data: unknown, source: string): { document: Polic
   return { document: deepFreeze(copy as PolicyDocument), hash };
 }
 
+/** The headers the policy reads a token from (tokenSource from: header): singletons too. */
+function tokenHeaders(spec: PolicyDocument['spec']): string[] {
+  const sources = [spec.authentication.jwt.tokenSource, spec.authentication.introspection?.tokenSource];
+  return sources.flatMap((s) => (s?.from === 'header' && s.name !== undefined ? [s.name] : []));
+}
+
 export async function compilePolicy(document: PolicyDocument, hash: string, baseDir: string, services: Services): Promise<CompiledPolicy> {
   const routes: { template: string; methods?: readonly string[] }[] = [];
   const cc: CompileContext = { baseDir, services, addRoutes: (r) => routes.push(...r) };
@@ -131,6 +138,7 @@ export async function compilePolicy(document: PolicyDocument, hash: string, base
     auditStages: new Set<StageName>(spec.auditStages),
     allowPlaintext: spec.listener.allowPlaintext,
     allowMatrixParams: spec.paths.allowMatrixParams,
+    checkHeaders: compileAmbiguityCheck(spec.headers, tokenHeaders(spec)),
     routeOf: buildRouteTable(routes),
   });
 }

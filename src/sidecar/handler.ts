@@ -70,13 +70,17 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
     const np = normalizePath(raw.url ?? '', { allowMatrixParams: p.allowMatrixParams });
     if (!np.ok) return sendProblem(reply, o, 'PATH_INVALID', 'request', null, np.reason);
     o.path = np.path;
+    // One reading of the request: no duplicate singletons, no method or path override left for the service to honour.
+    const hv = p.checkHeaders(raw.method ?? 'GET', raw.rawHeaders, raw.headers);
+    if (!hv.ok) return sendProblem(reply, o, hv.code, 'request', null, hv.detail, undefined, undefined, hv.reason);
+    const method = hv.method ?? raw.method ?? 'GET';
     const socket = raw.socket as Socket;
     const ctx: RequestContext = {
       id: request.id,
       traceId: o.trace.traceId,
       start: o.start,
       receivedAt: o.receivedAt,
-      method: raw.method ?? 'GET',
+      method,
       path: np.path,
       query: np.query,
       host: raw.headers.host ?? '',
@@ -88,7 +92,7 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
       tls: kind === 'tls' ? tlsFactsOf(socket as TLSSocket) : null,
       policy: p,
       identity: null,
-      route: p.routeOf(raw.method ?? 'GET', np.path),
+      route: p.routeOf(method, np.path),
       bytesIn: 0,
       body: null,
       bodyStream: request.body instanceof Readable ? request.body : null,
@@ -113,6 +117,8 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
     if (ctx.bodyStream !== null && ctx.bodyStream !== request.body) request.body = ctx.bodyStream;
     const target = np.query ? `${np.forward}?${np.query}` : np.forward;
     const fromOpts: Parameters<FastifyReply['from']>[1] = {
+      // An applied method override: the upstream receives the method every stage judged.
+      ...(hv.method !== null ? { method: hv.method as 'PUT' } : {}),
       rewriteRequestHeaders: (_req, headers) => o.trace.injectUpstream(upstreamHeaders(ctx, headers)),
       rewriteHeaders: (headers) => downstreamHeaders(headers),
       onResponse: (_req, rep, res) => {

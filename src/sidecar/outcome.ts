@@ -183,7 +183,8 @@ export function decisionRecord(o: Outcome, status: number): DecisionRecord {
     server: { ip: socket?.localAddress ?? '', port: socket?.localPort ?? 0 },
     tls,
     request: {
-      method: raw?.method ?? '',
+      // The method judged (an applied override, spec.headers.methodOverride), else the request's.
+      method: ctx?.method ?? raw?.method ?? '',
       path: o.path,
       host: (headers?.host ?? '').slice(0, 255),
       scheme: tls ? 'https' : o.scheme,

@@ -5,6 +5,7 @@
 import { authenticationSchema } from './authentication.ts';
 import { authorizationSchema } from './authorization.ts';
 import { blocklistSchema } from './blocklist.ts';
+import { headersSchema } from './headers.ts';
 import { limitsSchema } from './limits.ts';
 import { rateLimitsSchema } from './rate-limits.ts';
 import { validationSchema } from './validation.ts';
@@ -60,6 +61,7 @@ export const policySchema = {
             allowMatrixParams: { type: 'boolean', default: false, description: 'Accept ";" in path segments (some frameworks strip ";params", which would let /admin;x bypass a rule). Default false.' },
           },
         },
+        headers: headersSchema,
         authentication: authenticationSchema,
         authorization: authorizationSchema,
         blocklist: blocklistSchema,
