@@ -123,7 +123,7 @@ export function parseCommand<O extends Options>(argv: readonly string[], spec: C
 }
 
 /** node:util's messages, shortened to what the user typed wrong. */
-function friendlyParseError(err: Error): string {
+export function friendlyParseError(err: Error): string {
   const code = (err as NodeJS.ErrnoException).code;
   // node:util quotes the flag as '--x', '-o, --output <value>' or '--count <value>'.
   const quoted = /'(-[^']*)'/.exec(err.message)?.[1];

@@ -22,6 +22,12 @@ export function kafkaSettings(command: string, env: NodeJS.ProcessEnv = process.
   return settings;
 }
 
+/** The detector's Kafka client id: PALISADE_KAFKA_CLIENT_ID when set, else its own (not the sidecar's default). */
+export function detectorClientId(env: NodeJS.ProcessEnv): string {
+  const explicit = env['PALISADE_KAFKA_CLIENT_ID'];
+  return explicit !== undefined && explicit !== '' ? explicit : 'palisade-detector';
+}
+
 export interface CliKafka {
   readonly kafka: Kafka;
   readonly settings: Settings;

@@ -18,7 +18,8 @@ import { createDevCa, writePem, type Pem } from '../tls/dev-ca.ts';
 import { createEmbeddedDetector } from '../../detectors/embedded.ts';
 import { blockListStore } from '../blocklist/store.ts';
 import { startDemoIdp } from './idp.ts';
-import { demoPolicyText } from './policy-file.ts';
+import { prepareDemoPolicy } from './policy-file.ts';
+import { assertPortsFree, policyEditLines } from './cli-output.ts';
 import { startOrdersService } from './orders-service.ts';
 
 export interface DemoOptions {
@@ -31,6 +32,8 @@ export interface DemoOptions {
   readonly once: boolean;
   /** How long the detector blocks an abusive client, seconds. */
   readonly blockSeconds: number;
+  /** Run an edited policy copy left in `dir` by an earlier run, instead of keeping it aside. Default false. */
+  readonly keepPolicy?: boolean;
   readonly out: (line: string) => void;
 }
 
@@ -59,9 +62,15 @@ function memorySinkInto(list: DecisionRecord[]): DecisionSink {
 
 export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
   const dir = resolve(o.dir);
+  const say = o.out;
+  // Before anything starts: a port in use is one line naming it and its flag, not a stack.
+  await assertPortsFree([
+    { port: o.port, flag: '--port', what: 'the sidecar' },
+    { port: o.adminPort, flag: '--admin-port', what: 'the sidecar\'s admin listener' },
+    { port: o.servicePort, flag: '--service-port', what: 'the orders service' },
+  ]);
   const pki = join(dir, 'pki');
   mkdirSync(pki, { recursive: true });
-  const say = o.out;
 
   say('palisade demo: generating a development CA and certificates…');
   const ca = await createDevCa('Palisade Demo CA');
@@ -71,7 +80,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
 
   const policyFile = join(dir, 'policy.yaml');
   const idp = await startDemoIdp('orders-api');
-  writeFileSync(policyFile, demoPolicyText(idp));
+  const policyNote = prepareDemoPolicy(policyFile, idp, o.keepPolicy ?? false);
+  if (policyNote) say(`note: ${policyNote}`);
   const alice = await idp.mint('alice', { tenant: 'acme', scope: 'orders:read' });
   const bob = await idp.mint('bob', { tenant: 'globex', scope: 'orders:read' });
   const expired = await idp.mint('alice', { tenant: 'acme', scope: 'orders:read' }, -120);
@@ -114,10 +124,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoHandle> {
       },
     },
   });
-  const sidecar = await composeSidecar({ settings, logger, sink, services, observers: [detector.observer] });
+  const sidecar = await composeSidecar({ settings, logger, sink, services, observers: [detector.observer, policyEditLines(policyFile, say)] });
   const base = `https://localhost:${sidecar.tlsPort}`;
   say(`sidecar: mTLS on ${base}, admin on http://127.0.0.1:${sidecar.adminPort} -> orders service on 127.0.0.1:${service.port}`);
-  say(`policy:  ${policyFile} (edit it: changes apply without restart)`);
+  say(`policy:  ${policyFile} (edit it: changes apply without restart; each edit is reported here)`);
   say(`events:  ${decisionsFile} (one OCSF decision per request)\n`);
 
   const agents: Agent[] = [];

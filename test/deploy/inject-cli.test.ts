@@ -115,7 +115,7 @@ describe('palisade inject (command)', () => {
   it('usage errors exit 2; a bad option value exits 1 naming the flag', async () => {
     const unknown = await palisade(['inject', '--no-such-flag']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('usage: palisade inject');
+    expect(unknown.stderr).toBe('palisade inject: unknown flag --no-such-flag\nRun "palisade inject --help" for usage.\n');
     const bad = await palisade(['inject', '--mode', 'sideways', join(FIXTURES, 'pod.yaml')]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--mode: must be one of "native", "container"');

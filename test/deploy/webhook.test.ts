@@ -343,7 +343,7 @@ describe('palisade webhook (command)', () => {
     rmSync(cdir, { recursive: true, force: true });
   });
 
-  it('refuses to start with invalid settings, naming the variable', async () => {
+  it('refuses to start with invalid settings, naming the variable (a failure, exit 1; 2 is for a wrong command line)', async () => {
     const proc = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'palisade.js'), 'webhook'], {
       env: { ...process.env, PALISADE_INJECT_MODE: 'sideways' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -351,7 +351,7 @@ describe('palisade webhook (command)', () => {
     let stderr = '';
     proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const code = await new Promise<number | null>((resolve) => proc.on('exit', resolve));
-    expect(code).toBe(2);
+    expect(code).toBe(1);
     expect(stderr).toContain('PALISADE_INJECT_MODE: must be one of "native", "container"');
   });
 });

@@ -14,14 +14,8 @@ import { createLogger } from '../../log/logger.ts';
 import { addMetricsRoute } from '../../telemetry/admin-metrics.ts';
 import { createDetectorMetrics } from '../../../detectors/metrics.ts';
 import { parseCommand } from '../args.ts';
-import { kafkaSettings } from '../kafka-required.ts';
+import { detectorClientId, kafkaSettings } from '../kafka-required.ts';
 import { runUntilSignal } from '../shutdown.ts';
-
-/** The detector's Kafka client id: PALISADE_KAFKA_CLIENT_ID when set, else its own (not the sidecar's default). */
-export function detectorClientId(env: NodeJS.ProcessEnv): string {
-  const explicit = env['PALISADE_KAFKA_CLIENT_ID'];
-  return explicit !== undefined && explicit !== '' ? explicit : 'palisade-detector';
-}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommand(argv, {

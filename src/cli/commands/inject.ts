@@ -12,12 +12,14 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InjectError } from '../../deploy/inject/errors.ts';
 import { injectManifest, MAX_INPUT_BYTES, type ObjectReport } from '../../deploy/inject/manifest.ts';
 import { INJECT_OPTIONS, injectOptionsTable, resolveInjectOptions, type InjectOptionName } from '../../deploy/inject/options.ts';
+import { EXIT_OK, friendlyParseError, UsageError, wantsHelp } from '../args.ts';
 
 const USAGE = `usage: palisade inject [options] [FILE|-]...
 
 Adds the Palisade sidecar to Deployments, StatefulSets, DaemonSets, ReplicaSets,
 Jobs, CronJobs and Pods, and points matching Services at it. Reads stdin when no
-FILE (or "-") is given; writes stdout. Injecting twice changes nothing.
+FILE (or "-") is given; writes stdout. Injecting twice changes nothing (the summary
+on stderr says "unchanged").
 
   -o, --output FILE        write the result to FILE instead of stdout
   -i, --in-place           rewrite each FILE
@@ -43,26 +45,22 @@ function optionConfig(): ParseArgsConfig['options'] {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  if (wantsHelp(argv)) {
+    process.stdout.write(`${USAGE}\n${injectOptionsTable()}\n`);
+    return EXIT_OK;
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: optionConfig(), allowPositionals: true, strict: true });
   } catch (err) {
-    process.stderr.write(`palisade inject: ${(err as Error).message}\n${USAGE}`);
-    return 2;
+    throw new UsageError('palisade inject', friendlyParseError(err as Error));
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const positionals = parsed.positionals;
-  if (values['help']) {
-    process.stdout.write(`${USAGE}\n${injectOptionsTable()}\n`);
-    return 0;
-  }
   const inPlace = values['in-place'] === true;
   const output = values['output'] as string | undefined;
   const files = positionals.length > 0 ? positionals : ['-'];
-  if (inPlace && (output !== undefined || files.includes('-'))) {
-    process.stderr.write('palisade inject: --in-place needs FILE arguments and no --output\n');
-    return 2;
-  }
+  if (inPlace && (output !== undefined || files.includes('-'))) throw new UsageError('palisade inject', '--in-place needs FILE arguments and no --output');
 
   try {
     const raw: Partial<Record<InjectOptionName, unknown>> = {};

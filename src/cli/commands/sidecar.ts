@@ -2,11 +2,28 @@
 import { loadSettings } from '../../config/settings.ts';
 import { createLogger } from '../../log/logger.ts';
 import { composeSidecar } from '../../sidecar/compose.ts';
-import { parseFlags } from '../args.ts';
+import { EXIT_OK, parseCommand } from '../args.ts';
 import { runUntilSignal } from '../shutdown.ts';
 
+const USAGE = `usage: palisade sidecar [--policy FILE] [--upstream URL] [--port N] [--admin-port N]
+
+Runs the sidecar in front of one service until SIGTERM/SIGINT, then drains in-flight requests and
+flushes decisions. Settings come from the PALISADE_* variables (README, "Settings"; palisade
+settings sidecar shows them with their sources); these flags override four of them.
+
+Options:
+      --policy FILE         the policy file (PALISADE_POLICY)
+      --upstream URL        the protected service, http://host:port (PALISADE_UPSTREAM)
+      --port N              mTLS listener port (PALISADE_LISTEN_PORT)
+      --admin-port N        admin listener port, /livez /readyz /metrics (PALISADE_ADMIN_PORT)
+`;
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, { policy: { type: 'string' }, upstream: { type: 'string' }, port: { type: 'string' }, 'admin-port': { type: 'string' } }, 'palisade sidecar');
+  const { values } = parseCommand(argv, {
+    name: 'palisade sidecar',
+    usage: USAGE,
+    options: { policy: { type: 'string' }, upstream: { type: 'string' }, port: { type: 'string' }, 'admin-port': { type: 'string' } },
+  });
   const settings = loadSettings(process.env, {
     policyFile: values.policy,
     upstream: values.upstream,
@@ -17,5 +34,5 @@ export async function run(argv: string[]): Promise<number> {
   const sidecar = await composeSidecar({ settings, logger });
   await runUntilSignal({ logger, graceMs: settings.shutdownGraceMs, message: 'shutting down: draining requests and decisions', close: () => sidecar.close() });
   logger.flush();
-  return 0;
+  return EXIT_OK;
 }

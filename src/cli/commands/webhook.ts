@@ -5,35 +5,38 @@
  * see docs/deploy.md. Runs until SIGTERM/SIGINT, then fails /readyz, keeps
  * answering for PALISADE_WEBHOOK_DRAIN_DELAY_MS, closes and exits 0.
  */
-import { parseArgs } from 'node:util';
 import { loadWebhookSettings, webhookSettingsTable } from '../../config/webhook-settings.ts';
 import { InjectError } from '../../deploy/inject/errors.ts';
 import { injectOptionsFromEnv, injectOptionsTable } from '../../deploy/inject/options.ts';
 import { startWebhookServer } from '../../deploy/webhook/server.ts';
 import { PalisadeError } from '../../errors/codes.ts';
 import { createLogger } from '../../log/logger.ts';
+import { CliExit, CommandFailed, EXIT_OK, parseCommand } from '../args.ts';
 
 const USAGE = `usage: palisade webhook [--host H] [--port N] [--tls-cert FILE] [--tls-key FILE]
 
 Serves the sidecar-injection admission webhook (POST /inject, AdmissionReview v1)
 over HTTPS, plus /livez and /readyz. Flags override the variables below.
+
+Options:
+      --host H              listen address (PALISADE_WEBHOOK_HOST)
+      --port N              HTTPS port (PALISADE_WEBHOOK_PORT)
+      --tls-cert FILE       serving certificate chain, PEM (PALISADE_WEBHOOK_TLS_CERT)
+      --tls-key FILE        serving private key, PEM (PALISADE_WEBHOOK_TLS_KEY)
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+  // The help lists the variables too: -h is answered here rather than by parseCommand.
+  let values;
   try {
-    values = parseArgs({
-      args: argv,
-      options: { host: { type: 'string' }, port: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
+    values = parseCommand(argv, {
+      name: 'palisade webhook',
+      usage: USAGE,
+      options: { host: { type: 'string' }, port: { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } },
     }).values;
   } catch (err) {
-    process.stderr.write(`palisade webhook: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values['help']) {
-    process.stdout.write(`${USAGE}\nServer:\n${webhookSettingsTable()}\n\nInjection:\n${injectOptionsTable()}\n`);
-    return 0;
+    if (err instanceof CliExit && err.code === EXIT_OK) throw new CliExit(EXIT_OK, `${err.stdout}\nServer:\n${webhookSettingsTable()}\n\nInjection:\n${injectOptionsTable()}\n`);
+    throw err;
   }
   let settings;
   let opts;
@@ -41,10 +44,8 @@ export async function run(argv: string[]): Promise<number> {
     settings = loadWebhookSettings(process.env, { host: values['host'], port: values['port'], tlsCert: values['tls-cert'], tlsKey: values['tls-key'] });
     opts = injectOptionsFromEnv(process.env);
   } catch (err) {
-    if (err instanceof PalisadeError || err instanceof InjectError) {
-      process.stderr.write(`palisade webhook: ${err.message}\n`);
-      return 2;
-    }
+    // A bad setting (a PALISADE_* variable or a flag's value): one line naming it, exit 1.
+    if (err instanceof PalisadeError || err instanceof InjectError) throw new CommandFailed('palisade webhook', err.message);
     throw err;
   }
   const log = createLogger({ level: settings.logLevel, name: 'palisade-webhook' });
@@ -64,5 +65,5 @@ export async function run(argv: string[]): Promise<number> {
   await new Promise((r) => setTimeout(r, settings.drainDelayMs));
   await server.close();
   log.flush();
-  return 0;
+  return EXIT_OK;
 }

@@ -25,7 +25,8 @@ export interface ManifestOptions {
 
 export interface ObjectReport {
   readonly object: string;
-  readonly status: 'injected' | 'skipped' | 'passed-through' | 'service-rewired';
+  /** `unchanged`: already injected with these options (injecting twice changes nothing, and says so). */
+  readonly status: 'injected' | 'unchanged' | 'skipped' | 'passed-through' | 'service-rewired';
   readonly reason?: string;
 }
 
@@ -118,7 +119,8 @@ function processObjects(slots: readonly Slot[], opts: InjectOptions, mo: Manifes
     }
     const r = injectObject(obj, opts, where, mo.skipUnknownKinds ?? false);
     if (r.status === 'injected') pods.push(r.pod);
-    reports.push({ object: describe(obj), status: r.status, ...(r.status === 'skipped' ? { reason: r.reason } : {}) });
+    const status = r.status === 'injected' && deepEqual(obj, r.object) ? 'unchanged' : r.status;
+    reports.push({ object: describe(obj), status, ...(r.status === 'skipped' ? { reason: r.reason } : status === 'unchanged' ? { reason: 'already injected with these options' } : {}) });
     onResult(r.object);
   };
 
