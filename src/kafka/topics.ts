@@ -5,6 +5,8 @@
  *
  *   decisions       cleanup.policy=delete, retention.ms (7 days by default): an event stream
  *   alerts          cleanup.policy=delete, 30 days: fewer, longer-lived events
+ *   authentications cleanup.policy=delete, the decisions' retention: OCSF Authentication events
+ *                   (optional, PALISADE_KAFKA_AUTHENTICATIONS), for SIEM logon rules
  *   blocklist       cleanup.policy=compact: the latest record per block target is the state
  *   detector-state  cleanup.policy=compact, same partition count as decisions (co-partitioned:
  *                   the detector owning decisions partition p checkpoints into state partition p)
@@ -19,6 +21,7 @@ export const DEFAULT_TOPICS = {
   decisions: 'palisade.decisions.v1',
   blocklist: 'palisade.blocklist.v1',
   alerts: 'palisade.alerts.v1',
+  authentications: 'palisade.authentications.v1',
   detectorState: 'palisade.detector-state.v1',
 } as const;
 
@@ -38,6 +41,8 @@ export interface TopicSettings {
   readonly kafkaTopicDecisions: string;
   readonly kafkaTopicBlocklist: string;
   readonly kafkaTopicAlerts: string;
+  /** Optional: the sidecar's setting; other processes never publish there. */
+  readonly kafkaTopicAuthentications?: string;
   readonly kafkaTopicPartitions: number;
   readonly kafkaTopicReplication: number;
   readonly kafkaDecisionsRetentionMs: number;
@@ -65,6 +70,14 @@ export function palisadeTopics(s: TopicSettings): Readonly<Record<TopicRole, Top
       partitions,
       replicationFactor: rf,
       config: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * DAY_MS) },
+    },
+    authentications: {
+      role: 'authentications',
+      name: s.kafkaTopicAuthentications ?? DEFAULT_TOPICS.authentications,
+      partitions,
+      replicationFactor: rf,
+      // Derived from the decisions, kept as long as they are.
+      config: { 'cleanup.policy': 'delete', 'retention.ms': String(s.kafkaDecisionsRetentionMs) },
     },
     blocklist: {
       role: 'blocklist',

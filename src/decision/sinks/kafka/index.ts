@@ -3,7 +3,9 @@
  * kafkajs client (src/kafka/client.ts), topics (src/kafka/topics.ts), the disk
  * spool, the publisher and the background loop (sink.ts). Opening it touches
  * only the spool directory; Kafka is reached in the background, so a sidecar
- * starts and serves while the broker is away.
+ * starts and serves while the broker is away. With PALISADE_KAFKA_AUTHENTICATIONS,
+ * the OCSF Authentication events go to their own topic beside the decisions
+ * (authentications.ts).
  */
 import type { Logger } from 'pino';
 import type { Settings } from '../../../config/settings.ts';
@@ -11,6 +13,7 @@ import { createKafkaClient } from '../../../kafka/client.ts';
 import { palisadeTopics } from '../../../kafka/topics.ts';
 import type { DecisionRecord } from '../../record.ts';
 import { createPublisher, type Compression } from './publisher.ts';
+import { createAuthenticationsCore, withAuthentications } from './authentications.ts';
 import { createKafkaSinkCore, type KafkaSink, type KafkaSinkStats } from './sink.ts';
 import { openSpool, parseFsyncPolicy } from './spool.ts';
 
@@ -19,6 +22,7 @@ export type { KafkaSink, KafkaSinkStats } from './sink.ts';
 export type KafkaSinkSettings = Pick<
   Settings,
   | 'kafkaBrokers' | 'kafkaClientId' | 'kafkaTopicDecisions' | 'kafkaTopicBlocklist' | 'kafkaTopicAlerts' | 'kafkaCreateTopics'
+  | 'kafkaAuthentications' | 'kafkaTopicAuthentications'
   | 'kafkaTopicPartitions' | 'kafkaTopicReplication' | 'kafkaDecisionsRetentionMs' | 'kafkaTls' | 'kafkaTlsCa' | 'kafkaTlsCert'
   | 'kafkaTlsKey' | 'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPasswordFile' | 'kafkaOauthTokenFile'
   | 'kafkaConnectTimeoutMs' | 'kafkaRequestTimeoutMs' | 'kafkaBatchSize' | 'kafkaLingerMs' | 'kafkaBufferEvents'
@@ -45,7 +49,7 @@ export async function createKafkaSink(settings: KafkaSinkSettings, logger: Logge
     ackTimeoutMs: settings.kafkaRequestTimeoutMs,
     logger: log,
   });
-  return createKafkaSinkCore({
+  const decisions = createKafkaSinkCore({
     publisher,
     spool,
     logger: log,
@@ -57,4 +61,7 @@ export async function createKafkaSink(settings: KafkaSinkSettings, logger: Logge
     ...(extras.encode ? { encode: extras.encode } : {}),
     ...(extras.onStats ? { onStats: extras.onStats } : {}),
   });
+  // Off by default: then the decisions sink alone, and nothing more per request.
+  if (!settings.kafkaAuthentications) return decisions;
+  return withAuthentications(decisions, await createAuthenticationsCore(settings, kafka, log));
 }
