@@ -47,6 +47,10 @@ export interface DecisionRecord {
   /** Upstream time (connect to last byte), milliseconds, or null when not forwarded. */
   readonly upstreamMs: number | null;
   readonly policy: { readonly name: string; readonly version: string; readonly hash: string } | null;
-  /** Safe detail for operators (never a raw value). */
+  /**
+   * Why, for operators (a block's reason, the limit crossed, the credential check that failed,
+   * the upstream's error): never a token, key or raw value, and never sent to the client, who
+   * gets a fixed sentence at most (docs/codes.md, "What the client is told").
+   */
   readonly detail: string | null;
 }
