@@ -10,8 +10,8 @@ echo "== node $(node --version), $(tsc --version)"
 echo "== type check"
 tsc -p tsconfig.json
 
-echo "== real parts: kcat, prometheus, alertmanager, kustomize, Kafka broker"
-bash scripts/ensure-apt.sh kcat prometheus prometheus-alertmanager
+echo "== real parts: kcat, openssl, prometheus, alertmanager, kustomize, Kafka broker"
+bash scripts/ensure-apt.sh kcat openssl prometheus prometheus-alertmanager
 kbin=$(bash scripts/ensure-kustomize.sh)
 [ -n "$kbin" ] && export PATH="$kbin:$PATH"
 bash deploy/kafka/broker.sh start

@@ -91,6 +91,9 @@ export const CODES = {
   // --- configuration (never on the request path; CLI and reload) ---
   POLICY_INVALID: { status: 422, title: 'Invalid policy', disposition: 'error', description: 'The policy document failed schema validation or compilation; the message names the field, the value and the fix. The previous policy stays in force.' },
   POLICY_UNREADABLE: { status: 422, title: 'Unreadable policy', disposition: 'error', description: 'The policy file could not be read or parsed as YAML/JSON.' },
+  POLICY_SIGNATURE_MISSING: { status: 422, title: 'Unsigned policy', disposition: 'error', description: 'Signatures are required (PALISADE_POLICY_REQUIRE_SIGNATURE) and the policy has no signature file beside it (policy.yaml.sig). Sign it (palisade policy sign, or cosign sign-blob) and publish the signature with it. The previous policy stays in force; at start the sidecar does not start.' },
+  POLICY_SIGNATURE_MALFORMED: { status: 422, title: 'Malformed policy signature', disposition: 'error', description: 'The policy\'s signature file is not base64 of a DER ECDSA signature (cosign sign-blob format). The previous policy stays in force; at start the sidecar does not start.' },
+  POLICY_SIGNATURE_INVALID: { status: 422, title: 'Policy signature does not verify', disposition: 'error', description: 'The policy\'s signature verifies against none of the trusted keys (PALISADE_POLICY_PUBLIC_KEYS): the policy changed after it was signed, or a key that is not trusted signed it. The previous policy stays in force; at start the sidecar does not start.' },
   CONFIG_INVALID: { status: 422, title: 'Invalid setting', disposition: 'error', description: 'A process setting (environment variable or flag) is invalid; the message names it and the accepted values.' },
 } as const satisfies Record<string, CodeSpec>;
 

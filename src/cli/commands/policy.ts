@@ -4,6 +4,8 @@
  *                                   which rule decides a sample request, and why
  * `palisade policy diff OLD NEW --decisions FILE`
  *                                   replay recorded decisions against two policies
+ * `palisade policy sign FILE --key KEY.pem` / `palisade policy verify FILE --key PUB.pem`
+ *                                   cosign sign-blob signatures (commands/policy-sign.ts)
  */
 import { PalisadeError } from '../../errors/codes.ts';
 import { createLogger } from '../../log/logger.ts';
@@ -82,12 +84,17 @@ export async function run(argv: string[]): Promise<number> {
       return check(rest);
     case 'explain':
       return explain(rest);
+    case 'sign':
+    case 'verify': {
+      const mod = await import('./policy-sign.ts');
+      return mod[sub].run(rest);
+    }
     case 'diff': {
       const mod = await import('../../policy/diff-command.ts');
       return mod.run(rest);
     }
     default:
-      process.stderr.write('usage: palisade policy check FILE... | explain FILE --method M --path P [...] | diff OLD NEW --decisions FILE\n');
+      process.stderr.write('usage: palisade policy check FILE... | explain FILE --method M --path P [...] | diff OLD NEW --decisions FILE | sign FILE --key KEY.pem | verify FILE --key PUB.pem\n');
       return 2;
   }
 }
