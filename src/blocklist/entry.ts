@@ -63,8 +63,9 @@ export function makeEntry(input: BlockEntryInput, now: number): BlockEntry {
   if (kind === 'ip') {
     const ip = parseIp(value);
     if (!ip) throw new BlockEntryError(`ip "${value}" is not an IPv4 or IPv6 address; for a network use cidr`);
-    cidr = parseCidr(formatIp(ip));
     value = formatIp(ip);
+    const bits = ip.v === 4 ? 32 : 128;
+    cidr = { ip, bits, text: `${value}/${bits}` };
   } else if (kind === 'cidr') {
     try {
       cidr = parseCidr(value);

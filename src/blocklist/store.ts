@@ -1,9 +1,10 @@
 /**
  * The programmatic block list: entries added at run time by the detector
  * feedback loop or an operator, kept across policy reloads (service part
- * "blocklist"). Entries expire by themselves: a min-heap orders them by
- * expiry, lookups ignore expired ones, and a timer (unref'd) removes them and
- * tells listeners, so a list or a count is always current.
+ * "blocklist"). Entries live in a compact index (block-index.ts: typed-array
+ * columns, no object per entry). They expire by themselves: lookups ignore
+ * expired ones at once, and a timer (unref'd) removes them and tells
+ * listeners; a list or a count is always current.
  *
  *   const store = blockListStore(services);
  *   store.add({ kind: 'ip', value: '203.0.113.7', reason: 'credential stuffing', source: 'detector', ttlMs: 600_000 });
@@ -14,7 +15,6 @@ import type { ParsedIp } from '../http/cidr.ts';
 import { servicePart, type Services } from '../pipeline/services.ts';
 import { BlockIndex } from './block-index.ts';
 import { BlockEntryError, isLive, makeEntry, type BlockEntry, type BlockEntryInput, type BlockKind, type BlockSource, type IdentityBlockKind } from './entry.ts';
-import { ExpiryHeap } from './expiry-heap.ts';
 
 export interface BlockChange {
   readonly type: 'added' | 'removed' | 'expired';
@@ -32,14 +32,21 @@ export interface BlockListStoreOptions {
 
 /** Longest a timer may be set for (setTimeout's 32-bit limit). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * Least time between two expiry scans started by the timer or by add(), ms.
+ * A scan reads the whole expiry column (~0.1 ms per 100,000 entries); entries
+ * expiring at many different times are thus removed in batches, at most one
+ * second after their time. Lookups never match an expired entry meanwhile,
+ * and size() and list() always scan when something is due, so they are exact.
+ */
+const SCAN_INTERVAL_MS = 1000;
 
 export class BlockListStore {
   readonly #now: () => number;
   readonly #logger: Logger | undefined;
   readonly #max: number;
   readonly #index = new BlockIndex();
-  readonly #all = new Set<BlockEntry>();
-  readonly #heap = new ExpiryHeap<BlockEntry>();
+  #lastScan = -Infinity;
   readonly #listeners = new Set<(c: BlockChange) => void>();
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Infinity;
@@ -53,21 +60,16 @@ export class BlockListStore {
   /** Adds (or replaces: same kind and value) an entry. Throws BlockEntryError on bad input or when full. */
   add(input: BlockEntryInput): BlockEntry {
     const now = this.#now();
-    this.purge(now);
-    const entry = makeEntry({ ...input, source: input.source ?? 'manual' }, now);
+    if (now - this.#lastScan >= SCAN_INTERVAL_MS) this.purge(now);
+    const entry = makeEntry(input, now);
     if (entry.expiresAt !== null && entry.expiresAt <= now) throw new BlockEntryError(`entry ${entry.kind} ${entry.value} is already expired`);
     const replaced = this.#index.set(entry);
-    if (replaced) this.#all.delete(replaced);
-    else if (this.#all.size >= this.#max) {
+    if (!replaced && this.#index.size > this.#max) {
       this.#index.delete(entry);
       throw new BlockEntryError(`block list is full (${this.#max} entries); remove entries or give them an expiry`);
     }
-    this.#all.add(entry);
-    if (entry.expiresAt !== null) {
-      this.#heap.push(entry);
-      this.#schedule(now);
-    }
-    this.#emit(replaced ? { type: 'added', entry, replaced } : { type: 'added', entry });
+    if (entry.expiresAt !== null) this.#schedule(now);
+    if (this.#listeners.size > 0) this.#emit(replaced ? { type: 'added', entry, replaced } : { type: 'added', entry });
     return entry;
   }
 
@@ -76,7 +78,6 @@ export class BlockListStore {
     const e = this.get(kind, value);
     if (!e) return false;
     this.#index.delete(e);
-    this.#all.delete(e);
     this.#emit({ type: 'removed', entry: e });
     return true;
   }
@@ -96,13 +97,13 @@ export class BlockListStore {
   list(filter: { source?: BlockSource; kind?: BlockKind } = {}): BlockEntry[] {
     this.purge();
     const out: BlockEntry[] = [];
-    for (const e of this.#all) if ((!filter.source || e.source === filter.source) && (!filter.kind || e.kind === filter.kind)) out.push(e);
+    for (const e of this.#index.entries()) if ((!filter.source || e.source === filter.source) && (!filter.kind || e.kind === filter.kind)) out.push(e);
     return out;
   }
 
   size(): number {
     this.purge();
-    return this.#all.size;
+    return this.#index.size;
   }
 
   /** Calls `listener` on every add, remove and expiry; returns the function that unsubscribes. */
@@ -113,25 +114,17 @@ export class BlockListStore {
 
   /** Removes every entry (tells listeners about each). */
   clear(): void {
-    for (const e of [...this.#all]) this.remove(e.kind, e.value);
-    this.#heap.clear();
+    for (const e of this.list()) this.remove(e.kind, e.value);
   }
 
-  /** Drops entries whose expiry has passed. Called by the timer and before list/size. */
+  /** Drops entries whose expiry has passed (telling listeners). Called by the timer, add(), list() and size(). */
   purge(now = this.#now()): number {
-    let n = 0;
-    for (let top = this.#heap.peek(); top !== undefined && (top.expiresAt as number) <= now; top = this.#heap.peek()) {
-      this.#heap.pop();
-      // The heap may hold entries already removed or replaced; only a current one expires.
-      if (!this.#all.has(top)) continue;
-      this.#all.delete(top);
-      this.#index.delete(top);
-      n++;
-      this.#emit({ type: 'expired', entry: top });
-    }
-    if (this.#heap.size > 2 * this.#all.size + 1024) this.#compactHeap();
-    if (n > 0) this.#schedule(now);
-    return n;
+    if (now < this.#index.nextExpiry) return 0;
+    this.#lastScan = now;
+    const gone = this.#index.takeExpired(now);
+    for (const e of gone) this.#emit({ type: 'expired', entry: e });
+    this.#schedule(now);
+    return gone.length;
   }
 
   /** Stops the expiry timer (entries still expire on lookup). */
@@ -143,7 +136,7 @@ export class BlockListStore {
 
   // ---- for the stage (hot path: no purge, expired entries just do not match) ----
   get isEmpty(): boolean {
-    return this.#all.size === 0;
+    return this.#index.size === 0;
   }
   matchIp(ip: ParsedIp, now: number): BlockEntry | undefined {
     return this.#index.matchIp(ip, now);
@@ -155,25 +148,22 @@ export class BlockListStore {
     return this.#index.hasIdentityEntries();
   }
 
-  #compactHeap(): void {
-    this.#heap.clear();
-    for (const e of this.#all) if (e.expiresAt !== null) this.#heap.push(e);
-  }
-
+  /** Sets the timer for the next expiry (not sooner than SCAN_INTERVAL_MS after the last scan). */
   #schedule(now: number): void {
-    const next = this.#heap.peek();
-    if (this.#timer && next?.expiresAt === this.#timerAt) return;
+    const due = this.#index.nextExpiry;
+    const at = due === Infinity ? Infinity : Math.max(due, this.#lastScan + SCAN_INTERVAL_MS);
+    if (this.#timer && at === this.#timerAt) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
     this.#timerAt = Infinity;
-    if (!next || next.expiresAt === null) return;
-    this.#timerAt = next.expiresAt;
+    if (at === Infinity) return;
+    this.#timerAt = at;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       this.#timerAt = Infinity;
-      const t = this.#now();
-      if (this.purge(t) === 0) this.#schedule(t);
-    }, Math.min(MAX_TIMER_MS, Math.max(0, next.expiresAt - now) + 1));
+      this.purge();
+      this.#schedule(this.#now());
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - now) + 1));
     this.#timer.unref();
   }
 
