@@ -222,7 +222,9 @@ export function createRecorder(sink: DecisionSink, logger: Logger, notify: Notif
     if (o.announced) notify('onRequestEnd');
     o.trace.end(record);
     if (accessLog) {
-      logger.info({ requestId: o.requestId, traceId: record.traceId, method: record.request.method, path: record.request.path, status, code: record.code, ms: record.durationMs }, 'request');
+      // A deny's rule and reason are for operators: here and in the event, never in the response.
+      const why = record.verdict === 'deny' ? { rule: record.rule, detail: record.detail } : null;
+      logger.info({ requestId: o.requestId, traceId: record.traceId, method: record.request.method, path: record.request.path, status, code: record.code, ...why, ms: record.durationMs }, 'request');
     }
   };
 }

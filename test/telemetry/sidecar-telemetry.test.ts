@@ -170,6 +170,8 @@ describe('sidecar telemetry', () => {
     const access = logLines.filter((l) => l['msg'] === 'request');
     expect(access.map((l) => l['requestId'])).toEqual(sink.records.map((d) => d.requestId));
     expect(access.map((l) => l['traceId'])).toEqual(sink.records.map((d) => d.traceId));
+    // A deny's line says why (the client's body does not).
+    expect(access[3]).toMatchObject({ code: 'UPSTREAM_UNREACHABLE', detail: 'upstream: ECONNREFUSED' });
     const upErr = logLines.find((l) => l['msg'] === 'upstream error')!;
     expect(upErr).toMatchObject({ requestId: d4.requestId, traceId: d4.traceId, code: 'UPSTREAM_UNREACHABLE' });
     // A 5xx deny is kept too, with the failed upstream span.
