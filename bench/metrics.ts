@@ -1,5 +1,5 @@
 /**
- * Cost of the sidecar's per-request metric updates (src/telemetry/metrics.ts recordDecision and
+ * Cost of the sidecar's per-request metric updates (src/sidecar/record-metrics.ts recordDecision and
  * the in-flight gauge), before and after the hot-path series (src/telemetry/hot-metrics.ts).
  * "before" is plain prom-client with cached label children, as metrics.ts did it
  * (test/telemetry/helpers/legacy-request-metrics.ts). In process, no I/O; CPU time per call
@@ -11,7 +11,7 @@
 import { loadavg } from 'node:os';
 import { Registry } from 'prom-client';
 import type { DecisionRecord } from '../src/decision/record.ts';
-import { createSidecarMetrics } from '../src/telemetry/metrics.ts';
+import { createSidecarMetrics } from '../src/sidecar/metrics.ts';
 import { createLegacyRequestMetrics } from '../test/telemetry/helpers/legacy-request-metrics.ts';
 import { decisionRecord } from '../test/telemetry/helpers/record.ts';
 import { variedRecords } from '../test/telemetry/helpers/varied-records.ts';

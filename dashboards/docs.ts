@@ -6,7 +6,7 @@
  */
 import { Registry } from 'prom-client';
 import { parse } from 'yaml';
-import { createSidecarMetrics } from '../src/telemetry/metrics.ts';
+import { createSidecarMetrics } from '../src/sidecar/metrics.ts';
 import { createDetectorMetrics } from '../detectors/metrics.ts';
 
 interface MetricJson {

@@ -15,6 +15,11 @@ export interface SinkStats {
   readonly dropped: number;
   /** Records waiting in memory. */
   readonly buffered: number;
+  /** Capacity of the memory buffer, records (sinks that have a bound). */
+  readonly capacity?: number;
+  /** Bytes in the disk spool, and its limit (sinks that spool: Kafka). */
+  readonly spoolBytes?: number;
+  readonly spoolLimitBytes?: number;
 }
 
 export interface DecisionSink {

@@ -19,7 +19,7 @@ import { authnMetricsFrom } from '../authn/metrics.ts';
 import { authnServices } from '../authn/services.ts';
 import { blockListStore } from '../blocklist/store.ts';
 import { addMetricsRoute } from '../telemetry/admin-metrics.ts';
-import { createSidecarMetrics, type SidecarMetrics } from '../telemetry/metrics.ts';
+import { createSidecarMetrics, type SidecarMetrics } from './metrics.ts';
 import { startTracing, tracingOptionsFromEnv, type Tracing } from '../telemetry/tracing.ts';
 
 export interface ComposeOptions {

@@ -5,7 +5,7 @@ import { introspectionClientConfig } from '../../src/authn/config.ts';
 import { createJwtVerifier } from '../../src/authn/jwt/verify.ts';
 import { authnMetricsFrom } from '../../src/authn/metrics.ts';
 import { authnServices } from '../../src/authn/services.ts';
-import { createSidecarMetrics } from '../../src/telemetry/metrics.ts';
+import { createSidecarMetrics } from '../../src/sidecar/metrics.ts';
 import { servicesWithClock, testClock } from './support/clock.ts';
 import { startIntrospectionServer, type IntrospectionServer } from './support/introspection-server.ts';
 import { startJwksServer, type JwksServer } from './support/jwks-server.ts';

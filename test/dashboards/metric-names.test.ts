@@ -14,7 +14,7 @@ import { Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { DASHBOARDS } from '../../dashboards/index.ts';
 import { ROOT, RULES_FILE } from '../../dashboards/generate.ts';
-import { createSidecarMetrics } from '../../src/telemetry/metrics.ts';
+import { createSidecarMetrics } from '../../src/sidecar/metrics.ts';
 import { createDetectorMetrics } from '../../detectors/metrics.ts';
 
 /** Names a scrape returns: the family, plus the series suffixes of histograms and summaries. */

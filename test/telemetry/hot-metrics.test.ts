@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { DecisionRecord } from '../../src/decision/record.ts';
-import { createSidecarMetrics, type SidecarMetrics } from '../../src/telemetry/metrics.ts';
+import { createSidecarMetrics, type SidecarMetrics } from '../../src/sidecar/metrics.ts';
 import { HotCounter, HotGauge, HotHistogram } from '../../src/telemetry/hot-metrics.ts';
 import { createLegacyRequestMetrics, type LegacyRequestMetrics } from './helpers/legacy-request-metrics.ts';
 import { decisionRecord } from './helpers/record.ts';

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { addMetricsRoute } from '../../src/telemetry/admin-metrics.ts';
 import { decisionRecord } from './helpers/record.ts';
 import { BlockListStore } from '../../src/blocklist/store.ts';
-import { createSidecarMetrics, NO_ROUTE } from '../../src/telemetry/metrics.ts';
+import { createSidecarMetrics, NO_ROUTE } from '../../src/sidecar/metrics.ts';
 import { createDetectorMetrics } from '../../detectors/metrics.ts';
 
 const record = decisionRecord;

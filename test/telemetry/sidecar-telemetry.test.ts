@@ -15,7 +15,7 @@ import { createMemorySink } from '../../src/decision/sinks/ndjson.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { composeSidecar } from '../../src/sidecar/compose.ts';
 import type { Sidecar } from '../../src/sidecar/server.ts';
-import { createSidecarMetrics } from '../../src/telemetry/metrics.ts';
+import { createSidecarMetrics } from '../../src/sidecar/metrics.ts';
 import { startTracing, type Tracing } from '../../src/telemetry/tracing.ts';
 import { createPki, loopbackSidecarEnv, send, startUpstream, until, type Pki, type Upstream } from '../support/harness.ts';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.ts';

@@ -1,5 +1,5 @@
 /**
- * The request-path sidecar metrics recorded the way src/telemetry/metrics.ts did before the
+ * The request-path sidecar metrics recorded the way src/telemetry/metrics.ts (now src/sidecar/metrics.ts) did before the
  * hot-path recorder (src/telemetry/hot-metrics.ts): plain prom-client metrics and cached label
  * children, whose every observe/inc hashes the label object again. Kept verbatim (names, help,
  * buckets, label order, update order) as the reference the new exposition must equal

@@ -37,15 +37,11 @@ import { partitionKey } from './key.ts';
 import type { Publisher } from './publisher.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
 
-export interface KafkaSinkStats extends SinkStats {
-  /** Bytes of the disk spool (0 without one). */
-  readonly spoolBytes: number;
-  readonly spoolLimitBytes: number;
-  /** Capacity of the memory queue, events. */
-  readonly capacity: number;
+/** The one SinkStats, with the fields a Kafka sink always has (spool bytes are 0 without a spool). */
+export type KafkaSinkStats = Required<SinkStats> & {
   /** False while the broker is unreachable (events go to the spool). */
   readonly connected: boolean;
-}
+};
 
 export interface KafkaSinkCoreOptions {
   readonly publisher: Publisher;

@@ -5,7 +5,7 @@
  */
 import type { KafkaSinkSettings } from '../kafka/index.ts';
 import type { DecisionRecord } from '../../record.ts';
-import type { WatchedSinkStats } from '../../../telemetry/metrics.ts';
+import type { SinkStats } from '../../sink.ts';
 
 /** Which sink the thread runs, and what it needs to open it. */
 export type InnerSinkSpec =
@@ -58,8 +58,8 @@ export type FromThread =
   /** The inner sink is open (or could not be: `error`). */
   | { readonly t: 'ready'; readonly error?: string }
   /** The inner sink's running totals, every 100 ms while they change (and in every `done`). */
-  | { readonly t: 'stats'; readonly stats: WatchedSinkStats }
-  | { readonly t: 'done'; readonly id: number; readonly stats: WatchedSinkStats; readonly error?: string }
+  | { readonly t: 'stats'; readonly stats: SinkStats }
+  | { readonly t: 'done'; readonly id: number; readonly stats: SinkStats; readonly error?: string }
   /** One pino line of the thread's logger; the request thread's logger writes it. */
   | { readonly t: 'log'; readonly line: string }
   /**

@@ -22,9 +22,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { WatchedSinkStats } from '../../../telemetry/metrics.ts';
 import type { DecisionRecord } from '../../record.ts';
-import type { DecisionSink } from '../../sink.ts';
+import type { DecisionSink, SinkStats } from '../../sink.ts';
 import type { FromThread, InnerSinkSpec, ThreadData, ToThread, WireRecord } from './protocol.ts';
 
 export interface WorkerSinkOptions {
@@ -47,10 +46,10 @@ export interface WorkerSinkOptions {
 }
 
 export interface WorkerSink extends DecisionSink {
-  stats(): WatchedSinkStats;
+  stats(): SinkStats;
 }
 
-const ZERO: WatchedSinkStats = { accepted: 0, delivered: 0, dropped: 0, buffered: 0 };
+const ZERO: SinkStats = { accepted: 0, delivered: 0, dropped: 0, buffered: 0 };
 
 /** One running thread and what it has reported. */
 interface Thread {
@@ -60,7 +59,7 @@ interface Thread {
   isReady: boolean;
   /** Records posted to it. */
   sent: number;
-  stats: WatchedSinkStats;
+  stats: SinkStats;
   readonly waiting: Map<number, () => void>;
   /** Set once close() has asked it to stop: its exit is expected. */
   closing: boolean;
@@ -307,7 +306,7 @@ export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink
       batch = [];
       await thread.worker.terminate();
     },
-    stats(): WatchedSinkStats {
+    stats(): SinkStats {
       const w = thread.stats;
       const inFlight = Math.max(0, thread.sent - w.accepted);
       return {

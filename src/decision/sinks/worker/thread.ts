@@ -8,8 +8,7 @@
 import { Writable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../../../log/logger.ts';
-import type { WatchedSinkStats } from '../../../telemetry/metrics.ts';
-import type { DecisionSink } from '../../sink.ts';
+import type { DecisionSink, SinkStats } from '../../sink.ts';
 import { createKafkaSink } from '../kafka/index.ts';
 import { createNdjsonSink } from '../ndjson.ts';
 import type { DecisionRecord } from '../../record.ts';
@@ -65,7 +64,7 @@ const decoder = new TextDecoder();
 
 let last = '';
 function sendStats(): void {
-  const stats: WatchedSinkStats = sink.stats();
+  const stats: SinkStats = sink.stats();
   const key = `${stats.accepted}/${stats.delivered}/${stats.dropped}/${stats.buffered}/${stats.spoolBytes ?? 0}`;
   if (key !== last) {
     last = key;
