@@ -78,6 +78,7 @@ export function alertAnnotations(a: Alert): Record<string, string> {
     baseline_stddev: String(an.baseline.stddev),
     window_seconds: String(an.window.seconds),
     ...(a.block ? { blocked: `${a.block.target.kind} ${a.block.target.value}`, blocked_until: iso(a.block.expiresAt) } : {}),
+    ...(a.suppressed ? { block_not_issued: a.suppressed } : {}),
   };
 }
 

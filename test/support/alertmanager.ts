@@ -60,6 +60,8 @@ export interface AlertmanagerOptions {
   readonly webhookUrl: string;
   /** Route group_by. Default: alertname and client, so each client is one notification group. */
   readonly groupBy?: readonly string[];
+  /** Listen on this port (a restart on the same address); default a free one. */
+  readonly port?: number;
 }
 
 export async function startAlertmanager(o: AlertmanagerOptions): Promise<Alertmanager> {
@@ -71,7 +73,7 @@ export async function startAlertmanager(o: AlertmanagerOptions): Promise<Alertma
   };
   const configFile = join(dir, 'alertmanager.yml');
   writeFileSync(configFile, stringify(config));
-  const port = await freePort();
+  const port = o.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const out: string[] = [];
   const child: ChildProcess = spawn(
