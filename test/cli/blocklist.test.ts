@@ -50,6 +50,17 @@ describe('palisade blocklist: arguments (no Kafka needed)', () => {
   );
 });
 
+describe('palisade detector with the broker down at start', () => {
+  it('says so in one line and exits 1 (no kafkajs error logs, no stack, nothing left running)', async () => {
+    const r = await palisade(['detector'], { env: { PALISADE_KAFKA_BROKERS: '127.0.0.1:1', PALISADE_DETECTOR_ADMIN_HOST: '127.0.0.1', PALISADE_DETECTOR_ADMIN_PORT: '0', PALISADE_LOG_LEVEL: 'info' } });
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trimEnd().split('\n');
+    // Its admin listener came up first (probes answer while it starts); then the one line.
+    expect(lines.slice(0, -1).every((l) => l.includes('"detector admin listening"'))).toBe(true);
+    expect(lines.at(-1)).toBe('palisade detector: cannot reach Kafka at 127.0.0.1:1 (connect ECONNREFUSED 127.0.0.1:1); check PALISADE_KAFKA_BROKERS (or --brokers), that the brokers are up and that this machine can reach them');
+  });
+});
+
 describe('palisade blocklist and alerts on the real broker', () => {
   let world: World;
   let admin: Admin;

@@ -13,8 +13,9 @@ import { loadDetectorSettings } from '../../../detectors/settings.ts';
 import { createLogger } from '../../log/logger.ts';
 import { addMetricsRoute } from '../../telemetry/admin-metrics.ts';
 import { createDetectorMetrics } from '../../../detectors/metrics.ts';
-import { parseCommand } from '../args.ts';
-import { detectorClientId, kafkaSettings } from '../kafka-required.ts';
+import { createKafkaClient } from '../../kafka/client.ts';
+import { CommandFailed, parseCommand } from '../args.ts';
+import { detectorClientId, kafkaProblem, kafkaSettings } from '../kafka-required.ts';
 import { runUntilSignal } from '../shutdown.ts';
 
 export async function run(argv: string[]): Promise<number> {
@@ -51,7 +52,21 @@ export async function run(argv: string[]): Promise<number> {
   await admin.listen({ host: ds.adminHost, port: ds.adminPort });
   logger.info({ adminPort: (admin.server.address() as { port: number }).port }, 'detector admin listening');
 
-  kd = await startKafkaDetector({ settings, config, logger, metrics, encodeAlert });
+  // kafkajs's own log lines are held back until the detector has started: brokers that cannot be
+  // reached at start are one line (which brokers, what to check) and exit 1, not a burst of
+  // retry errors and a stack; once running, an outage is logged as usual.
+  const kafkaLog = logger.child({ part: 'detector' });
+  kafkaLog.level = 'silent';
+  const kafka = createKafkaClient(settings, kafkaLog);
+  try {
+    kd = await startKafkaDetector({ settings, config, logger, metrics, encodeAlert, kafka });
+  } catch (err) {
+    await admin.close();
+    const line = kafkaProblem(err, settings);
+    if (line) throw new CommandFailed('palisade detector', line);
+    throw err;
+  }
+  kafkaLog.level = ds.logLevel;
   const running = kd;
   await runUntilSignal({
     logger,
