@@ -7,7 +7,7 @@
  * Exported API:
  *
  *   const tracing = await startTracing(tracingOptionsFromEnv(process.env));   // TRACING_OFF if no endpoint
- *   // per request (src/sidecar/server.ts):
+ *   // per request (src/sidecar/app.ts, handler.ts, outcome.ts):
  *   const rt = tracing.startRequest(req.headers, method, scheme);   // at request start
  *   ctx.traceId = rt.traceId;                                        // 32 hex or null
  *   rt.beginStages();                                                // right before runPipeline
