@@ -8,13 +8,10 @@ import type { Readable } from 'node:stream';
 import type { Code } from '../errors/codes.ts';
 import type { PolicyDocument } from '../policy/document.ts';
 import type { Services } from './services.ts';
+import type { StageName } from './stage-names.ts';
 
-/**
- * Stage names. Stable: they appear in events and metrics. The order the stages run in is
- * written once, in the stage registry (src/policy/stage-registry.ts).
- */
-export const STAGE_NAMES = ['blocklist', 'authn', 'ratelimit', 'authz', 'validation', 'forward'] as const;
-export type StageName = (typeof STAGE_NAMES)[number];
+export { STAGE_NAMES, type StageName } from './stage-names.ts';
+
 /** Who decided: a stage, or the HTTP layer before any stage ran ("request"), or the upstream. */
 export type Decider = StageName | 'request' | 'upstream' | 'sidecar';
 

@@ -3,7 +3,7 @@
  * (src/policy/schema/). Keep in step with the schema; `test/policy/` loads the
  * example policies through both.
  */
-import type { StageName } from '../pipeline/types.ts';
+import type { StageName } from '../pipeline/stage-names.ts';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | '*';
 
