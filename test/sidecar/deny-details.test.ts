@@ -12,6 +12,7 @@ import { CODES, type Code } from '../../src/errors/codes.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { createServices } from '../../src/sidecar/compose.ts';
+import { startIntrospectionServer, type IntrospectionServer } from '../authn/support/introspection-server.ts';
 import { startJwksServer, type JwksServer } from '../authn/support/jwks-server.ts';
 import { makeKey, signToken, type TestKey } from '../authn/support/keys.ts';
 import { send, startHarness, until, type Harness } from '../support/harness.ts';
@@ -25,7 +26,10 @@ const STRANGER = 'spiffe://elsewhere.example/ns/x/sa/y';
 const TICKET = 'internal: SOC ticket 4711 suspected compromise';
 const DETECTION = "45 requests/s over the last 1 s against this client's usual 3 ± 1.41 requests/s (threshold 30)";
 
-const policy = (jwksUri: string) => `
+const DEAD_ISS = 'https://dead.test/';
+const SECRET_ENV = 'PALISADE_TEST_DENY_DETAILS_INTROSPECTION_SECRET';
+
+const policy = (jwksUri: string, introspectionUrl: string) => `
 apiVersion: palisade.dev/v1
 kind: Policy
 metadata: { name: deny-details, version: "1" }
@@ -41,8 +45,15 @@ spec:
     jwt:
       issuers:
         - { issuer: "${ISS}", jwksUri: "${jwksUri}", audiences: [${AUD}] }
+        - { issuer: "${DEAD_ISS}", jwksUri: "http://127.0.0.1:9/jwks", audiences: [${AUD}], jwks: { timeoutMs: 500 } }
+    introspection:
+      endpoint: ${introspectionUrl}
+      clientId: palisade
+      clientSecret: { env: ${SECRET_ENV} }
+      timeoutMs: 5000
     requirements:
       - { id: token-routes-requirement, paths: [/jwt/**], require: jwt }
+      - { id: opaque-routes-requirement, paths: [/opaque/**], require: introspection }
     defaultRequire: mtls
   rateLimits:
     rules:
@@ -55,7 +66,7 @@ spec:
   authorization:
     rules:
       - id: open-to-workloads
-        paths: [/open/**, /limited/**, /jwt/**, /big/**]
+        paths: [/open/**, /limited/**, /jwt/**, /big/**, /opaque/**]
         authenticated: true
   limits:
     maxUrlLength: 300
@@ -69,18 +80,23 @@ const CLIENT_MEMBERS = new Set(['type', 'title', 'status', 'code', 'request_id',
 describe('what a refused client is told, on every deny path', () => {
   let h: Harness;
   let jwks: JwksServer;
+  let intro: IntrospectionServer;
   let key: TestKey;
   let client: Agent;
 
   beforeAll(async () => {
     key = await makeKey('ES256');
     jwks = await startJwksServer([key.jwk]);
-    h = await startHarness(policy(jwks.url), { services: createServices(createLogger({ level: 'silent' })) });
+    intro = await startIntrospectionServer();
+    process.env[SECRET_ENV] = intro.clientSecret;
+    h = await startHarness(policy(jwks.url, intro.url), { services: createServices(createLogger({ level: 'silent' })) });
     client = await h.client(PEER);
   });
   afterAll(async () => {
     await h?.close();
     await jwks?.close();
+    await intro?.close();
+    delete process.env[SECRET_ENV];
   });
 
   type Reply = Awaited<ReturnType<typeof send>>;
@@ -148,17 +164,37 @@ describe('what a refused client is told, on every deny path', () => {
       [bearer(await signToken(other, claims)), 'AUTHN_TOKEN_INVALID', /signature|verified/],
       [bearer(await signToken(key, claims, { now: Date.now() - 3_600_000, expiresIn: 60 })), 'AUTHN_TOKEN_EXPIRED', /expired/],
       [bearer(await signToken(key, { ...claims, aud: 'billing-api' })), 'AUTHN_AUDIENCE_MISMATCH', /aud/],
+      // The issuer's key set cannot be fetched: a 503 that does not say which issuer, nor why.
+      [bearer(await signToken(key, { ...claims, iss: DEAD_ISS })), 'AUTHN_JWKS_UNAVAILABLE', /key set could not be fetched/],
     ];
     for (const [headers, code, reason] of cases) {
       const r = await get(headers);
       const d = await refused(r, code);
       expect(d).toMatchObject({ decidedBy: 'authn', rule: 'token-routes-requirement' });
       expect(d.detail).toMatch(reason);
-      // The RFC 6750 challenge says no more than the title.
+      // The RFC 6750 challenge (on a 401) says no more than the title.
+      if (CODES[code].status !== 401) {
+        expect(r.headers['www-authenticate']).toBeUndefined();
+        continue;
+      }
       const challenge = String(r.headers['www-authenticate']);
       expect(challenge).toMatch(/^Bearer realm=/);
       expect(challenge).not.toContain(d.detail as string);
       if (code !== 'AUTHN_REQUIRED') expect(challenge).toContain(`error_description="${CODES[code].title}"`);
+    }
+  });
+
+  it('introspection: an inactive token and an outage, code and title only', async () => {
+    const get = () => send(client, `${h.base}/opaque/orders`, { headers: { authorization: 'Bearer opaque-token-1' } });
+    const inactive = await refused(await get(), 'AUTHN_TOKEN_INACTIVE');
+    expect(inactive).toMatchObject({ rule: 'opaque-routes-requirement', detail: 'the token is not active' });
+    intro.mode = 'error';
+    try {
+      const down = await send(client, `${h.base}/opaque/orders`, { headers: { authorization: 'Bearer opaque-token-2' } });
+      const d = await refused(down, 'AUTHN_INTROSPECTION_UNAVAILABLE');
+      expect(d.detail).toBe('the token could not be checked');
+    } finally {
+      intro.mode = 'ok';
     }
   });
 
