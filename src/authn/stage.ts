@@ -8,7 +8,7 @@
  * request needs keys or an introspection answer. A cached token is judged
  * synchronously.
  */
-import { CODES } from '../errors/codes.ts';
+import { CODES, type Code } from '../errors/codes.ts';
 import { CONTINUE, deny, type Deny, type Identity, type RequestContext, type Stage, type StageExplanation, type Verdict, type StageBuilder } from '../pipeline/types.ts';
 import type { AuthnMethod } from '../policy/document.ts';
 import { canonicalJson } from '../util/freeze.ts';
@@ -170,7 +170,7 @@ export const buildAuthnStage: StageBuilder = (doc, cc) => {
       return step({ ctx, req, peerCheck, peer, tokens: [], failures: [], judged: [] }, 0);
     },
     explain(sample) {
-      return explainRequirement(requirementOf(sample.method, sample.path), sample.identity, mtls, denyWith);
+      return explainRequirement(requirementOf(sample.method, sample.path), sample.identity, sample.tokenFailure ?? null, mtls, denyWith);
     },
   };
   return stage;
@@ -188,17 +188,22 @@ function describeRequirement(r: Requirement): string {
  * introspection) among its methods stands for a token that verified; the
  * mTLS rules (trust domains, SPIFFE IDs) are applied to its SPIFFE ID.
  */
-function explainRequirement(r: Requirement, id: Identity | null, mtls: MtlsChecker, denyWith: (r: Requirement, f: AuthnFailure) => Deny): StageExplanation {
+function explainRequirement(r: Requirement, id: Identity | null, tokenFailure: Code | null, mtls: MtlsChecker, denyWith: (r: Requirement, f: AuthnFailure) => Deny): StageExplanation {
   const trace = [r.id ? `requirement "${r.id}" applies: ${describeRequirement(r)}` : `no requirement matches; the default applies: ${describeRequirement(r)}`];
-  if (r.mode === 'none') {
-    trace.push('no credential needed');
-    return { trace, deny: null };
-  }
   const token = id !== null && (id.methods.includes('jwt') || id.methods.includes('introspection'));
   const peer = id !== null && (id.methods.includes('mtls') || id.spiffeId !== null) ? mtls.judge(id.spiffeId, id.subject) : null;
+  // As the sidecar does: a token is read only when the route asks for one, so
+  // its claims reach the later stages only then; the accepted peer always does.
+  const peerOnly: Identity | null = peer?.ok ? { subject: peer.principal, methods: ['mtls'], spiffeId: peer.spiffeId, issuer: null, clientId: null, scopes: [], groups: [], claims: {}, tokenId: null, expiresAt: null } : null;
+  if (r.mode === 'none') {
+    trace.push('no credential needed');
+    return { trace, deny: null, identity: peerOnly };
+  }
   if (token) trace.push('the sample identity carries a token; explain takes it as verified (it has no token to check)');
+  else if (tokenFailure) trace.push(`a token was presented and refused: ${tokenFailure}`);
   if (peer) trace.push(peer.ok ? `mTLS peer ${peer.principal} is accepted` : `mTLS peer refused: ${peer.reason}`);
-  const outcome = (m: AuthnMethod): 'ok' | 'absent' | AuthnFailure => (m === 'mtls' ? (peer === null ? 'absent' : peer.ok ? 'ok' : peer) : token ? 'ok' : 'absent');
+  const tokenOutcome: 'ok' | 'absent' | AuthnFailure = token ? 'ok' : tokenFailure ? failure(tokenFailure, CODES[tokenFailure].title) : 'absent';
+  const outcome = (m: AuthnMethod): 'ok' | 'absent' | AuthnFailure => (m === 'mtls' ? (peer === null ? 'absent' : peer.ok ? 'ok' : peer) : tokenOutcome);
   const missing = (m: AuthnMethod) => (m === 'mtls' ? failure('AUTHN_PEER_REQUIRED', 'this route requires a client certificate') : failure('AUTHN_REQUIRED', 'this route requires a credential'));
   let f: AuthnFailure | null = null;
   if (r.mode === 'all') {
@@ -216,5 +221,6 @@ function explainRequirement(r: Requirement, id: Identity | null, mtls: MtlsCheck
     }
   }
   trace.push(f ? `refused: ${f.code} (${f.reason})` : 'requirement met');
-  return { trace, deny: f ? denyWith(r, f) : null };
+  const usesToken = r.methods.some((m) => m !== 'mtls');
+  return { trace, deny: f ? denyWith(r, f) : null, identity: f ? peerOnly : usesToken ? id : peerOnly };
 }

@@ -63,6 +63,32 @@ function compileCondition(c: Condition): (id: Identity | null, params: Record<st
   };
 }
 
+function shown(v: unknown): string {
+  if (v === undefined) return '(absent)';
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/**
+ * For explain only: the values a condition compared, e.g.
+ * `claim tenant = globex, param tenantId = acme`, so a failed condition says
+ * what differed, not just that something did.
+ */
+function describeCondition(c: Condition, id: Identity | null, params: Record<string, string>): string {
+  if (!id) return `claim ${c.claim}: no identity`;
+  const v = `claim ${c.claim} = ${shown(claimAt(id.claims, c.claim))}`;
+  if (c.equalsParam !== undefined) return `${v}, param ${c.equalsParam} = ${shown(params[c.equalsParam])}`;
+  if (c.equals !== undefined) return `${v}, expected ${shown(c.equals)}`;
+  return `${v}, expected one of [${(c.in ?? []).map(shown).join(', ')}]`;
+}
+
+function failedConditions(r: CompiledRule, id: Identity | null, params: Record<string, string>): string {
+  const conds = r.rule.when ?? [];
+  return r.conditions
+    .map((c, i) => (c(id, params) ? null : describeCondition(conds[i] as Condition, id, params)))
+    .filter((x) => x !== null)
+    .join('; ');
+}
+
 function compileRule(rule: AuthzRule): CompiledRule {
   const caseInsensitive = rule.effect === 'deny';
   const patterns = rule.paths.map((p) => compilePathPattern(p, { caseInsensitive }));
@@ -143,7 +169,7 @@ export function compileAuthorization(spec: AuthorizationSpec): Authorizer {
           if (explain) trace.push(`deny rule "${r.rule.id}" matches ${input.method} ${input.path}${r.rule.audit ? ' (audit: would deny)' : ''}`);
           return { allow: false, code: 'AUTHZ_DENY_RULE', rule: r.rule.id, audit: r.rule.audit, params, trace };
         }
-        if (explain) trace.push(`deny rule "${r.rule.id}" matches the route but not this identity`);
+        if (explain) trace.push(`deny rule "${r.rule.id}" matches the route but not this identity${who ? ` (${failedConditions(r, id, params)})` : ''}`);
       }
       let failed: { code: Code; rule: string; audit: boolean; params: Record<string, string> } | null = null;
       for (const r of allows) {
@@ -156,7 +182,7 @@ export function compileAuthorization(spec: AuthorizationSpec): Authorizer {
           continue;
         }
         if (!r.conditions.every((c) => c(id, params))) {
-          if (explain) trace.push(`allow rule "${r.rule.id}" matches but its conditions do not hold`);
+          if (explain) trace.push(`allow rule "${r.rule.id}" matches but its conditions do not hold: ${failedConditions(r, id, params)}`);
           if (failed === null || failed.code !== 'AUTHZ_CONDITION_FAILED') failed = { code: 'AUTHZ_CONDITION_FAILED', rule: r.rule.id, audit: r.rule.audit, params };
           continue;
         }

@@ -168,20 +168,35 @@ export function deny(code: Code, rule: string | null = null, more: Omit<Deny, 'k
   return { kind: 'deny', code, rule, ...more };
 }
 
-/** A sample request for `palisade policy explain` (no traffic, no body). */
+/**
+ * A sample request for `palisade policy explain` and `policy test`, or a
+ * recorded one replayed by `policy diff`: facts only, never a token.
+ */
 export interface ExplainRequest {
   readonly method: string;
   /** Normalized path. */
   readonly path: string;
   readonly host: string;
+  /**
+   * Who the caller is. A token method among `methods` stands for a token
+   * that verified (explain has no token to check; a recording keeps none).
+   */
   readonly identity: Identity | null;
   readonly clientIp: string | null;
+  /** A token was presented and refused with this code (a recorded authn deny); absent when none is known. */
+  readonly tokenFailure?: Code | null;
 }
 
 /** What a stage would do with a sample request: its reasoning, and its deny if it would deny. */
 export interface StageExplanation {
   readonly trace: readonly string[];
   readonly deny: Deny | null;
+  /**
+   * The identity the later stages see, when this stage establishes it (authn:
+   * a route that asks for no token never reads one, so its claims do not
+   * reach authorization). Absent: unchanged.
+   */
+  readonly identity?: Identity | null;
 }
 
 /** One stage: one job. May return synchronously (preferred on the hot path). */

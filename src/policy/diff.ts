@@ -1,57 +1,43 @@
 /**
- * Replays recorded decisions against two policies' authorization and finds
- * the requests whose verdict changes. A decision record carries every fact
- * authorization reads (method, normalized path, host, identity with its
- * claims), so the replay is exact for that stage.
+ * Replays recorded decisions through every stage of two policies (replay.ts)
+ * and finds the requests whose outcome changes: verdict (allow, deny,
+ * would_deny), code, stage or rule. Identical changes (same method, path,
+ * host, subject and outcome on both sides) are grouped.
  *
- * Verdicts per side: allow, deny, or would_deny (a deny that audit mode,
- * auditStages or the rule's own audit flag lets through). Identical requests
- * (same method, path, host, subject and outcome on both sides) are grouped.
+ * The recording is taken to come from the old policy (the one in force):
+ * records made under another policy are counted, since what the replay keeps
+ * from them (rate-limit and body outcomes) came from that policy.
  */
-import { compileAuthorization, type Authorizer } from '../authz/evaluate.ts';
 import type { Code } from '../errors/codes.ts';
 import type { DecisionRecord } from '../decision/record.ts';
 import type { CompiledPolicy } from './compiled.ts';
+import { createReplayer, type ReplayOutcome } from './replay.ts';
 
-export type Verdict = 'allow' | 'deny' | 'would_deny';
-
-export interface SideOutcome {
-  readonly verdict: Verdict;
-  readonly code: Code | null;
-  readonly rule: string | null;
-}
+export type { ReplayOutcome as SideOutcome } from './replay.ts';
 
 export interface VerdictChange {
   readonly method: string;
   readonly path: string;
   readonly host: string;
   readonly subject: string | null;
-  readonly old: SideOutcome;
-  readonly new: SideOutcome;
+  readonly old: ReplayOutcome;
+  readonly new: ReplayOutcome;
   /** How many recorded requests had this exact change. */
   readonly count: number;
-  /** What the sidecar recorded for the first of them (the stage may not be authz). */
-  readonly recorded: { readonly verdict: 'allow' | 'deny'; readonly code: Code; readonly decidedBy: string };
+  /** What the sidecar recorded for the first of them. */
+  readonly recorded: { readonly verdict: 'allow' | 'deny'; readonly code: Code; readonly decidedBy: string; readonly rule: string | null };
   /** Time of the first such request, epoch ms. */
   readonly firstSeen: number;
 }
 
 export interface DiffSummary {
   readonly replayed: number;
-  /** Records without a request to replay (connection-level errors). */
+  /** Records with no request to replay, or decided before any stage (a malformed request line or target). */
   readonly skipped: number;
+  /** Replayed records made under a policy other than the old one (by hash). */
+  readonly otherPolicy: number;
   readonly changedRequests: number;
   readonly changes: readonly VerdictChange[];
-}
-
-function replayer(policy: CompiledPolicy): (r: DecisionRecord) => SideOutcome {
-  const authz: Authorizer = compileAuthorization(policy.document.spec.authorization);
-  const auditAll = policy.auditAll || policy.auditStages.has('authz');
-  return (r) => {
-    const out = authz.evaluate({ method: r.request.method, path: r.request.path, host: r.request.host, identity: r.identity });
-    if (out.allow) return { verdict: 'allow', code: null, rule: out.rule };
-    return { verdict: out.audit || auditAll ? 'would_deny' : 'deny', code: out.code ?? 'AUTHZ_NO_MATCHING_RULE', rule: out.rule };
-  };
 }
 
 export interface Differ {
@@ -59,25 +45,30 @@ export interface Differ {
   summary(): DiffSummary;
 }
 
+const sameOutcome = (a: ReplayOutcome, b: ReplayOutcome) => a.verdict === b.verdict && a.code === b.code && a.stage === b.stage && a.rule === b.rule;
+
 export function createDiffer(oldPolicy: CompiledPolicy, newPolicy: CompiledPolicy): Differ {
-  const before = replayer(oldPolicy);
-  const after = replayer(newPolicy);
+  const before = createReplayer(oldPolicy, oldPolicy);
+  const after = createReplayer(newPolicy, oldPolicy);
   const groups = new Map<string, VerdictChange & { count: number }>();
   let replayed = 0;
   let skipped = 0;
+  let otherPolicy = 0;
   let changed = 0;
   return {
     add(r) {
-      if (!r.request.method || !r.request.path.startsWith('/')) {
+      // The HTTP layer refused these before any stage ran: no policy changes that.
+      if (!r.request.method || !r.request.path.startsWith('/') || r.decidedBy === 'request' || r.decidedBy === 'sidecar') {
         skipped++;
         return;
       }
       replayed++;
-      const o = before(r);
-      const n = after(r);
-      if (o.verdict === n.verdict) return;
+      if (r.policy && r.policy.hash !== oldPolicy.hash) otherPolicy++;
+      const o = before.replay(r);
+      const n = after.replay(r);
+      if (sameOutcome(o, n)) return;
       changed++;
-      const subject = r.identity?.subject ?? null;
+      const subject = r.identity?.subject ?? r.tls?.peer?.spiffeId ?? null;
       const key = JSON.stringify([r.request.method, r.request.path, r.request.host, subject, o, n]);
       const g = groups.get(key);
       if (g) g.count++;
@@ -90,19 +81,20 @@ export function createDiffer(oldPolicy: CompiledPolicy, newPolicy: CompiledPolic
           old: o,
           new: n,
           count: 1,
-          recorded: { verdict: r.verdict, code: r.code, decidedBy: r.decidedBy },
+          recorded: { verdict: r.verdict, code: r.code, decidedBy: r.decidedBy, rule: r.rule },
           firstSeen: r.time,
         });
       }
     },
     summary() {
       const changes = [...groups.values()].sort((a, b) => b.count - a.count || a.firstSeen - b.firstSeen);
-      return { replayed, skipped, changedRequests: changed, changes };
+      return { replayed, skipped, otherPolicy, changedRequests: changed, changes };
     },
   };
 }
 
-export function describeOutcome(o: SideOutcome): string {
+export function describeOutcome(o: ReplayOutcome): string {
   if (o.verdict === 'allow') return `allow${o.rule ? ` by rule "${o.rule}"` : ''}`;
-  return `${o.verdict} ${o.code}${o.rule ? ` by rule "${o.rule}"` : ' (no rule matches)'}`;
+  const by = o.rule ? ` by rule "${o.rule}"` : o.stage === 'authz' ? ' (no rule matches)' : o.stage === 'authn' ? ' (the default requirement)' : '';
+  return `${o.verdict} ${o.code} at ${o.stage}${by}`;
 }

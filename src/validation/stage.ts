@@ -240,6 +240,12 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
           const op = m.value;
           const parts = [op.path && 'path parameters', op.query && 'query', op.headers && 'headers', op.body && `body (${op.body.ranges.join(', ')}${op.body.required ? ', required' : ''})`].filter(Boolean);
           trace.push(`operation "${op.op.id}" (${op.op.where}) checks ${parts.length ? parts.join(', ') : 'nothing but the route'}${op.op.audit ? ' (audit: would deny)' : ''}`);
+          // Path parameters are in the path itself, so they can be checked from a sample or a recording alone.
+          if (op.path && !op.path(pathObject(m.params, op.op.params))) {
+            const errors = fieldErrors('/path', op.path.errors);
+            trace.push(`path parameters refused: ${summarize(errors)}`);
+            result = { ...schemaDeny(op, errors), audit: op.op.audit };
+          }
           if (api.responses.audit && op.responses) trace.push(`responses are checked in audit mode${api.responses.undeclaredFields ? ', undeclared fields reported' : ''}`);
         } else if (api.unknownRoutes === 'allow') trace.push(`no operation matches ${req.method} ${req.path}; unknownRoutes is allow`);
         else {

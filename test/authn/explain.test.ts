@@ -20,23 +20,23 @@ describe('policy explain: authentication', async () => {
   const policy = await compilePolicy(document, hash, '/tmp', createServices(createLogger({ level: 'silent' })));
   const explain = (path: string, flags: Parameters<typeof identityFromFlags>[0] = {}) => explainRequest(policy, { method: 'GET', path, host: 'localhost', identity: identityFromFlags(flags) });
 
-  it('names the requirement and refuses a sample without the credential it needs', () => {
-    const r = explain('/api/orders');
+  it('names the requirement and refuses a sample without the credential it needs', async () => {
+    const r = await explain('/api/orders');
     expect([r.verdict, r.code, r.stage, r.rule]).toEqual(['deny', 'AUTHN_REQUIRED', 'authn', 'api']);
     expect(r.trace).toContain('authn: requirement "api" applies: jwt');
   });
 
-  it('accepts a sample with a token, and says it took the token as verified', () => {
-    const r = explain('/api/orders', { subject: 'alice' });
+  it('accepts a sample with a token, and says it took the token as verified', async () => {
+    const r = await explain('/api/orders', { subject: 'alice' });
     expect(r.verdict).toBe('allow');
     expect(r.trace.some((l) => l.includes('takes it as verified'))).toBe(true);
   });
 
-  it('applies the mTLS rules to the sample SPIFFE ID', () => {
-    expect(explain('/other', { spiffeId: 'spiffe://test.local/ns/a/sa/b' }).verdict).toBe('allow');
-    const r = explain('/other', { spiffeId: 'spiffe://evil.local/ns/a/sa/b' });
+  it('applies the mTLS rules to the sample SPIFFE ID', async () => {
+    expect((await explain('/other', { spiffeId: 'spiffe://test.local/ns/a/sa/b' })).verdict).toBe('allow');
+    const r = await explain('/other', { spiffeId: 'spiffe://evil.local/ns/a/sa/b' });
     expect([r.code, r.rule]).toEqual(['AUTHN_PEER_NOT_ALLOWED', null]);
-    expect(explain('/admin/x', { spiffeId: 'spiffe://test.local/ns/a/sa/b' }).code).toBe('AUTHN_REQUIRED');
-    expect(explain('/public/x').verdict).toBe('allow');
+    expect((await explain('/admin/x', { spiffeId: 'spiffe://test.local/ns/a/sa/b' })).code).toBe('AUTHN_REQUIRED');
+    expect((await explain('/public/x')).verdict).toBe('allow');
   });
 });

@@ -63,6 +63,38 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   }
 }
 
+// The issue's lockout: every workload authenticates with mTLS; the new policy asks for a JWT everywhere.
+const LOCKOUT = OLD.replace('metadata: { name: orders, version: "1" }\nspec:\n', `metadata: { name: orders, version: "lockout" }
+spec:
+  authentication:
+    jwt:
+      issuers: [{ issuer: "https://idp.example.com/", jwksUri: "https://idp.example.com/jwks", audiences: [orders] }]
+    defaultRequire: jwt
+`);
+
+// Each other stage a recording can replay: the block list, validation's routes and path parameters.
+const BLOCKED = OLD.replace('metadata: { name: orders, version: "1" }\nspec:\n', `metadata: { name: orders, version: "blocked" }
+spec:
+  blocklist:
+    entries:
+      - { id: batch-job, spiffeId: "${BATCH}", reason: runaway batch job }
+  validation:
+    unknownRoutes: deny
+    routes:
+      - { id: get-order, method: GET, path: "/orders/{id}", params: { type: object, properties: { id: { type: string, pattern: "^[0-9]+$" } } } }
+      - { id: get-admin, method: GET, path: /admin }
+`);
+
+// Changes a recording cannot show: a new rate limit, a new body schema.
+const UNREPLAYABLE = OLD.replace('metadata: { name: orders, version: "1" }\nspec:\n', `metadata: { name: orders, version: "limits" }
+spec:
+  rateLimits:
+    rules:
+      - { id: per-client, key: [identity], rate: 1, per: minute }
+  limits:
+    maxBodyBytes: 1024
+`);
+
 describe('palisade policy diff', () => {
   let h: Harness;
   let dir: string;
@@ -71,6 +103,9 @@ describe('palisade policy diff', () => {
     dir = mkdtempSync(join(tmpdir(), 'palisade-diff-'));
     writeFileSync(join(dir, 'old.yaml'), OLD);
     writeFileSync(join(dir, 'new.yaml'), NEW);
+    writeFileSync(join(dir, 'lockout.yaml'), LOCKOUT);
+    writeFileSync(join(dir, 'blocked.yaml'), BLOCKED);
+    writeFileSync(join(dir, 'unreplayable.yaml'), UNREPLAYABLE);
     // Record real traffic through a sidecar running the old policy.
     h = await startHarness(OLD);
     const web = await h.client(WEB);
@@ -94,20 +129,60 @@ describe('palisade policy diff', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('lists the requests whose verdict changes, with the rule on each side (exit 1)', async () => {
+  it('lists the requests whose outcome changes, with verdict, code, stage and rule on each side (exit 3)', async () => {
     const r = await cli('policy', 'diff', join(dir, 'old.yaml'), join(dir, 'new.yaml'), '--decisions', recording);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toContain('replayed 7 recorded request(s) through authorization');
-    expect(r.stdout).toContain('5 request(s) change verdict, 4 distinct:');
-    expect(r.stdout).toContain(`  GET /orders/1  host=127.0.0.1:${h.sidecar.tlsPort}  identity=${BATCH}  x2\n    old: allow by rule "orders-read"\n    new: deny AUTHZ_NO_MATCHING_RULE by rule "orders-read"`);
-    expect(r.stdout).toContain(`  GET /orders/7/export  host=127.0.0.1:${h.sidecar.tlsPort}  identity=${WEB}  x1\n    old: allow by rule "orders-read"\n    new: would_deny AUTHZ_DENY_RULE by rule "no-export"`);
-    expect(r.stdout).toContain(`  GET /reports  host=127.0.0.1:${h.sidecar.tlsPort}  identity=${WEB}  x1\n    old: deny AUTHZ_NO_MATCHING_RULE (no rule matches)\n    new: allow by rule "reports"`);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain('replayed 7 recorded request(s) through every stage: block list, authentication');
+    expect(r.stdout).toContain('5 request(s) change outcome, 4 distinct:');
+    expect(r.stdout).toContain(`  GET /orders/1  host=127.0.0.1:${h.sidecar.tlsPort}  identity=${BATCH}  x2\n    old: allow by rule "orders-read"\n    new: deny AUTHZ_NO_MATCHING_RULE at authz by rule "orders-read"`);
+    expect(r.stdout).toContain(`  GET /orders/7/export  host=127.0.0.1:${h.sidecar.tlsPort}  identity=${WEB}  x1\n    old: allow by rule "orders-read"\n    new: would_deny AUTHZ_DENY_RULE at authz by rule "no-export"`);
+    expect(r.stdout).toContain(`  GET /reports  host=127.0.0.1:${h.sidecar.tlsPort}  identity=${WEB}  x1\n    old: deny AUTHZ_NO_MATCHING_RULE at authz (no rule matches)\n    new: allow by rule "reports"`);
     expect(r.stdout).not.toContain('/admin');
+    // Only authorization changed: nothing is left unreplayed.
+    expect(r.stdout).not.toContain('NOT REPLAYED');
+  });
+
+  it('catches the lockout: defaultRequire mtls -> jwt denies every recorded workload at authn (exit 3)', async () => {
+    const r = await cli('policy', 'diff', join(dir, 'old.yaml'), join(dir, 'lockout.yaml'), '--decisions', recording);
+    expect(r.code).toBe(3);
+    expect(r.stdout).not.toContain('no outcome changes');
+    expect(r.stdout).toContain(`  GET /orders/1  host=127.0.0.1:${h.sidecar.tlsPort}  identity=${BATCH}  x2\n    old: allow by rule "orders-read"\n    new: deny AUTHN_REQUIRED at authn (the default requirement)\n    (the recording shows no verified token for this request (tokens are never recorded), so it is taken as absent)`);
+    const json = JSON.parse((await cli('policy', 'diff', join(dir, 'old.yaml'), join(dir, 'lockout.yaml'), '--decisions', recording, '-o', 'json')).stdout) as { changedRequests: number; changes: { new: { verdict: string; code: string; stage: string } }[]; unreplayed: { stage: string; what: string }[] };
+    // Every recorded request that got past the old authn is now refused there (the one denied by authz too).
+    expect(json.changedRequests).toBe(7);
+    expect(new Set(json.changes.map((c) => `${c.new.verdict} ${c.new.code} ${c.new.stage}`))).toEqual(new Set(['deny AUTHN_REQUIRED authn']));
+    // The new issuer's token checks cannot be replayed: said so, per issuer.
+    expect(json.unreplayed).toEqual([{ stage: 'authn', what: 'jwt issuer "https://idp.example.com/" added', why: expect.stringContaining('tokens are never recorded') }]);
+  });
+
+  it('replays the block list and validation routes and path parameters', async () => {
+    const r = await cli('policy', 'diff', join(dir, 'old.yaml'), join(dir, 'blocked.yaml'), '--decisions', recording, '-o', 'json');
+    expect(r.code).toBe(3);
+    const out = JSON.parse(r.stdout) as { changes: { method: string; path: string; subject: string; count: number; old: { verdict: string }; new: { verdict: string; code: string; stage: string; rule: string | null } }[]; unreplayed: unknown[] };
+    const got = out.changes.map((c) => [c.path, c.subject, c.count, c.old.verdict, `${c.new.verdict} ${c.new.code} ${c.new.stage} ${c.new.rule}`]);
+    expect(got).toEqual(
+      expect.arrayContaining([
+        ['/orders/1', BATCH, 2, 'allow', 'deny BLOCKED blocklist batch-job'],
+        ['/orders/7/export', WEB, 1, 'allow', 'deny ROUTE_UNKNOWN validation null'],
+      ]),
+    );
+    // /orders/1 by web passes the new path-parameter check and is unchanged; the blocked /admin request stays refused.
+    expect(out.changes.find((c) => c.path === '/orders/1' && c.subject === WEB)).toBeUndefined();
+    expect(out.unreplayed).toEqual([]);
+  });
+
+  it('names every change it cannot replay, per rule, and exits 4 rather than "no change"', async () => {
+    const r = await cli('policy', 'diff', join(dir, 'old.yaml'), join(dir, 'unreplayable.yaml'), '--decisions', recording);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toContain('no outcome changes among the replayed requests');
+    expect(r.stdout).toContain('NOT REPLAYED: 2 policy change(s) the recorded events cannot show; review them by hand:');
+    expect(r.stdout).toContain('  ratelimit: rate limit "per-client" added: rate-limit bucket state');
+    expect(r.stdout).toContain('  validation: limits.maxBodyBytes changed: bodies, query strings and headers are never recorded');
   });
 
   it('groups identical changes and writes JSON', async () => {
     const r = await cli('policy', 'diff', join(dir, 'old.yaml'), join(dir, 'new.yaml'), '--decisions', recording, '--json');
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     const out = JSON.parse(r.stdout) as { replayed: number; changedRequests: number; changes: { path: string; count: number; old: unknown; new: unknown }[]; old: { version: string }; new: { version: string } };
     expect(out).toMatchObject({ replayed: 7, changedRequests: 5, old: { version: '1' }, new: { version: '2' } });
     // Most frequent first, then in recording order.
@@ -117,7 +192,7 @@ describe('palisade policy diff', () => {
       ['/orders/7/export', 1],
       ['/reports', 1],
     ]);
-    expect(out.changes.find((c) => c.path === '/orders/2')?.new).toEqual({ verdict: 'deny', code: 'AUTHZ_NO_MATCHING_RULE', rule: 'orders-read' });
+    expect(out.changes.find((c) => c.path === '/orders/2')?.new).toEqual({ verdict: 'deny', code: 'AUTHZ_NO_MATCHING_RULE', rule: 'orders-read', stage: 'authz', notes: [] });
   });
 
   it('reads plain decision records too, and says when nothing changes (exit 0)', async () => {
@@ -126,16 +201,21 @@ describe('palisade policy diff', () => {
     appendFileSync(plain, 'not json\n');
     const same = await cli('policy', 'diff', join(dir, 'old.yaml'), join(dir, 'old.yaml'), '--decisions', plain);
     expect(same.code).toBe(0);
-    expect(same.stdout).toContain('no verdict changes');
+    expect(same.stdout).toContain('no outcome changes among the replayed requests');
     expect(same.stderr).toMatch(/skipped 1 unreadable line\(s\)[\s\S]*line 8:/);
     const changed = await cli('policy', 'diff', join(dir, 'old.yaml'), join(dir, 'new.yaml'), '--decisions', plain, '--json');
     expect(JSON.parse(changed.stdout)).toMatchObject({ changedRequests: 5 });
   });
 
-  it('exits 2 with a message on trouble', async () => {
+  it('exits 1 with a message on trouble, 2 on a wrong command line', async () => {
     const r = await cli('policy', 'diff', join(dir, 'old.yaml'), join(dir, 'new.yaml'), '--decisions', join(dir, 'missing.ndjson'));
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/--decisions .*missing\.ndjson: cannot read: ENOENT/);
-    expect((await cli('policy', 'diff', join(dir, 'old.yaml'))).code).toBe(2);
+    const usage = await cli('policy', 'diff', join(dir, 'old.yaml'));
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('palisade policy diff: missing policy files (OLD NEW)');
+    const help = await cli('policy', 'diff', '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: palisade policy diff OLD NEW --decisions FILE/);
   });
 });

@@ -47,12 +47,13 @@ ${head}
 `;
 
 const who = identityFromFlags({ spiffeId: 'spiffe://test.local/ns/a/sa/b' });
+const ORDER = { customerEmail: 'a@example.com', items: [{ sku: 'ABC-1234', quantity: 2 }], payment: { method: 'card', cardToken: 'tok_12345678' } };
 
 describe('policy explain covers the block list, rate limits, limits and validation', () => {
   it('walks every stage in order and names the operation and the limits', async () => {
     const p = await load(POLICY());
-    const r = explainRequest(p, { method: 'POST', path: '/api/orders', host: 'localhost', identity: who, clientIp: '198.51.100.4' });
-    expect(r).toMatchObject({ verdict: 'allow', rule: 'orders', wouldDeny: [] });
+    const r = await explainRequest(p, { method: 'POST', path: '/api/orders', host: 'localhost', identity: who, clientIp: '198.51.100.4', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(ORDER)) });
+    expect(r).toMatchObject({ verdict: 'allow', rule: 'orders', wouldDeny: [], policy: { name: 'explain', version: '1', hash: p.hash } });
     expect(r.trace).toEqual(
       expect.arrayContaining([
         'blocklist: not blocked (1 policy entries, 0 run-time entries)',
@@ -65,14 +66,55 @@ describe('policy explain covers the block list, rate limits, limits and validati
 
   it('shows a block, an unknown route, and what audit mode would let through', async () => {
     const p = await load(POLICY());
-    expect(explainRequest(p, { method: 'GET', path: '/api/orders', host: 'h', identity: who, clientIp: '203.0.113.9' })).toMatchObject({ verdict: 'deny', code: 'BLOCKED', stage: 'blocklist', rule: 'bad-net' });
-    expect(explainRequest(p, { method: 'GET', path: '/api/orders/x/y', host: 'h', identity: who })).toMatchObject({ verdict: 'deny', code: 'ROUTE_UNKNOWN', stage: 'validation' });
+    expect(await explainRequest(p, { method: 'GET', path: '/api/orders', host: 'h', identity: who, clientIp: '203.0.113.9' })).toMatchObject({ verdict: 'deny', code: 'BLOCKED', stage: 'blocklist', rule: 'bad-net' });
+    expect(await explainRequest(p, { method: 'GET', path: '/api/orders/x/y', host: 'h', identity: who })).toMatchObject({ verdict: 'deny', code: 'ROUTE_UNKNOWN', stage: 'validation' });
     const audit = await load(POLICY('  auditStages: [blocklist, validation]'));
-    const r = explainRequest(audit, { method: 'GET', path: '/api/orders/x/y', host: 'h', identity: who, clientIp: '203.0.113.9' });
+    const r = await explainRequest(audit, { method: 'GET', path: '/api/orders/x/y', host: 'h', identity: who, clientIp: '203.0.113.9' });
     expect(r).toMatchObject({ verdict: 'allow', rule: 'orders' });
     expect(r.wouldDeny).toEqual([
       { stage: 'blocklist', code: 'BLOCKED', rule: 'bad-net' },
       { stage: 'validation', code: 'ROUTE_UNKNOWN', rule: null },
     ]);
+  });
+
+  it('judges the headers, query and body it is given with the validation stage itself', async () => {
+    const p = await load(POLICY());
+    const post = (body: string | null, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+      explainRequest(p, { method: 'POST', path: '/api/orders', host: 'h', identity: who, headers, body: body === null ? null : Buffer.from(body) });
+    // No body: the operation requires one.
+    expect(await post(null)).toMatchObject({ verdict: 'deny', code: 'SCHEMA_VIOLATION', stage: 'validation', rule: 'createOrder' });
+    const bad = await post(JSON.stringify({ ...ORDER, items: [] }));
+    expect(bad).toMatchObject({ verdict: 'deny', code: 'SCHEMA_VIOLATION', rule: 'createOrder' });
+    expect(bad.trace.some((l) => l.startsWith('validation: refused: SCHEMA_VIOLATION') && l.includes('/body/items'))).toBe(true);
+    expect(await post(JSON.stringify(ORDER), { 'content-type': 'text/plain' })).toMatchObject({ verdict: 'deny', code: 'CONTENT_TYPE_NOT_ALLOWED' });
+    expect(await post('{"a":1,"a":2}')).toMatchObject({ verdict: 'deny', code: 'BODY_DUPLICATE_KEY' });
+    expect(await post(JSON.stringify(ORDER))).toMatchObject({ verdict: 'allow' });
+    // The query string is checked against the operation's parameters.
+    expect(await explainRequest(p, { method: 'GET', path: '/api/orders?limit=500', host: 'h', identity: who })).toMatchObject({ verdict: 'deny', code: 'SCHEMA_VIOLATION', rule: 'listOrders' });
+    expect(await explainRequest(p, { method: 'GET', path: '/api/orders?limit=5', host: 'h', identity: who })).toMatchObject({ verdict: 'allow' });
+  });
+
+  it('names the values of a failed condition', async () => {
+    const p = await load(`
+apiVersion: palisade.dev/v1
+kind: Policy
+metadata: { name: tenants, version: "1" }
+spec:
+  authentication:
+    jwt:
+      issuers: [{ issuer: "https://idp.test/", jwksUri: "https://idp.test/jwks", audiences: [api] }]
+    defaultRequire: jwt
+  authorization:
+    rules:
+      - id: own-tenant
+        methods: [GET]
+        paths: ["/tenants/{tenantId}/orders"]
+        authenticated: true
+        when: [{ claim: tenant, equalsParam: tenantId }]
+`);
+    const bob = identityFromFlags({ subject: 'bob', claims: '{"tenant":"globex"}' });
+    const r = await explainRequest(p, { method: 'GET', path: '/tenants/acme/orders', host: 'h', identity: bob });
+    expect(r).toMatchObject({ verdict: 'deny', code: 'AUTHZ_CONDITION_FAILED', rule: 'own-tenant' });
+    expect(r.trace).toContain('allow rule "own-tenant" matches but its conditions do not hold: claim tenant = globex, param tenantId = acme');
   });
 });
