@@ -20,12 +20,9 @@ import { formatOutput, parseCommand, UsageError } from '../cli/args.ts';
 import { decodeDecision } from '../decision/encode.ts';
 import type { DecisionRecord } from '../decision/record.ts';
 import { PalisadeError } from '../errors/codes.ts';
-import { createLogger } from '../log/logger.ts';
-import { createServices } from '../sidecar/compose.ts';
 import type { CompiledPolicy } from './compiled.ts';
 import { createDiffer, describeOutcome, type DiffSummary } from './diff.ts';
-import { unreplayedChanges, type Unreplayed } from './diff-scope.ts';
-import { loadPolicyFile } from './load.ts';
+import type { Unreplayed } from './diff-scope.ts';
 
 export const EXIT_NO_CHANGE = 0;
 export const EXIT_CHANGES = 3;
@@ -95,6 +92,8 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.decisions) throw new UsageError('palisade policy diff', '--decisions FILE is required (the recorded decisions, NDJSON)');
   const max = Number(values.max);
   if (!Number.isInteger(max) || max < 1) throw new UsageError('palisade policy diff', `--max must be a positive integer, got "${values.max}"`);
+  // The compiler and its services only once the command line is right: --help answers without them.
+  const [{ loadPolicyFile }, { createServices }, { createLogger }, { unreplayedChanges }] = await Promise.all([import('./load.ts'), import('../sidecar/compose.ts'), import('../log/logger.ts'), import('./diff-scope.ts')]);
   const services = () => createServices(createLogger({ level: 'silent' }));
   const oldPolicy = await loadPolicyFile(oldFile, services());
   const newPolicy = await loadPolicyFile(newFile, services());

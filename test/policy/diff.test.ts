@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -217,5 +217,29 @@ describe('palisade policy diff', () => {
     const help = await cli('policy', 'diff', '--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^usage: palisade policy diff OLD NEW --decisions FILE/);
+  });
+
+  it('the CI example (deploy/ci/diff-policies.sh) fails a pull request that changes outcomes, and one with unreviewed changes it cannot replay', () => {
+    const repo = join(dir, 'gitops');
+    mkdirSync(join(repo, 'policies'), { recursive: true });
+    const git = (...a: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...a], { cwd: repo, encoding: 'utf8' });
+    git('init', '-q');
+    writeFileSync(join(repo, 'policies', 'orders.yaml'), OLD);
+    git('add', '.');
+    git('commit', '-qm', 'base');
+    const script = fileURLToPath(new URL('../../deploy/ci/diff-policies.sh', import.meta.url));
+    const env = { ...process.env, PALISADE: `${process.execPath} ${MAIN}` };
+    const ci = (extra: Record<string, string> = {}) => spawnSync('bash', [script, 'HEAD', recording, 'policies'], { cwd: repo, encoding: 'utf8', env: { ...env, ...extra } });
+    writeFileSync(join(repo, 'policies', 'orders.yaml'), LOCKOUT);
+    const lockout = ci();
+    expect(lockout.status).toBe(1);
+    expect(lockout.stderr).toContain('CHANGES policies/orders.yaml');
+    expect(lockout.stdout).toContain('new: deny AUTHN_REQUIRED at authn');
+    writeFileSync(join(repo, 'policies', 'orders.yaml'), UNREPLAYABLE);
+    expect(ci().status).toBe(1);
+    expect(ci({ PALISADE_DIFF_ACCEPT_UNREPLAYED: '1' }).status).toBe(0);
+    writeFileSync(join(repo, 'policies', 'orders.yaml'), OLD);
+    const same = ci();
+    expect(same.status).toBe(0);
   });
 });

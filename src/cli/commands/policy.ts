@@ -14,17 +14,21 @@
 import { readFileSync } from 'node:fs';
 import { dispatch, EXIT_FAILURE, EXIT_OK, formatOutput, parseCommand, UsageError } from '../args.ts';
 import { PalisadeError } from '../../errors/codes.ts';
-import { createLogger } from '../../log/logger.ts';
 import type { CompiledPolicy } from '../../policy/compiled.ts';
-import { explainRequest, identityFromFlags, type ExplainResult } from '../../policy/explain.ts';
-import { loadPolicyFile } from '../../policy/load.ts';
+import type { ExplainResult } from '../../policy/explain.ts';
 import type { TestResult } from '../../policy/test-suite.ts';
-import { createServices } from '../../sidecar/compose.ts';
 
 /** explain: denied; test: a test failed; diff: outcomes change. */
 export const EXIT_NO = 3;
 
-const quietServices = () => createServices(createLogger({ level: 'silent' }));
+/**
+ * The policy compiler and its services, loaded once the command line is
+ * known to be right: `--help` and usage errors answer without them.
+ */
+async function compiler() {
+  const [{ loadPolicyFile }, { createServices }, { createLogger }] = await Promise.all([import('../../policy/load.ts'), import('../../sidecar/compose.ts'), import('../../log/logger.ts')]);
+  return (file: string) => loadPolicyFile(file, createServices(createLogger({ level: 'silent' })));
+}
 
 const CHECK_USAGE = `usage: palisade policy check FILE... [-o json|yaml]
 
@@ -39,10 +43,11 @@ options:
 
 async function check(argv: string[]): Promise<number> {
   const { positionals, output } = parseCommand(argv, { name: 'palisade policy check', usage: CHECK_USAGE, options: {}, positionals: { min: 1, max: Infinity, name: 'policy file' }, output: true });
+  const load = await compiler();
   const results: ({ file: string; valid: true; name: string; version: string; hash: string } | { file: string; valid: false; code: string; error: string })[] = [];
   for (const file of positionals) {
     try {
-      const p = await loadPolicyFile(file, quietServices());
+      const p = await load(file);
       results.push({ file, valid: true, name: p.name, version: p.version, hash: p.hash });
     } catch (err) {
       results.push({ file, valid: false, code: err instanceof PalisadeError ? err.code : 'POLICY_INVALID', error: (err as Error).message });
@@ -144,7 +149,8 @@ async function explain(argv: string[]): Promise<number> {
   if (!values.path.startsWith('/')) throw new UsageError('palisade policy explain', `--path "${values.path}": give the request target as an absolute path, e.g. /orders/1`);
   const headers = parseHeaders(values.header);
   const body = readBody(values.body);
-  const policy = await loadPolicyFile(positionals[0] as string, quietServices());
+  const policy = await (await compiler())(positionals[0] as string);
+  const { explainRequest, identityFromFlags } = await import('../../policy/explain.ts');
   const identity = identityFromFlags({
     identity: values.identity,
     spiffeId: values['spiffe-id'],
@@ -196,7 +202,7 @@ async function test(argv: string[]): Promise<number> {
   });
   const [policyFile, ...files] = positionals as [string, ...string[]];
   const { runTestFile } = await import('../../policy/test-suite.ts');
-  const policy = await loadPolicyFile(policyFile, quietServices());
+  const policy = await (await compiler())(policyFile);
   const suites: { file: string; results: TestResult[] }[] = [];
   for (const file of files) suites.push({ file, results: await runTestFile(policy, file) });
   const all = suites.flatMap((s) => s.results);
