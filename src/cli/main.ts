@@ -13,7 +13,7 @@ type Command = { readonly summary: string; readonly load: () => Promise<{ run(ar
 
 const COMMANDS: Record<string, Command> = {
   sidecar: { summary: 'run the sidecar (settings from PALISADE_* variables; see README)', load: () => import('./commands/sidecar.ts') },
-  policy: { summary: 'policy check FILE | explain FILE --method M --path P [...] | diff OLD NEW --decisions FILE', load: () => import('./commands/policy.ts') },
+  policy: { summary: 'policy check FILE... | explain FILE --path P [...] | test POLICY TESTFILE... | diff OLD NEW --decisions FILE', load: () => import('./commands/policy.ts') },
   demo: { summary: 'start the whole system on this machine with a dev CA, sample service and policy', load: () => import('./commands/demo.ts') },
   settings: { summary: 'the PALISADE_* settings in effect and where each came from (--markdown: the reference table)', load: () => import('./commands/settings.ts') },
   inject: { summary: 'add the sidecar to Kubernetes YAML (files or stdin) like linkerd inject', load: () => import('./commands/inject.ts') },

@@ -38,7 +38,8 @@ function docs(text: string): Obj[] {
     .filter((o): o is Obj => o !== null);
 }
 
-const yamlFiles = walk(K8S).filter((f) => /\.ya?ml$/.test(f));
+// NAME.test.yaml beside a policy holds `palisade policy test` samples, not Kubernetes objects.
+const yamlFiles = walk(K8S).filter((f) => /\.ya?ml$/.test(f) && !/\.test\.ya?ml$/.test(f));
 const isKustomization = (f: string) => /kustomization\.ya?ml$/.test(f);
 const isPolicy = (o: Obj) => o['apiVersion'] === 'palisade.dev/v1';
 
