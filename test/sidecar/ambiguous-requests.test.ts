@@ -97,11 +97,22 @@ ${RULES}`);
     expect(h.upstream.requests.length).toBe(before);
   });
 
-  it('two Content-Length headers never reach the service either (Node refuses them first, or the check does)', async () => {
+  it.each([
+    ['Content-Length', 'Content-Length: 2\nContent-Length: 2\n', '{}'],
+    ['Transfer-Encoding', 'Transfer-Encoding: chunked\nTransfer-Encoding: chunked\n', '2\r\n{}\r\n0\r\n\r\n'],
+  ])('two %s headers never reach the service either (Node refuses them first, or the check does)', async (_what, framing, body) => {
     const before = h.upstream.requests.length;
-    const r = await raw(h, 'POST /items/1 HTTP/1.1\nHost: localhost\nContent-Type: application/json\nContent-Length: 2\nContent-Length: 2\n', '{}');
+    const r = await raw(h, `POST /items/1 HTTP/1.1\nHost: localhost\nContent-Type: application/json\n${framing}`, body);
     expect(r.status).toBe(400);
     expect(['HEADER_DUPLICATE', 'REQUEST_MALFORMED']).toContain(r.json?.['code']);
+    expect(h.upstream.requests.length).toBe(before);
+  });
+
+  it('an absolute-form target whose authority differs from Host is refused (400 PATH_INVALID): one host, one path', async () => {
+    const before = h.upstream.requests.length;
+    const r = await raw(h, 'GET http://admin.internal/admin/users HTTP/1.1\nHost: localhost\n');
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ code: 'PATH_INVALID' });
     expect(h.upstream.requests.length).toBe(before);
   });
 
