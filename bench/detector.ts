@@ -1,8 +1,8 @@
 /**
  * Benchmark of the detector (docs/detector.md has the figures). Prints, never asserts.
  *
- *   node bench/detector.ts [--only engine|kafka|e2e] [--seed 7] [--clients 400] [--minutes 30]
- *                          [--attacks 60] [--events 200000] [--floods 20]
+ *   node bench/detector.ts [--only engine|mistake|kafka|e2e] [--seed 7] [--clients 400] [--minutes 30]
+ *                          [--attacks 60] [--events 200000] [--floods 20] [--guard on|off]
  *
  * engine  A seeded generator of labelled traffic (benign profiles plus injected attacks) as the
  *         decision events a sidecar would publish: OCSF-encoded, JSON round trip, decoded with
@@ -10,6 +10,11 @@
  *         recall over clients, benign clients blocked, time to block per attack kind (event time,
  *         from the attack's first request to the block decision), and events/second/core of the
  *         engine (and of JSON.parse + recordFromOcsf, the per-event decode cost of the service).
+ *         --guard off runs it without the blast-radius guard and the caps, for the guard's cost.
+ * mistake The policy-mistake and issuer-incident scenarios on the same seeded traffic: from minute 10
+ *         every request is denied (a new policy whose rules match no client: 403 under a new policy
+ *         hash; then every token refused as expired: 401) while floods keep coming; benign clients
+ *         blocked (must be 0), guard alerts, suppressed blocks, floods blocked.
  * kafka   End to end through Kafka: OCSF events produced to a decisions topic, then consumed by the
  *         detector service (consumer group, decode, engine, checkpoints); events/second/core from
  *         the process's CPU time.
@@ -52,6 +57,7 @@ const { values: args } = parseArgs({
     attacks: { type: 'string', default: '60' },
     events: { type: 'string', default: '200000' },
     floods: { type: 'string', default: '20' },
+    guard: { type: 'string', default: 'on' },
   },
 });
 // kafkajs is CommonJS: named exports come from the default export.
@@ -101,7 +107,7 @@ async function engineBench(): Promise<void> {
   const alerts: Alert[] = [];
   const blocks: { key: string; time: number; detection: string }[] = [];
   const detector = new Detector({
-    config: parseDetectorConfig({}),
+    config: parseDetectorConfig({ guard: { enabled: args.guard !== 'off' } }),
     now: () => now,
     outputs: { alert: (a) => alerts.push(a), block: (r, a) => blocks.push({ key: r.value, time: a.anomaly.time, detection: a.anomaly.detection }) },
   });
@@ -137,7 +143,7 @@ async function engineBench(): Promise<void> {
   }
   const st = detector.engine.stats();
   console.log(`  decode (JSON.parse + recordFromOcsf): ${int(total / (decodeWall / 1000))} events/s wall, ${int(total / decodeCpu)} per CPU-second (events ${int(encodedBytes / total)} bytes on average)`);
-  console.log(`  engine (rules + feedback on decoded records): ${int(total / (engineWall / 1000))} events/s wall, ${int(total / engineCpu)} events/s per CPU-second = per core; ${st.clients} clients, ${st.routes} routes, ${st.anomalies} anomalies; heap ${int(process.memoryUsage().heapUsed / 2 ** 20)} MiB`);
+  console.log(`  engine (rules + feedback on decoded records, guard ${args.guard === 'off' ? 'off' : 'on'}): ${int(total / (engineWall / 1000))} events/s wall, ${int(total / engineCpu)} events/s per CPU-second = per core; ${st.clients} clients, ${st.routes} routes, ${st.anomalies} anomalies; heap ${int(process.memoryUsage().heapUsed / 2 ** 20)} MiB`);
 
   // Quality: over clients.
   const byKey = new Map(traffic.clients.map((c) => [keyOf(c), c]));
@@ -169,6 +175,54 @@ async function engineBench(): Promise<void> {
     const v = ttb.get(kind) ?? [];
     console.log(`    ${kind.padEnd(14)} ${String(v.length).padStart(2)} ${f2(pct(v, 50)).padStart(7)} ${f2(pct(v, 95)).padStart(7)} ${f2(Math.max(...v)).padStart(7)}`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+/** Every request denied from `from` (ms into the run), as a sidecar under a broken policy or issuer would answer. */
+function mistakeBench(kind: 'policy' | 'issuer'): void {
+  const seed = Number(args.seed);
+  const minutes = 20;
+  const benign = Number(args.clients);
+  const floods: AttackSpec[] = Array.from({ length: 5 }, (_, i) => ({ kind: 'flood' as const, start: (11 + i) * 60_000, durationMs: 30_000, warmAs: 'steady' as const }));
+  const traffic = generateTraffic({ seed, durationMs: minutes * 60_000, benign, attacks: floods });
+  const base = Date.parse('2026-01-01T00:00:00Z');
+  const from = 10 * 60_000;
+  let now = base;
+  const alerts: Alert[] = [];
+  const blocked = new Set<string>();
+  const why = new Map<string, number>();
+  const detector = new Detector({
+    config: parseDetectorConfig({ guard: { enabled: args.guard !== 'off' } }),
+    now: () => now,
+    outputs: {
+      alert: (a) => alerts.push(a),
+      block: (r) => {
+        if (!blocked.has(r.value)) why.set(r.detection ?? '?', (why.get(r.detection ?? '?') ?? 0) + 1);
+        blocked.add(r.value);
+      },
+    },
+  });
+  for (const q of traffic.requests) {
+    const c = traffic.clients[q.client]!;
+    let r = recordOf(q, c, base, false);
+    if (q.t >= from) {
+      r =
+        kind === 'policy'
+          ? { ...r, verdict: 'deny', code: 'AUTHZ_NO_MATCHING_RULE', decidedBy: 'authz', response: { status: 403, bytesOut: 90 }, upstreamMs: null, policy: { name: 'sim', version: '2', hash: 'b4d-policy' } }
+          : { ...r, verdict: 'deny', code: 'AUTHN_TOKEN_EXPIRED', decidedBy: 'authn', response: { status: 401, bytesOut: 90 }, upstreamMs: null };
+    }
+    now = r.time;
+    detector.observe(r);
+  }
+  const benignBlocked = traffic.clients.filter((c) => c.attack === null && blocked.has(c.spiffeId)).length;
+  const floodsBlocked = traffic.clients.filter((c) => c.attack !== null && blocked.has(c.spiffeId)).length;
+  const guard = alerts.filter((a) => a.anomaly.detection === 'guard.blast-radius');
+  const suppressed = alerts.filter((a) => a.suppressed === 'guard').length;
+  console.log(
+    `mistake (${kind === 'policy' ? 'a policy denying every client: 403 under a new hash' : 'the issuer\'s tokens all refused as expired: 401'}), ${benign} benign clients, guard ${args.guard === 'off' ? 'off' : 'on'}: ` +
+      `benign clients blocked: ${benignBlocked} of ${benign}; guard alerts: ${guard.length}; blocks suppressed by the guard: ${suppressed}; floods blocked: ${floodsBlocked} of ${floods.length} (first blocks by detection: ${[...why].map(([d, n]) => `${d} ${n}`).join(', ')})`,
+  );
+  if (guard[0]) console.log(`  ${guard[0].anomaly.summary}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,5 +413,9 @@ spec:
 }
 
 if (runs('engine')) await engineBench();
+if (runs('mistake')) {
+  mistakeBench('policy');
+  mistakeBench('issuer');
+}
 if (runs('kafka')) await kafkaBench();
 if (runs('e2e')) await e2eBench();

@@ -17,11 +17,12 @@ import { alertsSchema } from './config/alerts.ts';
 import { detectionsSchema } from './config/detections.ts';
 import { engineSchema, severitySchema } from './config/engine.ts';
 import { feedbackSchema } from './config/feedback.ts';
+import { guardSchema } from './config/guard.ts';
 import { kafkaSchema } from './config/kafka.ts';
 import type { FromSchema } from './config/kit.ts';
 import { populationSchema } from './config/population.ts';
 
-export { DETECTION_IDS, SEVERITIES, WINDOW_NAMES, type DetectionId, type Severity, type WindowName } from './config/kit.ts';
+export { DETECTION_IDS, FAILURE_DETECTIONS, SEVERITIES, WINDOW_NAMES, type DetectionId, type Severity, type WindowName } from './config/kit.ts';
 
 /** The whole schema; each section lives in detectors/config/, beside the others. */
 export const detectorConfigSchema = {
@@ -35,6 +36,7 @@ export const detectorConfigSchema = {
     population: populationSchema,
     alerts: alertsSchema,
     feedback: feedbackSchema,
+    guard: guardSchema,
     kafka: kafkaSchema,
   },
 } as const;

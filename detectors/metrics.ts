@@ -15,6 +15,11 @@
  *   d.anomalies.inc({ detection, severity })     // detection: the detection's id from the detector config
  *   d.alertsPublished.inc({ channel, result })   // channel: 'kafka' | 'webhook' | 'alertmanager'; result: 'ok' | 'error'
  *   d.blocksIssued.inc({ detection })
+ *   d.blocksSuppressed.inc({ reason })           // a block the feedback policy asked for, not issued:
+ *                                                //   guard | block-rate-cap | blocked-share-cap |
+ *                                                //   manual-unblock | already-blocked
+ *   d.guardActive.set(0 | 1)                     // the blast-radius guard holds
+ *   d.failingClients.set(fraction)               // failing / active clients at the guard's last count
  *   d.blocksExpired.inc()
  *   d.blocksActive.set(n)
  *   d.eventToBlock.observe(seconds)              // decision event time -> block record published
@@ -25,6 +30,7 @@
  * client id, IP, token or path. Creating the metrics has no side effect beyond registering them.
  */
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import { SUPPRESSION_REASONS } from './feedback/policy.ts';
 
 /** Decision event to block published, seconds (target: under 2 s). */
 export const TIME_TO_BLOCK_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60];
@@ -52,6 +58,9 @@ export interface DetectorMetrics {
   readonly anomalies: Counter<'detection' | 'severity'>;
   readonly alertsPublished: Counter<'channel' | 'result'>;
   readonly blocksIssued: Counter<'detection'>;
+  readonly blocksSuppressed: Counter<'reason'>;
+  readonly guardActive: Gauge;
+  readonly failingClients: Gauge;
   readonly blocksExpired: Counter;
   readonly blocksActive: Gauge;
   readonly eventToBlock: Histogram;
@@ -81,6 +90,9 @@ export function createDetectorMetrics(registry: Registry, options: DetectorMetri
     anomalies: counter(r, 'palisade_detector_anomalies_total', 'Anomalies raised, by detection id and severity.', ['detection', 'severity'] as const),
     alertsPublished: counter(r, 'palisade_detector_alerts_published_total', 'Alerts sent, by channel (kafka/webhook/alertmanager; one per POST to Alertmanager) and result (ok/error).', ['channel', 'result'] as const),
     blocksIssued: counter(r, 'palisade_detector_blocks_issued_total', 'Block records published to the block-list topic, by detection id.', ['detection'] as const),
+    blocksSuppressed: counter(r, 'palisade_detector_blocks_suppressed_total', 'Blocks the feedback policy asked for that were not issued (the anomaly was alerted instead), by reason: guard (blast-radius guard holding), block-rate-cap, blocked-share-cap, manual-unblock, already-blocked.', ['reason'] as const),
+    guardActive: gauge(r, 'palisade_detector_guard_active', 'Whether the blast-radius guard holds (1): automatic blocks of failure detections are suspended because many clients fail at once.'),
+    failingClients: gauge(r, 'palisade_detector_failing_clients_ratio', 'Share of the active clients that are failing (failed requests at least guard.clientFailureShare of their requests in the medium window), at the guard\'s last count, fraction.'),
     blocksExpired: counter(r, 'palisade_detector_blocks_expired_total', 'Blocks that reached their expiry and were removed.'),
     blocksActive: gauge(r, 'palisade_detector_blocks_active', 'Blocks issued by the detector and not yet expired or removed.'),
     eventToBlock: histogram(r, 'palisade_detector_event_to_block_seconds', 'Time from the decision event that tipped a detection to the block record being published, seconds.', TIME_TO_BLOCK_BUCKETS),
@@ -93,6 +105,7 @@ export function createDetectorMetrics(registry: Registry, options: DetectorMetri
   }
   for (const channel of ['kafka', 'webhook', 'alertmanager'] as const) for (const result of ['ok', 'error'] as const) m.alertsPublished.inc({ channel, result }, 0);
   for (const result of ['ok', 'error'] as const) m.checkpoints.inc({ result }, 0);
+  for (const reason of SUPPRESSION_REASONS) m.blocksSuppressed.inc({ reason }, 0);
   // Standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds...), as the sidecar
   // does: Node/process dashboards know them, and the scrape job label tells the two apart.
   if (options.processMetrics !== false) collectDefaultMetrics({ register: r });

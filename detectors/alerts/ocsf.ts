@@ -3,5 +3,5 @@ import { toOcsfDetectionFinding, type OcsfDetectionFinding } from '../../src/dec
 import type { Alert } from '../detector.ts';
 
 export function encodeAlert(a: Alert): OcsfDetectionFinding {
-  return toOcsfDetectionFinding({ ...a.anomaly, id: a.id, response: { action: a.action, until: a.block?.expiresAt ?? null } });
+  return toOcsfDetectionFinding({ ...a.anomaly, id: a.id, response: { action: a.action, until: a.block?.expiresAt ?? null, suppressed: a.suppressed } });
 }

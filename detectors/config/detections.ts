@@ -48,8 +48,8 @@ export const detectionsSchema = obj('Each detection: one small rule module (dete
     ratio: ratio(5),
     sigma: sigma(6),
   }),
-  'auth.failures': countSpec('Authentication and authorization failures (AUTHN_*/AUTHZ_* and upstream 401/403) over the window: credential stuffing, token guessing.', 'medium', 20, 'failures', 0.5, 'Failures'),
-  'auth.slow': countSpec('The same failures over the long window: slow attacks spread over minutes.', 'long', 30, 'failures', 0.2, 'Failures'),
+  'auth.failures': countSpec('Authentication failures (AUTHN_* and upstream 401: missing, forged, expired or wrong-issuer credentials) over the window: credential stuffing, token guessing. Authorization denials (403) of a valid identity do not count: see enumeration.forbidden.', 'medium', 20, 'failures', 0.5, 'Failures'),
+  'auth.slow': countSpec('The same authentication failures over the long window: slow attacks spread over minutes.', 'long', 30, 'failures', 0.2, 'Failures'),
   'enumeration.paths': obj('Distinct request paths (HyperLogLog estimate) over the window against the client\'s usual number: walking resource ids.', {
     enabled,
     requireWarmup: warmupOnly,
@@ -60,6 +60,15 @@ export const detectionsSchema = obj('Each detection: one small rule module (dete
     sigma: sigma(6),
   }),
   'enumeration.not-found': countSpec('404s (ROUTE_UNKNOWN and upstream 404) over the window and their share: guessing resource ids or paths.', 'medium', 30, '404s', 0.5, '404s'),
+  'enumeration.forbidden': obj('Authorization denials (AUTHZ_* and upstream 403) together with unusually many distinct paths over the window: an identity walking resources it may not read. Denials on the client\'s usual paths (a policy that does not grant what a client asks for) never fire it.', {
+    enabled,
+    window: windowRef('medium'),
+    minCount: int(30, 1, 'Floor: authorization denials in the window, events. Default 30.'),
+    minRatio: num(0.5, 0, 'Denials must be at least this share of the client\'s requests in the window, fraction. Default 0.5.', 1),
+    minDistinct: int(30, 1, 'Floor: distinct paths the client requested in the window (HyperLogLog estimate over the enumeration.paths window), paths. Default 30.'),
+    ratio: num(4, 1, 'Distinct paths must also exceed this multiple of the client\'s usual distinct paths per window (its enumeration.paths baseline, once it has enumeration.paths.minSamples samples), ×. Default 4.'),
+    sigma: num(6, 0, 'Distinct paths must also exceed the client\'s usual number by this many standard deviations, σ. Default 6.'),
+  }),
   'probing.schema': countSpec('Schema violations and malformed requests (SCHEMA_VIOLATION, BODY_*, CONTENT_TYPE_NOT_ALLOWED, PATH_INVALID, ...) over the window: probing.', 'medium', 15, 'violations', 0.2, 'Violations'),
   'probing.size': obj('Request bodies far larger than the client\'s usual size (log-scale EWMA): payload probing. Counts outliers over the window.', {
     enabled,
@@ -72,7 +81,7 @@ export const detectionsSchema = obj('Each detection: one small rule module (dete
     halfLifeSamples: int(500, 2, 'Half-life of the client\'s body size baseline, requests with a body. Default 500.'),
   }),
   'population.requests': populationSpec('requests', 100, 8),
-  'population.auth-failures': populationSpec('authentication/authorization failures', 20, 8),
+  'population.auth-failures': populationSpec('authentication failures (401)', 20, 8),
   'population.not-found': populationSpec('404s', 30, 8),
   'population.violations': populationSpec('schema violations', 15, 8),
 });

@@ -22,6 +22,7 @@ export const DETECTION_IDS = [
   'auth.slow',
   'enumeration.paths',
   'enumeration.not-found',
+  'enumeration.forbidden',
   'probing.schema',
   'probing.size',
   'population.requests',
@@ -30,6 +31,23 @@ export const DETECTION_IDS = [
   'population.violations',
 ] as const;
 export type DetectionId = (typeof DETECTION_IDS)[number];
+
+/**
+ * Detections whose evidence is failed requests (authentication failures, authorization denials,
+ * 404s, violations): the ones a policy mistake or an outage can raise for every client at once,
+ * and so the ones whose automatic blocks the blast-radius guard suspends. Rate detections are not
+ * among them: a flood is still blocked while the guard holds.
+ */
+export const FAILURE_DETECTIONS: readonly DetectionId[] = [
+  'auth.failures',
+  'auth.slow',
+  'enumeration.not-found',
+  'enumeration.forbidden',
+  'probing.schema',
+  'population.auth-failures',
+  'population.not-found',
+  'population.violations',
+];
 
 // ---- the type derived from a schema ----
 type Simplify<T> = { [K in keyof T]: T[K] } & {};

@@ -17,9 +17,11 @@ export const M_NOT_FOUND = 2;
 export const M_VIOLATION = 3;
 /** Windows only: bodies that were size outliers. */
 export const M_SIZE_OUTLIER = 4;
+/** Windows only: authorization denials (403s), kept apart from authentication failures. */
+export const M_DENIED = 5;
 export const SERIES_WIDTH = 4;
-export const WINDOW_WIDTH = 5;
-export const METRIC_NAMES = ['requests', 'auth_failures', 'not_found', 'violations', 'size_outliers'] as const;
+export const WINDOW_WIDTH = 6;
+export const METRIC_NAMES = ['requests', 'auth_failures', 'not_found', 'violations', 'size_outliers', 'authz_denials'] as const;
 
 /**
  * Per (client, route) epoch counts: [epoch index, current epoch x4, previous epoch x4],
@@ -71,6 +73,14 @@ export class ClientState {
   forgivenAt = 0;
   /** Changed since the last checkpoint. */
   dirty = true;
+  /**
+   * For the blast-radius guard (not checkpointed: rebuilt by the next events): how many of the
+   * client's last requests failed in a row, when that run began (event time, ms), and the reason
+   * code of its last failure.
+   */
+  failStreak = 0;
+  failSince = 0;
+  failCode: string | null = null;
 
   constructor(key: string, kind: ClientKind, ip: string, t: number, partition: number, cfg: DetectorConfig) {
     this.key = key;

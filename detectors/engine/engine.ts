@@ -11,17 +11,17 @@
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import type { DetectionId, DetectorConfig } from '../config.ts';
 import { checkAuthFailures } from '../rules/auth-failures.ts';
-import { checkNotFound, checkPaths } from '../rules/enumeration.ts';
+import { checkForbidden, checkNotFound, checkPaths } from '../rules/enumeration.ts';
 import { checkPopulation } from '../rules/population.ts';
 import { checkSchema, checkSize } from '../rules/probing.ts';
 import type { Explanation, RuleContext } from '../rules/context.ts';
 import { checkRate } from '../rules/rate.ts';
 import { SEVERITY_RANK, severityOf, type Anomaly } from './anomaly.ts';
 import { alphaForHalfLife } from './baseline.ts';
-import { ClientState, M_FAIL, M_NOT_FOUND, M_REQ, M_SIZE_OUTLIER, M_VIOLATION, RC_SIZE, SERIES_WIDTH, type RouteCounts, type SerializedClient } from './client-state.ts';
+import { ClientState, M_DENIED, M_FAIL, M_NOT_FOUND, M_REQ, M_SIZE_OUTLIER, M_VIOLATION, RC_SIZE, SERIES_WIDTH, type RouteCounts, type SerializedClient } from './client-state.ts';
 import { hash32 } from './hash.ts';
 import { HLL_REGISTERS, hllAdd, hllEstimate } from './hll.ts';
-import { F_AUTH_FAIL, F_BLOCKED, F_NOT_FOUND, F_VIOLATION, clientKeyOf, clientKindOf, flagsOf } from './observation.ts';
+import { F_ANY_FAILURE, F_AUTH_FAIL, F_BLOCKED, F_DENIED, F_NOT_FOUND, F_VIOLATION, clientKeyOf, clientKindOf, failureCodeOf, flagsOf } from './observation.ts';
 import { PopulationModel } from './population.ts';
 
 
@@ -124,6 +124,20 @@ export class DetectorEngine {
     ws.short.addEvent(t, fa, na, va);
     ws.medium.addEvent(t, fa, na, va);
     ws.long.addEvent(t, fa, na, va);
+    const denied = (flags & F_DENIED) !== 0;
+    if (denied) {
+      ws.short.add(t, M_DENIED, 1);
+      ws.medium.add(t, M_DENIED, 1);
+      ws.long.add(t, M_DENIED, 1);
+    }
+    // The blast-radius guard's view of this client (feedback/guard.ts reads it across clients).
+    if ((flags & F_ANY_FAILURE) !== 0) {
+      if (c.failStreak === 0) c.failSince = t;
+      c.failStreak++;
+      c.failCode = failureCodeOf(r);
+    } else {
+      c.failStreak = 0;
+    }
     const pathChanged = this.trackPath(c, r.request.path, t);
     const sizeOutlier = r.request.bytesIn > 0 && this.trackSize(c, r.request.bytesIn, t);
     const rc = this.trackRoute(c, r.request.route, t, fail, nf, viol);
@@ -133,6 +147,7 @@ export class DetectorEngine {
     checkRate(this.ctx, c, r, t, warm);
     if (fail) checkAuthFailures(this.ctx, c, r, t, warm);
     if (nf) checkNotFound(this.ctx, c, r, t, warm);
+    if (denied) checkForbidden(this.ctx, c, r, t, warm);
     if (viol) checkSchema(this.ctx, c, r, t, warm);
     if (pathChanged) checkPaths(this.ctx, c, r, t, warm);
     if (sizeOutlier) checkSize(this.ctx, c, r, t, warm);

@@ -15,13 +15,21 @@ export interface BlockTarget {
   readonly value: string;
 }
 
+/**
+ * Why a block the feedback policy asked for was not issued (the anomaly is alerted instead): the
+ * blast-radius guard holds, a cap on automatic blocks is reached (guard.maxBlocksPerMinute,
+ * guard.maxBlockedShare), a manual unblock wins, or a block is already in force.
+ */
+export const SUPPRESSION_REASONS = ['guard', 'block-rate-cap', 'blocked-share-cap', 'manual-unblock', 'already-blocked'] as const;
+export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number];
+
 export interface FeedbackDecision {
   readonly action: 'none' | 'alert' | 'block';
   readonly target: BlockTarget;
   /** Block duration, ms (block only). */
   readonly durationMs: number;
   /** Why a block the policy asked for was not issued (the anomaly is still alerted). */
-  readonly suppressed: 'manual-unblock' | 'already-blocked' | null;
+  readonly suppressed: SuppressionReason | null;
 }
 
 /**
@@ -98,6 +106,14 @@ export class FeedbackPolicy {
       }
     }
     return out;
+  }
+
+  /** Live blocks from `source` (e.g. 'detector'), counted now. */
+  countActive(source: string): number {
+    const now = this.now();
+    let n = 0;
+    for (const b of this.blocks.values()) if (b.source === source && (b.expiresAt === null || b.expiresAt > now)) n++;
+    return n;
   }
 
   /** Live blocks the policy knows of (target key -> expiry). */

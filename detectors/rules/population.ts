@@ -12,7 +12,7 @@ import type { DecisionRecord } from '../../src/decision/record.ts';
 
 const IDS: readonly (readonly [DetectionId, number, string])[] = [
   ['population.requests', M_REQ, 'requests'],
-  ['population.auth-failures', M_FAIL, 'authentication/authorization failures'],
+  ['population.auth-failures', M_FAIL, 'authentication failures'],
   ['population.not-found', M_NOT_FOUND, '404 responses'],
   ['population.violations', M_VIOLATION, 'schema violations'],
 ];

@@ -25,7 +25,7 @@ function fmt(n: number): string {
 export function alertLine(event: unknown): string {
   const a = anomalyFromDetectionFinding(event);
   const b = a.baseline;
-  const action = a.response?.action === 'block' ? `BLOCKED until ${a.response.until ? new Date(a.response.until).toISOString() : 'removed'}` : 'alert';
+  const action = a.response?.action === 'block' ? `BLOCKED until ${a.response.until ? new Date(a.response.until).toISOString() : 'removed'}` : a.response?.suppressed ? `alert (block suppressed: ${a.response.suppressed})` : 'alert';
   return (
     `${new Date(a.time).toISOString()} ${a.severity.toUpperCase().padEnd(8)} ${a.detection.padEnd(24)} ${a.client.key}` +
     ` observed ${fmt(a.observed)} > ${fmt(a.threshold)} ${a.unit} over ${a.window.seconds}s` +

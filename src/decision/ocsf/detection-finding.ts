@@ -70,8 +70,11 @@ export interface AnomalyInput {
   readonly summary: string;
   /** Finding id; default a fresh UUID v7. Re-publishing the same finding must reuse it. */
   readonly id?: string;
-  /** What the feedback policy did about it. */
-  readonly response?: { readonly action: 'alert' | 'block'; readonly until?: number | null };
+  /**
+   * What the feedback policy did about it. suppressed: why a block the policy asked for was not
+   * issued (the blast-radius guard, a cap, a manual unblock, a block already in force).
+   */
+  readonly response?: { readonly action: 'alert' | 'block'; readonly until?: number | null; readonly suppressed?: string | null };
 }
 
 export interface OcsfObservation {
@@ -129,7 +132,7 @@ export interface PalisadeAnomalyExtra {
   readonly route: string | null;
   readonly client: { readonly key: string; readonly kind: 'identity' | 'ip'; readonly ip: string; readonly subject: string | null; readonly spiffe_id: string | null; readonly token_id: string | null };
   readonly evidence_ids: readonly string[];
-  readonly response?: { readonly action: 'alert' | 'block'; readonly until: number | null };
+  readonly response?: { readonly action: 'alert' | 'block'; readonly until: number | null; readonly suppressed?: string };
 }
 
 export interface OcsfDetectionFinding extends OcsfBaseEvent {
@@ -252,7 +255,7 @@ export function toOcsfDetectionFinding(a: AnomalyInput): OcsfDetectionFinding {
         route: a.route,
         client: { key: a.client.key, kind: a.client.kind, ip: a.client.ip, subject: a.client.subject, spiffe_id: a.client.spiffeId, token_id: a.client.tokenId },
         evidence_ids: evidenceIds,
-        ...(a.response ? { response: { action: a.response.action, until: a.response.until ?? null } } : {}),
+        ...(a.response ? { response: { action: a.response.action, until: a.response.until ?? null, ...(a.response.suppressed ? { suppressed: a.response.suppressed } : {}) } } : {}),
       },
     },
   };
