@@ -40,9 +40,11 @@ every deny path:
   \`error_description\` is the title). Which check a credential got past (kid
   known, signature, audience) is worth knowing to whoever forges one.
 - **Authorization** (\`AUTHZ_*\`): no detail, no rule id.
-- **Rate limits**: the standard \`Retry-After\` and \`RateLimit\` headers (what a
-  well-behaved caller needs to back off) and a fixed sentence; the limit's id in
-  the event only.
+- **Rate limits**: the standard \`Retry-After\`, \`RateLimit\` and
+  \`RateLimit-Policy\` headers (what a well-behaved caller needs to back off;
+  they name each enforced rule by its id, as the header format requires, and
+  never a dry-run rule) and a fixed sentence in the body; which rule refused the
+  request is in the event.
 - **Limits** (\`URL_TOO_LONG\`, \`HEADERS_TOO_LARGE\`, \`BODY_TOO_LARGE\`,
   \`BODY_LIMIT_EXCEEDED\`): which limit, not its number (which only tells a
   prober how much it may send); the measure and the limit in the event.

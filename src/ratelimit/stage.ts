@@ -86,8 +86,8 @@ export const buildRateLimitStage: StageBuilder = (doc, cc) => {
         const l = enforced.limit;
         const retryAfter = Math.max(1, Math.ceil((1 - enforced.tokens) / l.perMs / 1000));
         const headers = { ...headersOf(draws, enforced), 'retry-after': String(retryAfter) };
-        // The client is told when to come back (Retry-After, RateLimit: standard, and what a
-        // well-behaved caller needs), not which of the policy's limits it hit.
+        // The client is told when to come back (Retry-After and RateLimit, standard: what a
+        // well-behaved caller needs); the sentence naming the refusing rule goes to the event.
         return deny(l === global ? 'RATE_LIMITED_GLOBAL' : 'RATE_LIMITED', l.id, { reason: `rate limit "${l.id}" exceeded; retry after ${retryAfter} s`, detail: 'retry after the number of seconds in Retry-After', headers });
       }
       for (const d of draws) {
