@@ -67,7 +67,7 @@ export const buildAuthnStage: StageBuilder = (doc, cc) => {
   function tokenAttempt(read: TokenReader, check: (token: string) => TokenOutcome | Promise<TokenOutcome>, ctx: RequestContext): Attempt | Promise<Attempt> {
     const r = read(ctx.headers);
     if (r.kind === 'absent') return ABSENT;
-    if (r.kind === 'malformed') return { kind: 'failed', failure: failure('AUTHN_TOKEN_MALFORMED', r.detail), token: null };
+    if (r.kind === 'malformed') return { kind: 'failed', failure: failure('AUTHN_TOKEN_MALFORMED', r.reason), token: null };
     const token = r.token;
     const toAttempt = (o: TokenOutcome): Attempt => (o.ok ? { kind: 'ok', token: o } : { kind: 'failed', failure: o, token });
     const out = check(token);

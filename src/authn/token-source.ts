@@ -19,7 +19,7 @@ const NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export type TokenRead =
   | { readonly kind: 'absent' }
   | { readonly kind: 'token'; readonly token: string }
-  | { readonly kind: 'malformed'; readonly detail: string };
+  | { readonly kind: 'malformed'; readonly reason: string };
 
 export type TokenReader = (headers: IncomingHttpHeaders) => TokenRead;
 
@@ -40,9 +40,9 @@ function afterBearer(v: string): string | null {
 }
 
 function checked(value: string, where: string): TokenRead {
-  if (value.length === 0) return { kind: 'malformed', detail: `empty token in ${where}` };
-  if (value.length > MAX_TOKEN_LENGTH) return { kind: 'malformed', detail: `token in ${where} is longer than ${MAX_TOKEN_LENGTH} bytes` };
-  if (!B64TOKEN.test(value)) return { kind: 'malformed', detail: `token in ${where} has characters a bearer token cannot have` };
+  if (value.length === 0) return { kind: 'malformed', reason: `empty token in ${where}` };
+  if (value.length > MAX_TOKEN_LENGTH) return { kind: 'malformed', reason: `token in ${where} is longer than ${MAX_TOKEN_LENGTH} bytes` };
+  if (!B64TOKEN.test(value)) return { kind: 'malformed', reason: `token in ${where} has characters a bearer token cannot have` };
   return { kind: 'token', token: value };
 }
 
@@ -70,7 +70,7 @@ export function compileTokenSource(src: TokenSourceSpec): TokenReader {
       if (v === undefined) return ABSENT;
       const token = afterBearer(v);
       // Another scheme (Basic...) is no bearer token: "absent", so the client gets AUTHN_REQUIRED and a challenge.
-      if (token === null) return /^Bearer\s*$/i.test(v) ? { kind: 'malformed', detail: 'Authorization: Bearer without a token' } : ABSENT;
+      if (token === null) return /^Bearer\s*$/i.test(v) ? { kind: 'malformed', reason: 'Authorization: Bearer without a token' } : ABSENT;
       return checked(token, 'Authorization');
     };
   }
@@ -79,7 +79,7 @@ export function compileTokenSource(src: TokenSourceSpec): TokenReader {
     return (headers) => {
       const v = headers[name];
       if (v === undefined) return ABSENT;
-      if (Array.isArray(v)) return { kind: 'malformed', detail: `header ${name} sent more than once` };
+      if (Array.isArray(v)) return { kind: 'malformed', reason: `header ${name} sent more than once` };
       // Node joins a repeated unknown header with ", ": the comma makes it malformed below.
       return checked(afterBearer(v) ?? v.trim(), `header ${name}`);
     };
@@ -93,7 +93,7 @@ export function compileTokenSource(src: TokenSourceSpec): TokenReader {
       const eq = part.indexOf('=');
       if (eq === -1) continue;
       if (part.slice(0, eq).trim() !== cookie) continue;
-      if (found !== null) return { kind: 'malformed', detail: `cookie ${cookie} sent more than once` };
+      if (found !== null) return { kind: 'malformed', reason: `cookie ${cookie} sent more than once` };
       let value = part.slice(eq + 1).trim();
       if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
       found = value;
