@@ -20,6 +20,11 @@ export interface SinkStats {
   /** Bytes in the disk spool, and its limit (sinks that spool: Kafka). */
   readonly spoolBytes?: number;
   readonly spoolLimitBytes?: number;
+  /**
+   * Streams a sink derives from the same records, each with its own accounting (the Kafka sink's
+   * optional OCSF Authentication events: "authentications"). Not included in the totals above.
+   */
+  readonly streams?: Readonly<Record<string, SinkStats>>;
 }
 
 export interface DecisionSink {

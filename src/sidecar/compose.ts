@@ -56,6 +56,8 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
   metrics.trackBlocklist(blockListStore(services));
   authnServices(services).metrics = authnMetricsFrom(metrics);
   metrics.watchSink(options.sinkName ?? (options.sink ? 'custom' : kafka ? 'kafka' : 'ndjson'), () => sink.stats());
+  // The optional OCSF Authentication events (docs/kafka.md) have their own accounting: a sink of their own in the metrics.
+  if (kafka && settings.kafkaAuthentications) metrics.watchSink('kafka-authentications', () => sink.stats().streams?.['authentications'] ?? { accepted: 0, delivered: 0, dropped: 0, buffered: 0 });
   // The tracing SDK is process-wide: started here only when the caller did not bring one, and then shut down with the sidecar.
   const ownTracing = options.tracing === undefined;
   const tracing = options.tracing ?? (await startTracing(tracingOptionsFromEnv(process.env, settings)));

@@ -57,9 +57,9 @@ export async function createAuthenticationsCore(settings: AuthSettings, kafka: K
 }
 
 /**
- * The decisions sink plus the authentications one. Its stats are the decisions' (the decision
- * sink metrics and /readyz are about the decision stream); the authentications core logs its
- * own drops.
+ * The decisions sink plus the authentications one. Its stats are the decisions', with the
+ * authentications' under streams.authentications (the sidecar watches them as the sink
+ * "kafka-authentications" in the decision sink metrics).
  */
 export function withAuthentications(decisions: KafkaSink, authentications: KafkaSink): KafkaSink {
   return {
@@ -73,6 +73,6 @@ export function withAuthentications(decisions: KafkaSink, authentications: Kafka
     async close() {
       await Promise.all([decisions.close(), authentications.close()]);
     },
-    stats: () => decisions.stats(),
+    stats: () => ({ ...decisions.stats(), streams: { authentications: authentications.stats() } }),
   };
 }

@@ -38,7 +38,7 @@ import type { Publisher } from './publisher.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
 
 /** The one SinkStats, with the fields a Kafka sink always has (spool bytes are 0 without a spool). */
-export type KafkaSinkStats = Required<SinkStats> & {
+export type KafkaSinkStats = Required<Omit<SinkStats, 'streams'>> & Pick<SinkStats, 'streams'> & {
   /** False while the broker is unreachable (events go to the spool). */
   readonly connected: boolean;
 };

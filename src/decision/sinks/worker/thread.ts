@@ -65,7 +65,8 @@ const decoder = new TextDecoder();
 let last = '';
 function sendStats(): void {
   const stats: SinkStats = sink.stats();
-  const key = `${stats.accepted}/${stats.delivered}/${stats.dropped}/${stats.buffered}/${stats.spoolBytes ?? 0}`;
+  const a = stats.streams?.['authentications'];
+  const key = `${stats.accepted}/${stats.delivered}/${stats.dropped}/${stats.buffered}/${stats.spoolBytes ?? 0}` + (a ? `/${a.delivered}/${a.dropped}/${a.buffered}` : '');
   if (key !== last) {
     last = key;
     send({ t: 'stats', stats });

@@ -12,9 +12,10 @@ import { createKafkaSink } from '../../../../src/decision/sinks/kafka/index.ts';
 import { createWorkerSink, type WorkerSink } from '../../../../src/decision/sinks/worker/sink.ts';
 import { createLogger } from '../../../../src/log/logger.ts';
 import { send, startHarness, until, type Harness } from '../../../support/harness.ts';
+import { sidecarProcessBed } from '../../../support/sidecar-process.ts';
 import { startIssuer, type Issuer } from '../../ocsf/issuer.ts';
 import { checkEvent, loadOcsf } from '../../ocsf/ocsf-source.ts';
-import { deleteTopics, readTopic, sinkSettings, testKafka, uniqueTopic } from './support.ts';
+import { deleteTopics, readTopic, sinkSettings, testKafka, topicCount, uniqueTopic } from './support.ts';
 
 const policy = (jwksUri: string) => `
 apiVersion: palisade.dev/v1
@@ -90,6 +91,58 @@ describe('authentication events on their own topic (real broker)', () => {
     }
     expect(events.find((e) => e.user.name === 'alice')).toMatchObject({ auth_protocol: 'OAUTH 2.0', session: { uid: 'jti-7' } });
     expect(sink.stats()).toMatchObject({ dropped: 0 });
+    // Their own accounting, beside the decisions': every event delivered, none dropped.
+    await until(() => sink.stats().streams?.['authentications']?.delivered === 4, 10_000);
+    expect(sink.stats().streams?.['authentications']).toMatchObject({ accepted: 4, delivered: 4, dropped: 0 });
+  });
+});
+
+describe('the sidecar process with authentication events on', () => {
+  const bed = sidecarProcessBed(policy('https://127.0.0.1:1/jwks'));
+  it('publishes them and counts them as the sink "kafka-authentications" in /metrics', { timeout: 120_000 }, async () => {
+    const s = sinkSettings();
+    const env = {
+      ...bed.env(),
+      PALISADE_LOG_LEVEL: 'info',
+      PALISADE_KAFKA_BROKERS: s.kafkaBrokers,
+      PALISADE_KAFKA_TOPIC_DECISIONS: s.kafkaTopicDecisions,
+      PALISADE_KAFKA_TOPIC_BLOCKLIST: s.kafkaTopicBlocklist,
+      PALISADE_KAFKA_TOPIC_ALERTS: s.kafkaTopicAlerts,
+      PALISADE_KAFKA_TOPIC_PARTITIONS: '1',
+      PALISADE_KAFKA_TOPIC_REPLICATION: '1',
+      PALISADE_KAFKA_LINGER_MS: '10',
+      PALISADE_KAFKA_AUTHENTICATIONS: 'true',
+      PALISADE_KAFKA_TOPIC_AUTHENTICATIONS: uniqueTopic('authentications-process'),
+    };
+    const p = await bed.start(env);
+    try {
+      const adminPort = (JSON.parse(p.log.find((l) => l.includes('"sidecar listening"'))!) as { adminPort: number }).adminPort;
+      const { Agent } = await import('undici');
+      const pem = await bed.pki.client('spiffe://test.local/ns/shop/sa/web');
+      const agent = new Agent({ connect: { ca: bed.pki.ca.cert, cert: pem.cert, key: pem.key, servername: 'localhost' } });
+      for (let i = 0; i < 3; i++) expect((await send(agent, `${p.base}/orders/${i}`)).status).toBe(200);
+      await agent.close();
+      // The sidecar just created the topic: a broker may answer "does not host this topic-partition"
+      // for a moment, so count its messages (retrying) before reading it.
+      for (const end = Date.now() + 20_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+        if ((await topicCount(env.PALISADE_KAFKA_TOPIC_AUTHENTICATIONS).catch(() => 0)) >= 3) break;
+      }
+      expect(await readTopic(env.PALISADE_KAFKA_TOPIC_AUTHENTICATIONS, 3)).toHaveLength(3);
+      const metric = /^palisade_decision_events_published_total\{sink="kafka-authentications"\} (\d+)/m;
+      let text = '';
+      // Scraped until the events' acknowledgements are counted (the thread reports every 100 ms).
+      for (const end = Date.now() + 15_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+        text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+        if (metric.exec(text)?.[1] === '3') break;
+      }
+      expect(metric.exec(text)?.[1]).toBe('3');
+      expect(text).toMatch(/^palisade_decision_events_dropped_total\{sink="kafka-authentications"\} 0$/m);
+      expect(text).toMatch(/^palisade_decision_events_published_total\{sink="kafka"\} 3$/m);
+    } finally {
+      p.child.kill('SIGTERM');
+      await p.exited;
+      await deleteTopics([env.PALISADE_KAFKA_TOPIC_DECISIONS, env.PALISADE_KAFKA_TOPIC_BLOCKLIST, env.PALISADE_KAFKA_TOPIC_ALERTS, env.PALISADE_KAFKA_TOPIC_AUTHENTICATIONS]);
+    }
   });
 });
 
