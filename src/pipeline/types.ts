@@ -38,7 +38,7 @@ export interface TlsFacts {
 /**
  * Who the request is from, as established by the authn stage. Only facts that
  * authorization may read, never a token: decision records carry this as is so
- * `policy diff` can replay authorization.
+ * `policy diff` can replay authentication requirements and authorization.
  */
 export interface Identity {
   /** The principal used for keys (rate limits, block list, Kafka partitioning). */

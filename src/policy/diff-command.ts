@@ -40,7 +40,7 @@ exit status: 0 no change, 3 outcomes change, 4 no outcome changes but changes
 the recording cannot show, 1 trouble (unreadable file, invalid policy), 2 usage
 
 options:
-  --decisions FILE      the recording (NDJSON), required
+  --decisions FILE      the recording (NDJSON), required; "-" reads it from stdin
   --max N               list at most N changes (default 50; JSON/YAML list all)
 `;
 
@@ -60,11 +60,14 @@ export function parseDecisionLine(line: string): DecisionRecord {
 
 async function replay(file: string, oldPolicy: CompiledPolicy, newPolicy: CompiledPolicy, onBadLine: (line: number, why: string) => void): Promise<DiffSummary> {
   const differ = createDiffer(oldPolicy, newPolicy);
-  const input = createReadStream(file, { encoding: 'utf8' });
-  await new Promise<void>((res, rej) => {
-    input.once('open', () => res());
-    input.once('error', (err: NodeJS.ErrnoException) => rej(new PalisadeError('CONFIG_INVALID', `--decisions ${file}: cannot read: ${err.code ?? err.message}`)));
-  });
+  // "-": the recording arrives on stdin (kcat ... | palisade policy diff OLD NEW --decisions -).
+  const input = file === '-' ? process.stdin.setEncoding('utf8') : createReadStream(file, { encoding: 'utf8' });
+  if (file !== '-') {
+    await new Promise<void>((res, rej) => {
+      input.once('open', () => res());
+      input.once('error', (err: NodeJS.ErrnoException) => rej(new PalisadeError('CONFIG_INVALID', `--decisions ${file}: cannot read: ${err.code ?? err.message}`)));
+    });
+  }
   let n = 0;
   for await (const line of createInterface({ input, crlfDelay: Infinity })) {
     n++;

@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -205,6 +205,10 @@ describe('palisade policy diff', () => {
     expect(same.stderr).toMatch(/skipped 1 unreadable line\(s\)[\s\S]*line 8:/);
     const changed = await cli('policy', 'diff', join(dir, 'old.yaml'), join(dir, 'new.yaml'), '--decisions', plain, '--json');
     expect(JSON.parse(changed.stdout)).toMatchObject({ changedRequests: 5 });
+    // A recording piped in (kcat ... | palisade policy diff ... --decisions -).
+    const piped = spawnSync(process.execPath, [MAIN, 'policy', 'diff', join(dir, 'old.yaml'), join(dir, 'new.yaml'), '--decisions', '-', '-o', 'json'], { input: readFileSync(recording), encoding: 'utf8' });
+    expect(piped.status).toBe(3);
+    expect(JSON.parse(piped.stdout)).toMatchObject({ replayed: 7, changedRequests: 5 });
   });
 
   it('exits 1 with a message on trouble, 2 on a wrong command line', async () => {
