@@ -53,6 +53,28 @@ export class CommandFailed extends Error {
   }
 }
 
+/** A port a command listens on, and how the user changes it. */
+export interface ListenPort {
+  readonly port: number;
+  /** The PALISADE_* variable. */
+  readonly setting: string;
+  /** The command's flag, when it has one. */
+  readonly flag?: string;
+}
+
+/**
+ * A listen error (port in use, or not allowed) as one CommandFailed line naming the address, the
+ * setting and the flag that change it; null for any other error.
+ */
+export function listenFailure(command: string, err: unknown, ports: readonly ListenPort[]): CommandFailed | null {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e?.syscall !== 'listen' || (e.code !== 'EADDRINUSE' && e.code !== 'EACCES')) return null;
+  const p = ports.find((x) => x.port === e.port);
+  const how = p ? `${p.flag ? `${p.flag} N or ` : ''}${p.setting}` : 'its port setting';
+  const what = e.code === 'EADDRINUSE' ? 'is already in use' : 'may not be used by this user';
+  return new CommandFailed(command, `cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: the port ${what}; stop what uses it or choose another port with ${how}`);
+}
+
 export type OutputFormat = 'text' | 'json' | 'yaml';
 
 export interface CommandSpec<O extends Options> {

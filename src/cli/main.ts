@@ -68,6 +68,15 @@ async function main(argv: string[]): Promise<number> {
   return mod.run(rest);
 }
 
+/** A file or listen error of the system, as one line (its stack says nothing to the user). */
+function systemErrorLine(err: unknown): string | null {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (typeof e?.code !== 'string' || typeof e.syscall !== 'string') return null;
+  if (e.syscall === 'listen') return `cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: ${e.code === 'EADDRINUSE' ? 'the port is already in use' : e.code}; stop what uses it or choose another port`;
+  if (typeof e.path === 'string') return `cannot ${e.syscall} ${e.path}: ${e.code}`;
+  return null;
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
@@ -85,9 +94,15 @@ main(process.argv.slice(2)).then(
     } else if (err instanceof PalisadeError) {
       process.stderr.write(`palisade: ${err.code}: ${err.message}\n`);
       process.exitCode = EXIT_FAILURE;
+    } else if (systemErrorLine(err)) {
+      process.stderr.write(`palisade: ${systemErrorLine(err)}\n`);
+      process.exitCode = EXIT_FAILURE;
     } else {
       process.stderr.write(`palisade: ${(err as Error).stack ?? String(err)}\n`);
       process.exitCode = EXIT_FAILURE;
     }
+    // A command that failed ends here, even if something it started still holds the event loop
+    // (a listener opened before the failure): a failed start must not hang.
+    if (process.exitCode === EXIT_FAILURE) process.exit(EXIT_FAILURE);
   },
 );

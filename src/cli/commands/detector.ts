@@ -14,7 +14,7 @@ import { createLogger } from '../../log/logger.ts';
 import { addMetricsRoute } from '../../telemetry/admin-metrics.ts';
 import { createDetectorMetrics } from '../../../detectors/metrics.ts';
 import { createKafkaClient } from '../../kafka/client.ts';
-import { CommandFailed, parseCommand } from '../args.ts';
+import { CommandFailed, listenFailure, parseCommand } from '../args.ts';
 import { detectorClientId, kafkaProblem, kafkaSettings } from '../kafka-required.ts';
 import { runUntilSignal } from '../shutdown.ts';
 
@@ -49,7 +49,11 @@ export async function run(argv: string[]): Promise<number> {
     return { status: 'ready', partitions: s.assigned, clients: kd.detector.engine.clients.size };
   });
   addMetricsRoute(admin, metrics.registry);
-  await admin.listen({ host: ds.adminHost, port: ds.adminPort });
+  try {
+    await admin.listen({ host: ds.adminHost, port: ds.adminPort });
+  } catch (err) {
+    throw listenFailure('palisade detector', err, [{ port: ds.adminPort, setting: 'PALISADE_DETECTOR_ADMIN_PORT', flag: '--admin-port' }]) ?? err;
+  }
   logger.info({ adminPort: (admin.server.address() as { port: number }).port }, 'detector admin listening');
 
   // kafkajs's own log lines are held back until the detector has started: brokers that cannot be

@@ -2,7 +2,7 @@
 import { loadSettings } from '../../config/settings.ts';
 import { createLogger } from '../../log/logger.ts';
 import { composeSidecar } from '../../sidecar/compose.ts';
-import { EXIT_OK, parseCommand } from '../args.ts';
+import { CommandFailed, EXIT_OK, listenFailure, parseCommand } from '../args.ts';
 import { runUntilSignal } from '../shutdown.ts';
 
 const USAGE = `usage: palisade sidecar [--policy FILE] [--upstream URL] [--port N] [--admin-port N]
@@ -31,7 +31,21 @@ export async function run(argv: string[]): Promise<number> {
     adminPort: values['admin-port'],
   });
   const logger = createLogger({ level: settings.logLevel });
-  const sidecar = await composeSidecar({ settings, logger });
+  let sidecar;
+  try {
+    sidecar = await composeSidecar({ settings, logger });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const files: Record<string, string> = { [settings.tlsCert]: 'PALISADE_TLS_CERT', [settings.tlsKey]: 'PALISADE_TLS_KEY', [settings.tlsCa]: 'PALISADE_TLS_CA' };
+    if (e.code && typeof e.path === 'string' && Object.hasOwn(files, e.path)) throw new CommandFailed('palisade sidecar', `cannot read ${e.path} (${e.code}), set by ${files[e.path]}`);
+    throw (
+      listenFailure('palisade sidecar', err, [
+        { port: settings.listenPort, setting: 'PALISADE_LISTEN_PORT', flag: '--port' },
+        { port: settings.adminPort, setting: 'PALISADE_ADMIN_PORT', flag: '--admin-port' },
+        { port: settings.plaintextPort, setting: 'PALISADE_PLAINTEXT_PORT' },
+      ]) ?? err
+    );
+  }
   await runUntilSignal({ logger, graceMs: settings.shutdownGraceMs, message: 'shutting down: draining requests and decisions', close: () => sidecar.close() });
   logger.flush();
   return EXIT_OK;

@@ -11,7 +11,7 @@ import { injectOptionsFromEnv, injectOptionsTable } from '../../deploy/inject/op
 import { startWebhookServer } from '../../deploy/webhook/server.ts';
 import { PalisadeError } from '../../errors/codes.ts';
 import { createLogger } from '../../log/logger.ts';
-import { CliExit, CommandFailed, EXIT_OK, parseCommand } from '../args.ts';
+import { CliExit, CommandFailed, EXIT_OK, listenFailure, parseCommand } from '../args.ts';
 
 const USAGE = `usage: palisade webhook [--host H] [--port N] [--tls-cert FILE] [--tls-key FILE]
 
@@ -49,7 +49,15 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger({ level: settings.logLevel, name: 'palisade-webhook' });
-  const server = await startWebhookServer(settings, opts, log);
+  let server;
+  try {
+    server = await startWebhookServer(settings, opts, log);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const file = e.path === settings.tlsCert ? ['serving certificate', 'PALISADE_WEBHOOK_TLS_CERT', '--tls-cert'] : e.path === settings.tlsKey ? ['serving key', 'PALISADE_WEBHOOK_TLS_KEY', '--tls-key'] : null;
+    if (file && e.code) throw new CommandFailed('palisade webhook', `cannot read the ${file[0]} ${e.path} (${e.code}); set ${file[1]} or ${file[2]} FILE`);
+    throw listenFailure('palisade webhook', err, [{ port: settings.port, setting: 'PALISADE_WEBHOOK_PORT', flag: '--port' }]) ?? err;
+  }
   log.info({ port: server.port, mode: opts.mode, image: opts.image, certSource: opts.certSource }, 'webhook listening');
 
   await new Promise<void>((resolve) => {
