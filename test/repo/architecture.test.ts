@@ -2,7 +2,7 @@
  * The layout's import rules (scripts/architecture.ts, dependency-cruiser): the real tree breaks
  * none, and a small tree that breaks each one is caught, naming the rule and the offending import.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,15 @@ function tree(files: Record<string, string>): void {
 describe('architecture rules', () => {
   it('holds for this repository', async () => {
     expect(await checkArchitecture(root)).toEqual([]);
+  });
+
+  it('keeps the sidecar thin: no file under src/sidecar/ over 250 lines, server.ts well under 200', () => {
+    const dir = join(root, 'src', 'sidecar');
+    const long = readdirSync(dir)
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => ({ f, lines: readFileSync(join(dir, f), 'utf8').split('\n').length - 1 }))
+      .filter(({ f, lines }) => lines > 250 || (f === 'server.ts' && lines >= 180));
+    expect(long).toEqual([]);
   });
 
   it('names each broken rule and the import that breaks it', async () => {
