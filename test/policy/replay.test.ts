@@ -1,0 +1,100 @@
+/**
+ * The replay behind `policy diff`, on what a real sidecar recorded for
+ * requests refused at the block list and at authentication: through the
+ * policy that made them they come out as recorded; through a changed policy
+ * they follow its mTLS rules, requirements and entries.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeDecision, encodeDecision } from '../../src/decision/encode.ts';
+import type { DecisionRecord } from '../../src/decision/record.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import type { CompiledPolicy } from '../../src/policy/compiled.ts';
+import { compilePolicy, parsePolicyText, validatePolicy } from '../../src/policy/load.ts';
+import { createReplayer } from '../../src/policy/replay.ts';
+import { createServices } from '../../src/sidecar/compose.ts';
+import { send, startHarness, until, type Harness } from '../support/harness.ts';
+
+const WEB = 'spiffe://test.local/ns/shop/sa/web';
+const BATCH = 'spiffe://test.local/ns/shop/sa/batch';
+const EVIL = 'spiffe://evil.local/ns/shop/sa/web';
+
+const policy = (o: { domains?: string; ordersRequire?: string; block?: boolean } = {}) => `
+apiVersion: palisade.dev/v1
+kind: Policy
+metadata: { name: replay, version: "1" }
+spec:
+  authentication:
+    mtls: { trustDomains: [${o.domains ?? 'test.local'}] }
+    requirements:
+      - { id: health, paths: [/healthz], require: none }
+${o.ordersRequire ? `      - { id: orders-open, paths: ["/orders/**"], require: ${o.ordersRequire} }\n` : ''}    defaultRequire: mtls
+  blocklist:
+    entries:
+${o.block === false ? '      []' : `      - { id: bad-batch, spiffeId: "${BATCH}", reason: runaway job }`}
+  authorization:
+    rules:
+      - { id: health, methods: [GET], paths: [/healthz], public: true }
+      - { id: orders-read, methods: [GET], paths: ["/orders/**"], authenticated: true }
+`;
+
+async function compile(yaml: string): Promise<CompiledPolicy> {
+  const { document, hash } = validatePolicy(parsePolicyText(yaml, 'p'), 'p');
+  return compilePolicy(document, hash, '/tmp', createServices(createLogger({ level: 'silent' })));
+}
+
+const show = (o: { verdict: string; code: string | null; stage: string | null; rule: string | null }) => `${o.verdict} ${o.code ?? '-'} ${o.stage ?? '-'} ${o.rule ?? '-'}`;
+
+describe('policy diff replay: block list and authentication', () => {
+  let h: Harness;
+  let recording: DecisionRecord[];
+  beforeAll(async () => {
+    h = await startHarness(policy(), { env: { PALISADE_REQUIRE_CLIENT_CERT: 'false' } });
+    const anon = h.anonymous();
+    await send(anon, `${h.base}/orders/1`);
+    await send(anon, `${h.base}/healthz`);
+    await send(await h.client(EVIL), `${h.base}/orders/1`);
+    await send(await h.client(BATCH), `${h.base}/orders/1`);
+    const web = await h.client(WEB);
+    await send(web, `${h.base}/orders/1`);
+    await send(web, `${h.base}/nothing`);
+    await until(() => h.decisions.length === 6);
+    recording = h.decisions.map((r) => decodeDecision(JSON.parse(JSON.stringify(encodeDecision(r)))));
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const replayAll = (p: CompiledPolicy, recordedUnder: CompiledPolicy) => {
+    const r = createReplayer(p, recordedUnder);
+    return recording.map((d) => `${d.request.path} ${show(r.replay(d))}`);
+  };
+
+  it('through the policy that made them, the decisions come out as recorded', async () => {
+    const p = await compile(policy());
+    const recorded = recording.map((d) => `${d.request.path} ${show({ verdict: d.verdict, code: d.verdict === 'allow' ? null : d.code, stage: d.verdict === 'allow' ? null : d.decidedBy, rule: d.rule })}`);
+    expect(recorded).toEqual([
+      '/orders/1 deny AUTHN_PEER_REQUIRED authn -',
+      '/healthz allow - - health',
+      '/orders/1 deny AUTHN_PEER_NOT_ALLOWED authn -',
+      '/orders/1 deny BLOCKED blocklist bad-batch',
+      '/orders/1 allow - - orders-read',
+      '/nothing deny AUTHZ_NO_MATCHING_RULE authz -',
+    ]);
+    expect(replayAll(p, p)).toEqual(recorded);
+  });
+
+  it('follows a changed policy: trust domains, requirements and block entries', async () => {
+    const old = await compile(policy());
+    const next = await compile(policy({ domains: 'test.local, evil.local', ordersRequire: 'none', block: false }));
+    expect(replayAll(next, old)).toEqual([
+      // No credential needed any more; authorization still wants an authenticated identity.
+      '/orders/1 deny AUTHZ_NO_MATCHING_RULE authz orders-read',
+      '/healthz allow - - health',
+      // The peer's trust domain is accepted now, and the route needs nothing: the peer still reaches authorization.
+      '/orders/1 allow - - orders-read',
+      '/orders/1 allow - - orders-read',
+      '/orders/1 allow - - orders-read',
+      '/nothing deny AUTHZ_NO_MATCHING_RULE authz -',
+    ]);
+  });
+});
