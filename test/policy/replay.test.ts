@@ -13,6 +13,8 @@ import { compilePolicy, parsePolicyText, validatePolicy } from '../../src/policy
 import { createReplayer } from '../../src/policy/replay.ts';
 import { createServices } from '../../src/sidecar/compose.ts';
 import { send, startHarness, until, type Harness } from '../support/harness.ts';
+import { startJwksServer, type JwksServer } from '../authn/support/jwks-server.ts';
+import { makeKey, signToken } from '../authn/support/keys.ts';
 
 const WEB = 'spiffe://test.local/ns/shop/sa/web';
 const BATCH = 'spiffe://test.local/ns/shop/sa/batch';
@@ -98,3 +100,79 @@ describe('policy diff replay: block list and authentication', () => {
     ]);
   });
 });
+
+describe('policy diff replay: tokens (never recorded)', () => {
+  const ISS = 'https://idp.test/';
+  const jwtPolicy = (o: { tenantsRequire?: string; tenantRule?: string } = {}) => `
+apiVersion: palisade.dev/v1
+kind: Policy
+metadata: { name: replay-jwt, version: "1" }
+spec:
+  authentication:
+    jwt:
+      issuers: [{ issuer: "${ISS}", jwksUri: "JWKS", audiences: [orders] }]
+    requirements:
+      - { id: tenants, paths: ["/tenants/**"], require: ${o.tenantsRequire ?? 'jwt'} }
+    defaultRequire: mtls
+  authorization:
+    rules:
+      - id: own-tenant
+        methods: [GET]
+        paths: ["/tenants/{tenantId}/orders"]
+        authenticated: true
+        when: [{ claim: ${o.tenantRule ?? 'tenant'}, equalsParam: tenantId }]
+`;
+  let h: Harness;
+  let jwks: JwksServer;
+  let recording: DecisionRecord[];
+  let withUrl: (yaml: string) => string;
+  beforeAll(async () => {
+    const key = await makeKey('ES256');
+    jwks = await startJwksServer([key.jwk]);
+    withUrl = (yaml) => yaml.replace('JWKS', jwks.url);
+    h = await startHarness(withUrl(jwtPolicy()), { env: { PALISADE_REQUIRE_CLIENT_CERT: 'false' } });
+    const anon = h.anonymous();
+    const token = (claims: Record<string, unknown>, expiresIn = 300) => signToken(key, { iss: ISS, aud: 'orders', sub: 'alice', ...claims }, { expiresIn });
+    await send(anon, `${h.base}/tenants/acme/orders`, { headers: { authorization: `Bearer ${await token({ tenant: 'acme', org: 'globex' })}` } });
+    await send(anon, `${h.base}/tenants/acme/orders`, { headers: { authorization: `Bearer ${await token({ tenant: 'acme' }, -600)}` } });
+    await send(anon, `${h.base}/tenants/acme/orders`);
+    await until(() => h.decisions.length === 3);
+    recording = h.decisions.map((r) => decodeDecision(JSON.parse(JSON.stringify(encodeDecision(r)))));
+  });
+  afterAll(async () => {
+    await h?.close();
+    await jwks?.close();
+  });
+
+  const replayAll = (p: CompiledPolicy, recordedUnder: CompiledPolicy) => {
+    const r = createReplayer(p, recordedUnder);
+    return recording.map((d) => {
+      const o = r.replay(d);
+      return `${show(o)}${o.notes.length ? ' *' : ''}`;
+    });
+  };
+
+  it('through the policy that made them, a verified token, an expired one and none come out as recorded', async () => {
+    const p = await compile(withUrl(jwtPolicy()));
+    expect(recording.map((d) => `${d.verdict} ${d.code}`)).toEqual([expect.stringMatching(/^allow /), 'deny AUTHN_TOKEN_EXPIRED', 'deny AUTHN_REQUIRED']);
+    expect(replayAll(p, p)).toEqual([
+      'allow - - own-tenant',
+      // The recorded refusal is kept, and said so.
+      'deny AUTHN_TOKEN_EXPIRED authn tenants *',
+      'deny AUTHN_REQUIRED authn tenants *',
+    ]);
+  });
+
+  it("replays authorization on the recorded token's claims, and a route that stops reading tokens", async () => {
+    const old = await compile(withUrl(jwtPolicy()));
+    // The condition now reads another claim: the recorded claims answer (org = globex, not acme).
+    expect(replayAll(await compile(withUrl(jwtPolicy({ tenantRule: 'org' }))), old)[0]).toBe('deny AUTHZ_CONDITION_FAILED authz own-tenant');
+    // The route asks for no token any more: none is read, so no claims reach authorization (as in the sidecar).
+    expect(replayAll(await compile(withUrl(jwtPolicy({ tenantsRequire: 'none' }))), old)).toEqual([
+      'deny AUTHZ_NO_MATCHING_RULE authz own-tenant',
+      'deny AUTHZ_NO_MATCHING_RULE authz own-tenant',
+      'deny AUTHZ_NO_MATCHING_RULE authz own-tenant',
+    ]);
+  });
+});
+
