@@ -44,6 +44,8 @@ export interface Alert {
 export interface DetectorOutputs {
   alert(alert: Alert): void;
   block(record: Omit<BlockRecord, 'v'>, alert: Alert): void;
+  /** A condition alerted on ended (the blast-radius guard let go), at `at` epoch ms: Alertmanager resolves its alert. */
+  ended?(detection: GuardAlertId, at: number): void;
 }
 
 export interface DetectorOptions {
@@ -164,6 +166,7 @@ export class Detector {
       // at its next failure. Only what happens from now on counts.
       for (const key of t.failedDuring) this.engine.forgive(key, this.engine.now);
       this.o.logger?.warn({ reason: t.trip.reason, since: t.trip.since, failing: t.view.failing, active: t.view.active, forgiven: t.failedDuring.size }, 'blast-radius guard released: automatic blocks resume');
+      this.o.outputs.ended?.('guard.blast-radius', this.now());
       return;
     }
     m?.guardActive.set(1);

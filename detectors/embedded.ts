@@ -74,6 +74,9 @@ export function createEmbeddedDetector(o: EmbeddedDetectorOptions): EmbeddedDete
           log.error({ err }, 'alert listener failed');
         }
       },
+      ended(detection, at) {
+        alertmanager?.resolveDetection(detection, at);
+      },
       block(r) {
         try {
           store.add({ kind: r.kind, value: r.value, reason: r.reason, source: 'detector', expiresAt: r.expiresAt, rule: r.rule });

@@ -10,14 +10,17 @@
  * alert with a block is active until the block ends: endsAt is the block's
  * expiry, and when the block is lifted earlier (a manual unblock, an undo)
  * the alert is pushed once more with endsAt = the lift time, which resolves
- * it. An alert that blocked nothing is active for alertOnlySeconds.
+ * it. An alert that blocked nothing is active for alertOnlySeconds. The
+ * blast-radius guard's alert is active while the guard holds: its endsAt
+ * moves forward at each re-send (four re-send intervals ahead, so a detector
+ * that dies leaves it to resolve by itself) until the guard lets go.
  *
  * Sent in the background with a timeout and retries, one bounded queue per
  * Alertmanager, so a dead one cannot grow memory or hold up another.
  */
 import type { Logger } from 'pino';
 import type { AlertmanagerConfig } from '../config.ts';
-import type { Alert } from '../detector.ts';
+import type { Alert, GuardAlertId } from '../detector.ts';
 import { fmt, SEVERITY_RANK } from '../engine/anomaly.ts';
 import { blockTargetOf, targetKey } from '../feedback/policy.ts';
 
@@ -100,7 +103,12 @@ interface Tracked {
   readonly target: string;
   /** Last time an anomaly fired it, epoch ms: a lift older than that does not resolve it. */
   firedAt: number;
+  /** Active until resolved (the guard's alert): endsAt is pushed forward at each re-send. */
+  readonly held: boolean;
 }
+
+/** Alerts about a condition that lasts until the detector says it ended (outputs.ended). */
+const HELD: ReadonlySet<string> = new Set<GuardAlertId>(['guard.blast-radius']);
 
 function postable(t: Tracked): PostableAlert {
   return { labels: t.labels, annotations: t.annotations, startsAt: iso(t.startsAt), endsAt: iso(t.endsAt), ...(t.generatorURL ? { generatorURL: t.generatorURL } : {}) };
@@ -121,6 +129,8 @@ export interface AlertmanagerPusher {
   fire(a: Alert): void;
   /** A block on this target (kind:value) ended at `at` (lifted or expired): its alerts resolve. */
   resolveTarget(target: string, at: number): void;
+  /** A condition alerted on ended at `at` (the guard let go): the alerts of that detection resolve. */
+  resolveDetection(detection: string, at: number): void;
   /** Pushes every active alert again now (the periodic re-send does this). */
   resend(): void;
   /** Waits until every queue is empty (tests, shutdown). */
@@ -233,10 +243,24 @@ export function createAlertmanagerPusher(cfg: AlertmanagerConfig, o: Alertmanage
     });
   }
 
+  const heldFor = 4 * cfg.resendIntervalSeconds * 1000;
+
+  /** Resolves the matching alerts fired no later than `at`: pushed once more with endsAt = at, then forgotten. */
+  function resolveWhere(match: (a: Tracked) => boolean, at: number): void {
+    for (const [k, a] of active) {
+      if (!match(a) || a.firedAt > at) continue;
+      active.delete(k);
+      // endsAt no later than now resolves it; not before it started (Alertmanager refuses that).
+      a.endsAt = Math.max(a.startsAt, Math.min(at, now()));
+      push(postable(a));
+    }
+  }
+
   function resend(): void {
     const t = now();
     const batch: PostableAlert[] = [];
     for (const [k, a] of active) {
+      if (a.held) a.endsAt = Math.max(a.endsAt, t + heldFor);
       // Past its end Alertmanager resolved it by itself.
       if (a.endsAt <= t) {
         active.delete(k);
@@ -264,7 +288,8 @@ export function createAlertmanagerPusher(cfg: AlertmanagerConfig, o: Alertmanage
       if (closed || SEVERITY_RANK[a.anomaly.severity] < min) return;
       const labels = alertLabels(a);
       const key = JSON.stringify(labels);
-      const endsAt = a.block ? a.block.expiresAt : a.time + cfg.alertOnlySeconds * 1000;
+      const held = HELD.has(a.anomaly.detection);
+      const endsAt = a.block ? a.block.expiresAt : held ? now() + heldFor : a.time + cfg.alertOnlySeconds * 1000;
       const target = a.block ? targetKey(a.block.target) : targetKey(blockTargetOf(a.anomaly.client));
       const prev = active.get(key);
       const gen = cfg.generatorUrl ? generatorUrlOf(cfg.generatorUrl, a) : '';
@@ -278,20 +303,13 @@ export function createAlertmanagerPusher(cfg: AlertmanagerConfig, o: Alertmanage
         prev.firedAt = a.time;
         t = prev;
       } else {
-        t = { labels, annotations: alertAnnotations(a), startsAt: a.anomaly.time, endsAt, generatorURL: gen, target, firedAt: a.time };
+        t = { labels, annotations: alertAnnotations(a), startsAt: a.anomaly.time, endsAt, generatorURL: gen, target, firedAt: a.time, held };
         active.set(key, t);
       }
       push(postable(t));
     },
-    resolveTarget(target, at) {
-      for (const [k, a] of active) {
-        if (a.target !== target || a.firedAt > at) continue;
-        active.delete(k);
-        // endsAt no later than now resolves it; not before it started (Alertmanager refuses that).
-        a.endsAt = Math.max(a.startsAt, Math.min(at, now()));
-        push(postable(a));
-      }
-    },
+    resolveTarget: (target, at) => resolveWhere((a) => a.target === target, at),
+    resolveDetection: (detection, at) => resolveWhere((a) => a.labels['detection'] === detection, at),
     resend,
     drain,
     stats: () => ({ sent, failed, queued: targets.reduce((n, t) => n + t.queue.length, 0), active: active.size }),

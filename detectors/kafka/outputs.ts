@@ -66,6 +66,9 @@ export function createKafkaOutputs(o: KafkaOutputsOptions): KafkaOutputs {
         ),
       );
     },
+    ended(detection, at) {
+      o.alertmanager?.resolveDetection(detection, at);
+    },
     block(r) {
       blocks++;
       track(
