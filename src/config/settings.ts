@@ -24,6 +24,8 @@ interface SettingSpec {
 /** Every sidecar setting: name -> env var, type, default, and what it means (with its unit). */
 export const SETTINGS = {
   policyFile: { env: 'PALISADE_POLICY', type: 'string', default: '/etc/palisade/policy/policy.yaml', description: 'Policy file (YAML or JSON). Watched; a valid change applies without restart, an invalid one is refused.' },
+  policyPublicKeys: { env: 'PALISADE_POLICY_PUBLIC_KEYS', type: 'string', default: '', description: 'Comma-separated PEM files of the public keys trusted to sign the policy (ECDSA P-256, cosign key-pair format; a file may hold several keys, so keys rotate with overlap). Watched. When set, a signature beside the policy (policy file + ".sig") must verify against one of them or the policy is refused. Empty = signatures are not checked.' },
+  policyRequireSignature: { env: 'PALISADE_POLICY_REQUIRE_SIGNATURE', type: 'boolean', default: false, description: 'Refuse a policy without a valid signature by a key of PALISADE_POLICY_PUBLIC_KEYS (unsigned, malformed, changed after signing, untrusted key); the previous policy stays in force, and at start the sidecar does not start. true in the Kubernetes overlays.' },
   listenHost: { env: 'PALISADE_LISTEN_HOST', type: 'string', default: '0.0.0.0', description: 'Address of the mTLS listener.' },
   listenPort: { env: 'PALISADE_LISTEN_PORT', type: 'integer', default: 8443, minimum: 0, maximum: 65535, description: 'Port of the mTLS listener (0 = any free port).' },
   plaintextPort: { env: 'PALISADE_PLAINTEXT_PORT', type: 'integer', default: 8080, minimum: 0, maximum: 65535, description: 'Port of the plain-HTTP listener, opened only when the policy sets spec.listener.allowPlaintext.' },

@@ -46,7 +46,11 @@ export interface DecisionRecord {
   readonly stages: readonly StageTiming[];
   /** Upstream time (connect to last byte), milliseconds, or null when not forwarded. */
   readonly upstreamMs: number | null;
-  readonly policy: { readonly name: string; readonly version: string; readonly hash: string } | null;
+  /**
+   * The policy in force. keyId: the trusted key that verified the policy file's signature before
+   * it was applied (PALISADE_POLICY_PUBLIC_KEYS); absent when the policy was applied unverified.
+   */
+  readonly policy: { readonly name: string; readonly version: string; readonly hash: string; readonly keyId?: string } | null;
   /**
    * Why, for operators (a block's reason, the limit crossed, the credential check that failed,
    * the upstream's error): never a token, key or raw value, and never sent to the client, who

@@ -6,6 +6,7 @@
 import type { AmbiguityCheck } from '../http/ambiguity.ts';
 import type { PipelinePolicy, RouteMatch } from '../pipeline/types.ts';
 import type { PolicyDocument } from './document.ts';
+import type { PolicySignature } from './signature.ts';
 import { compilePathPattern, specificity, type PathPattern } from './path-pattern.ts';
 
 export interface CompiledPolicy extends PipelinePolicy {
@@ -14,6 +15,8 @@ export interface CompiledPolicy extends PipelinePolicy {
   readonly hash: string;
   readonly name: string;
   readonly version: string;
+  /** Whether the file's signature was verified against a trusted key before it was applied, and which key. */
+  readonly signature: PolicySignature;
   readonly allowPlaintext: boolean;
   readonly allowMatrixParams: boolean;
   /** spec.headers: duplicate singletons, method and path overrides; run before any stage. */

@@ -18,6 +18,7 @@ import { lineColumn } from '../util/text-position.ts';
 import { buildRouteTable, type CompiledPolicy } from './compiled.ts';
 import type { PolicyDocument } from './document.ts';
 import { policySchema } from './schema/index.ts';
+import { UNVERIFIED, type PolicySignature } from './signature.ts';
 import { STAGE_BUILDERS } from './stage-registry.ts';
 
 const validate = createAjv().compile(policySchema);
@@ -112,7 +113,7 @@ function tokenHeaders(spec: PolicyDocument['spec']): string[] {
   return sources.flatMap((s) => (s?.from === 'header' && s.name !== undefined ? [s.name] : []));
 }
 
-export async function compilePolicy(document: PolicyDocument, hash: string, baseDir: string, services: Services): Promise<CompiledPolicy> {
+export async function compilePolicy(document: PolicyDocument, hash: string, baseDir: string, services: Services, signature: PolicySignature = UNVERIFIED): Promise<CompiledPolicy> {
   const routes: { template: string; methods?: readonly string[] }[] = [];
   const cc: CompileContext = { baseDir, services, addRoutes: (r) => routes.push(...r) };
   const stages: Stage[] = [];
@@ -133,6 +134,7 @@ export async function compilePolicy(document: PolicyDocument, hash: string, base
     hash,
     name: document.metadata.name,
     version: document.metadata.version,
+    signature,
     stages: Object.freeze(stages),
     auditAll: spec.mode === 'audit',
     auditStages: new Set<StageName>(spec.auditStages),
@@ -148,17 +150,22 @@ export async function compilePolicy(document: PolicyDocument, hash: string, base
  * policy holder and the offline tools), so an unreadable file is always reported the same way.
  */
 export async function readPolicyText(path: string): Promise<string> {
+  return (await readPolicyBytes(path)).toString('utf8');
+}
+
+/** The policy file's exact bytes (what a signature covers); the same POLICY_UNREADABLE message as readPolicyText. */
+export async function readPolicyBytes(path: string): Promise<Buffer> {
   try {
-    return await readFile(resolve(path), 'utf8');
+    return await readFile(resolve(path));
   } catch (err) {
     throw new PalisadeError('POLICY_UNREADABLE', `${path}: cannot read policy file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 
 /** Parses, validates and compiles a policy text read from `path` (relative paths in it resolve against its directory). */
-export function compilePolicyText(text: string, path: string, services: Services): Promise<CompiledPolicy> {
+export function compilePolicyText(text: string, path: string, services: Services, signature: PolicySignature = UNVERIFIED): Promise<CompiledPolicy> {
   const { document, hash } = validatePolicy(parsePolicyText(text, path), path);
-  return compilePolicy(document, hash, dirname(resolve(path)), services);
+  return compilePolicy(document, hash, dirname(resolve(path)), services, signature);
 }
 
 /** Reads and compiles a policy file; throws PalisadeError with an actionable message. */

@@ -6,12 +6,15 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { CompiledPolicy } from '../policy/compiled.ts';
+import type { PolicyRefusal } from './policy-holder.ts';
 
 export interface AdminOptions {
   readonly host: string;
   readonly port: number;
   readonly policy: () => CompiledPolicy | null;
   readonly closing: () => boolean;
+  /** The last policy refused since the one in force loaded (shown, not a readiness condition: the previous policy serves). */
+  readonly lastRefusal?: () => PolicyRefusal | null;
   /** Extra readiness condition: returns why the sidecar is not ready yet, or null. */
   readonly notReadyReason?: () => string | null;
   /** Adds routes before it listens (GET /metrics). */
@@ -27,7 +30,12 @@ export async function startAdmin(options: AdminOptions): Promise<FastifyInstance
     if (closing || !p) return reply.code(503).send({ status: 'not ready', reason: closing ? 'shutting down' : 'no policy' });
     const extra = options.notReadyReason?.() ?? null;
     if (extra) return reply.code(503).send({ status: 'not ready', reason: extra });
-    return { status: 'ready', policy: { name: p.name, version: p.version, hash: p.hash } };
+    const refused = options.lastRefusal?.() ?? null;
+    return {
+      status: 'ready',
+      policy: { name: p.name, version: p.version, hash: p.hash, verified: p.signature.verified, keyId: p.signature.keyId },
+      ...(refused ? { lastRefused: { code: refused.code, reason: refused.reason, at: new Date(refused.at).toISOString() } } : {}),
+    };
   });
   options.routes?.(admin);
   await admin.listen({ host: options.host, port: options.port });

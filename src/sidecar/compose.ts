@@ -80,6 +80,8 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
       adminRoutes: (admin) => addMetricsRoute(admin, metrics.registry),
     });
   } catch (err) {
+    // A sidecar that cannot start (a refused policy: fail closed) must exit, not hang on what was opened for it.
+    if (!options.sink) await sink.close();
     if (ownTracing) await tracing.shutdown();
     throw err;
   }

@@ -57,6 +57,8 @@ export interface SidecarMetrics extends AuthnMetricSet, SinkMetrics {
   readonly policyReloads: Counter<'result'>;
   readonly policyInfo: Gauge<'name' | 'version' | 'hash'>;
   readonly policyLastReload: Gauge<'result'>;
+  readonly policySignatureRefusals: Counter<'code'>;
+  readonly policySignatureVerified: Gauge<'key_id'>;
   /** Counts one decision record (call once per request, after the response). */
   recordDecision(record: DecisionRecord): void;
   /** Sets palisade_policy_info to the active policy (previous series removed). */
@@ -73,6 +75,9 @@ const gauge = <T extends string>(registers: Registry[], name: string, help: stri
 // series (hot-metrics.ts), not prom-client's label hashing.
 const hotCounter = <T extends string>(registers: Registry[], name: string, help: string, labelNames: readonly T[]) => new HotCounter<T>({ name, help, labelNames, registers });
 const hotHistogram = <T extends string>(registers: Registry[], name: string, help: string, buckets: readonly number[], labelNames: readonly T[]) => new HotHistogram<T>({ name, help, labelNames, buckets, registers });
+
+/** The signature refusals counted by palisade_policy_signature_refusals_total (src/errors/codes.ts). */
+const SIGNATURE_CODES = ['POLICY_SIGNATURE_MISSING', 'POLICY_SIGNATURE_MALFORMED', 'POLICY_SIGNATURE_INVALID'] as const;
 
 /** Creates and registers every sidecar metric on `registry`. */
 export function createSidecarMetrics(registry: Registry, options: MetricsOptions = {}): SidecarMetrics {
@@ -96,6 +101,8 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
   const policyReloads = counter(r, 'palisade_policy_reloads_total', 'Policy loads by result: ok (swapped in) or refused (invalid; previous policy kept).', ['result'] as const);
   const policyInfo = gauge(r, 'palisade_policy_info', 'The active policy: always 1, labelled with its name, version and sha256 hash.', ['name', 'version', 'hash'] as const);
   const policyLastReload = gauge(r, 'palisade_policy_last_reload_timestamp_seconds', 'Unix time of the last policy load attempt, by result (ok/refused).', ['result'] as const);
+  const policySignatureRefusals = counter(r, 'palisade_policy_signature_refusals_total', 'Policies refused because of their signature, by stable code: POLICY_SIGNATURE_MISSING (unsigned while signatures are required), POLICY_SIGNATURE_MALFORMED, POLICY_SIGNATURE_INVALID (changed after signing, or an untrusted key). The previous policy stays in force.', ['code'] as const);
+  const policySignatureVerified = gauge(r, 'palisade_policy_signature_verified', 'Whether the policy in force was verified against a trusted key before it was applied: 1 (labelled with that key id) or 0 (key_id empty).', ['key_id'] as const);
   const sinks = createSinkMetrics(registry);
   // Standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds...) rather than
   // palisade_-prefixed ones: every Node/process dashboard and alert already knows them, and the
@@ -105,6 +112,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
   // Known, small label sets start at zero: a series that appears only with its first increment
   // loses that increment to rate(), and ratios over it stay empty until the second one.
   for (const result of ['ok', 'refused'] as const) policyReloads.inc({ result }, 0);
+  for (const code of SIGNATURE_CODES) policySignatureRefusals.inc({ code }, 0);
   zeroAuthnMetrics(authn);
 
   const recordDecision = createDecisionRecorder({ requests, requestDuration, stageDuration, overheadDuration, upstreamDuration, upstreamErrors, receivedBytes, sentBytes, wouldDeny, rateLimited, blocklistHits });
@@ -128,9 +136,14 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
       policyLastReload.set({ result: 'ok' }, Date.now() / 1000);
       setPolicy(policy);
       blocklist.countPolicyBlocks(policy.document);
+      policySignatureVerified.reset();
+      // A policy made by hand (tests, tools) may not say: unverified.
+      policySignatureVerified.set({ key_id: policy.signature?.keyId ?? '' }, policy.signature?.verified === true ? 1 : 0);
     },
-    onPolicyRefused() {
+    onPolicyRefused(error) {
       policyReloads.inc({ result: 'refused' });
+      const code = (error as { code?: string }).code;
+      if (code !== undefined && (SIGNATURE_CODES as readonly string[]).includes(code)) policySignatureRefusals.inc({ code });
       policyLastReload.set({ result: 'refused' }, Date.now() / 1000);
     },
     onTlsReloaded() {
@@ -165,6 +178,8 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
     policyReloads,
     policyInfo,
     policyLastReload,
+    policySignatureRefusals,
+    policySignatureVerified,
     ...sinks,
     recordDecision,
     setPolicy,

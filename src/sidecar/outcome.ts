@@ -147,7 +147,7 @@ function policyFacts(p: CompiledPolicy | null): DecisionRecord['policy'] {
   if (p === null) return null;
   let f = policyFactsCache.get(p);
   if (f === undefined) {
-    f = { name: p.name, version: p.version, hash: p.hash };
+    f = p.signature.keyId !== null ? { name: p.name, version: p.version, hash: p.hash, keyId: p.signature.keyId } : { name: p.name, version: p.version, hash: p.hash };
     policyFactsCache.set(p, f);
   }
   return f;

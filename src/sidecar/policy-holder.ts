@@ -4,14 +4,30 @@
  * `palisade policy check`), hashed, and compiled only when its bytes changed. A refused
  * file (unreadable, invalid) leaves the previous policy in force, is logged once, and is
  * not re-reported on every poll while it stays the same.
+ *
+ * Signed policies (src/policy/signature.ts): with trusted keys configured, the signature beside
+ * the file (FILE.sig) is verified over the exact bytes read, before anything is parsed or
+ * compiled, so a policy that does not verify never reaches the request path nor the services.
+ * The signature and key files are watched too, and their bytes are part of the change hash: a
+ * signature that arrives after its policy (two files written one after the other) applies it.
  */
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { PalisadeError } from '../errors/codes.ts';
 import type { Services } from '../pipeline/services.ts';
 import type { CompiledPolicy } from '../policy/compiled.ts';
-import { compilePolicyText, readPolicyText } from '../policy/load.ts';
+import { PalisadeError } from '../errors/codes.ts';
+import { compilePolicyText, readPolicyBytes } from '../policy/load.ts';
+import { loadTrustedKeys, signaturePathOf, UNVERIFIED, verifyBlob, type PolicySignature } from '../policy/signature.ts';
 import { watchPolicyFile } from '../policy/watch.ts';
+
+/** Which keys may sign the policy, and whether a signature is required (settings PALISADE_POLICY_*). */
+export interface SignaturePolicy {
+  /** PEM files of trusted public keys; empty = signatures not checked. */
+  readonly keyFiles: readonly string[];
+  /** Refuse a policy that has no valid signature by one of the keys. */
+  readonly required: boolean;
+}
 
 export interface PolicyHolderOptions {
   readonly file: string;
@@ -19,11 +35,22 @@ export interface PolicyHolderOptions {
   readonly logger: Logger;
   readonly onLoaded?: (policy: CompiledPolicy) => void;
   readonly onRefused?: (error: Error) => void;
+  readonly signatures?: SignaturePolicy;
+}
+
+/** The last policy refused, for /readyz and the fleet status: its stable code and why. */
+export interface PolicyRefusal {
+  readonly code: string;
+  readonly reason: string;
+  /** Unix time, milliseconds. */
+  readonly at: number;
 }
 
 export interface PolicyHolder {
   /** The policy in force; a request reads it once and keeps it to its end. */
   current(): CompiledPolicy | null;
+  /** The last refusal since the policy in force was loaded, or null. */
+  lastRefusal(): PolicyRefusal | null;
   /** Re-reads the file now. Resolves to the error if it was refused (the previous policy stays). */
   reload(): Promise<Error | null>;
   /** Stops watching the file. */
@@ -33,44 +60,90 @@ export interface PolicyHolder {
 /** Loads the policy (throws its error if the first load is refused) and watches the file for changes. */
 export async function startPolicyHolder(options: PolicyHolderOptions): Promise<PolicyHolder> {
   const { file, services, logger } = options;
+  const sig: SignaturePolicy = options.signatures ?? { keyFiles: [], required: false };
+  if (sig.required && sig.keyFiles.length === 0) {
+    throw new PalisadeError('CONFIG_INVALID', 'PALISADE_POLICY_REQUIRE_SIGNATURE is true but PALISADE_POLICY_PUBLIC_KEYS names no key file: set it to the PEM public key(s) the policy is signed with');
+  }
+  const sigFile = signaturePathOf(file);
+  const checking = sig.keyFiles.length > 0;
   let policy: CompiledPolicy | null = null;
-  // Hash of the bytes last read (loaded or refused): an unchanged file is not compiled, or reported, again.
+  let refusal: PolicyRefusal | null = null;
+  // Hash of the bytes last read (policy, signature, keys; loaded or refused): unchanged files are not compiled, or reported, again.
   let textHash = '';
 
-  async function reload(): Promise<Error | null> {
-    let text: string;
+  function refuse(e: Error): Error {
+    refusal = { code: (e as PalisadeError).code ?? 'POLICY_INVALID', reason: e.message, at: Date.now() };
+    options.onRefused?.(e);
+    return e;
+  }
+
+  /** The signature text beside the policy, or null when there is none. */
+  async function readSignature(): Promise<string | null> {
     try {
-      text = await readPolicyText(file);
+      return await readFile(sigFile, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return null;
+      throw new PalisadeError('POLICY_SIGNATURE_MISSING', `${sigFile}: cannot read the signature file: ${code ?? (err as Error).message}`);
+    }
+  }
+
+  async function reload(): Promise<Error | null> {
+    let bytes: Buffer;
+    let sigText: string | null = null;
+    let keyFilesText = '';
+    let keys: Awaited<ReturnType<typeof loadTrustedKeys>> = [];
+    try {
+      bytes = await readPolicyBytes(file);
+      if (checking) {
+        sigText = await readSignature();
+        keys = await loadTrustedKeys(sig.keyFiles);
+        keyFilesText = keys.map((k) => k.keyId).join(',');
+      }
     } catch (err) {
       const e = err as PalisadeError;
+      // The same failure is reported once, like the same bad bytes.
+      const hash = `error:${e.code}:${e.message}`;
+      if (hash === textHash) return null;
+      textHash = hash;
       if (policy) logger.error({ code: e.code, err: e.message }, 'policy file unreadable; previous policy stays in force');
-      options.onRefused?.(e);
-      return e;
+      return refuse(e);
     }
-    const hash = createHash('sha256').update(text).digest('hex');
+    const hash = createHash('sha256').update(bytes).update('\0').update(sigText ?? '').update('\0').update(keyFilesText).digest('hex');
     if (hash === textHash) return null;
     textHash = hash;
     try {
-      const next = await compilePolicyText(text, file, services);
+      let signature: PolicySignature = UNVERIFIED;
+      if (sigText === null && sig.required) {
+        throw new PalisadeError('POLICY_SIGNATURE_MISSING', `${file}: signatures are required (PALISADE_POLICY_REQUIRE_SIGNATURE) and there is no ${sigFile}; sign the policy (palisade policy sign, or cosign sign-blob) and publish the signature beside it`);
+      }
+      // A signature that is there is always checked: a bad one is never ignored, required or not.
+      if (sigText !== null && checking) signature = { verified: true, keyId: verifyBlob(bytes, sigText, keys, sigFile).keyId };
+      const next = await compilePolicyText(bytes.toString('utf8'), file, services, signature);
       const previous = policy;
       policy = next; // atomic: a request holds the policy it started with
-      logger.info({ policy: next.name, version: next.version, hash: next.hash, previous: previous?.hash ?? null }, 'policy loaded');
+      refusal = null;
+      logger.info({ policy: next.name, version: next.version, hash: next.hash, previous: previous?.hash ?? null, verified: signature.verified, keyId: signature.keyId }, 'policy loaded');
       options.onLoaded?.(next);
       return null;
     } catch (err) {
       const e = err as Error;
       logger.error({ code: (err as PalisadeError).code ?? 'POLICY_INVALID', err: e.message, hash: policy?.hash ?? null }, 'policy refused; previous policy stays in force');
-      options.onRefused?.(e);
-      return e;
+      return refuse(e);
     }
   }
 
   const initialError = await reload();
   if (initialError) throw initialError;
-  const watcher = watchPolicyFile(file, () => void reload());
+  // The signature and the keys can change on their own (a signature published after its policy, a key rotated).
+  const watched = [file, ...(checking ? [sigFile, ...sig.keyFiles] : [])];
+  const watchers = watched.map((f) => watchPolicyFile(f, () => void reload()));
   return {
     current: () => policy,
+    lastRefusal: () => refusal,
     reload,
-    close: () => watcher.close(),
+    close: () => {
+      for (const w of watchers) w.close();
+    },
   };
 }

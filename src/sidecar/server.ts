@@ -21,6 +21,7 @@ import type { Settings } from '../config/settings.ts';
 import type { DecisionSink } from '../decision/sink.ts';
 import { createClientIpResolver } from '../http/client-ip.ts';
 import type { CompiledPolicy } from '../policy/compiled.ts';
+import { keyPathsOf } from '../policy/signature.ts';
 import { TRACING_OFF, type Tracing } from '../telemetry/tracing.ts';
 import { readCredentials } from '../tls/credentials.ts';
 import { startAdmin } from './admin.ts';
@@ -82,6 +83,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger,
     onLoaded: (p) => notify('onPolicyLoaded', p),
     onRefused: (e) => notify('onPolicyRefused', e),
+    signatures: { keyFiles: keyPathsOf(settings.policyPublicKeys), required: settings.policyRequireSignature },
   });
   const creds = readCredentials(tlsFilesOf(settings));
   const deps: AppDeps = {
@@ -110,6 +112,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     host: settings.adminHost,
     port: settings.adminPort,
     policy: holder.current,
+    lastRefusal: holder.lastRefusal,
     closing: () => closing,
     ...(options.notReadyReason ? { notReadyReason: options.notReadyReason } : {}),
     ...(options.adminRoutes ? { routes: options.adminRoutes } : {}),

@@ -302,8 +302,9 @@ let lastPolicy: { readonly key: NonNullable<DecisionRecord['policy']>; readonly 
 
 function policyOf(p: NonNullable<DecisionRecord['policy']>): OcsfPolicy {
   const last = lastPolicy;
-  if (last && (last.key === p || (last.key.hash === p.hash && last.key.name === p.name && last.key.version === p.version))) return last.ocsf;
-  const ocsf: OcsfPolicy = shared({ name: p.name, uid: p.hash, version: p.version, is_applied: true });
+  if (last && (last.key === p || (last.key.hash === p.hash && last.key.name === p.name && last.key.version === p.version && last.key.keyId === p.keyId))) return last.ocsf;
+  const signature = p.keyId !== undefined ? { verified: true, key_id: p.keyId } : { verified: false };
+  const ocsf: OcsfPolicy = shared({ name: p.name, uid: p.hash, version: p.version, is_applied: true, data: { signature } });
   lastPolicy = { key: p, ocsf };
   return ocsf;
 }

@@ -124,9 +124,15 @@ export function recordFromOcsf(input: unknown): DecisionRecord {
     response: { status: e.http_response.code, bytesOut: e.http_response.length ?? 0 },
     stages: x.stages as StageTiming[],
     upstreamMs: x.upstream_ms,
-    policy: e.policy ? { name: e.policy.name ?? '', version: e.policy.version ?? '', hash: e.policy.uid ?? '' } : null,
+    policy: e.policy ? policyOf(e.policy) : null,
     detail: x.detail,
   };
   if (x.exact) for (const [path, value] of Object.entries(x.exact)) setPath(record as unknown as Record<string, unknown>, path, value);
   return record;
+}
+
+function policyOf(p: NonNullable<OcsfHttpActivity['policy']>): NonNullable<DecisionRecord['policy']> {
+  const facts = { name: p.name ?? '', version: p.version ?? '', hash: p.uid ?? '' };
+  const keyId = p.data?.signature.key_id;
+  return keyId !== undefined ? { ...facts, keyId } : facts;
 }

@@ -131,6 +131,8 @@ export interface OcsfPolicy {
   readonly uid?: string;
   readonly version?: string;
   readonly is_applied?: boolean;
+  /** Palisade: whether the policy's signature was verified before it was applied, and by which key id. */
+  readonly data?: { readonly signature: { readonly verified: boolean; readonly key_id?: string } };
 }
 
 export interface OcsfFirewallRule {

@@ -69,7 +69,7 @@ export function jwtAllowRecord(over: Partial<DecisionRecord> = {}): DecisionReco
       { stage: 'authz', us: 6.75, outcome: 'continue' },
     ],
     upstreamMs: 2.91,
-    policy: { name: 'shop', version: '2025-06-01', hash: 'c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789' },
+    policy: { name: 'shop', version: '2025-06-01', hash: 'c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789', keyId: '90fc66c516105e79' },
     detail: null,
     ...over,
   };
