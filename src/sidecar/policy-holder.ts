@@ -88,7 +88,16 @@ export async function startPolicyHolder(options: PolicyHolderOptions): Promise<P
     }
   }
 
-  async function reload(): Promise<Error | null> {
+  // One reload at a time, in order: a slow one (a large policy compiling) must not finish after,
+  // and overwrite, a newer one that the watcher or an operator started meanwhile.
+  let queue: Promise<unknown> = Promise.resolve();
+  function reload(): Promise<Error | null> {
+    const next = queue.then(reloadNow);
+    queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async function reloadNow(): Promise<Error | null> {
     let bytes: Buffer;
     let sigText: string | null = null;
     let keyFilesText = '';

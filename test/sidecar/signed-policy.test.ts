@@ -176,11 +176,11 @@ describe('a sidecar that requires signed policies', () => {
       refusals.push(((await h.sidecar.reloadPolicy()) as PalisadeError | null)?.code ?? 'seen by the watcher');
       expect(h.sidecar.policy()?.hash).toBe(v7);
     }
-    expect(refusals.filter((c) => c !== 'seen by the watcher' && c !== 'POLICY_SIGNATURE_INVALID')).toEqual([]);
+    expect(refusals.filter((c) => c !== 'seen by the watcher' && c !== 'POLICY_SIGNATURE_INVALID'), refusals.join(' ')).toEqual([]);
     await until(() => (seen.get(200) ?? 0) >= 20, 30_000);
     stop = true;
     await Promise.all(load);
-    expect([...seen.keys()]).toEqual([200]);
+    expect([...seen.entries()]).toEqual([[200, seen.get(200)]]);
     await until(() => h.decisions.length - startAt >= [...seen.values()].reduce((a, b) => a + b, 0), 5000);
     const hashes = new Set(h.decisions.slice(startAt).map((d) => d.policy?.hash));
     expect([...hashes]).toEqual([v7]);
