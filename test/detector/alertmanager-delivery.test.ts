@@ -43,8 +43,10 @@ describe('Alertmanager delivery', () => {
     const det = createEmbeddedDetector({ services, logger, config: { alerts: { alertmanager: { urls: ['http://127.0.0.1:1', am.url], resendIntervalSeconds: 1, retries: 0, timeoutMs: 2000 } } } });
     try {
       const client = feedFlood(det, 61, 700);
+      const raised = Date.now();
       expect(det.alerts.some((a) => a.anomaly.client.key === client)).toBe(true);
       await eventually(async () => (await am.alerts([`client="${client}"`])).length > 0, 15_000, 'alert in the Alertmanager that is up');
+      console.log(`alertmanager: alert seen in GET /api/v2/alerts ${Date.now() - raised} ms after the detector raised it, another Alertmanager URL down (upper bound: polled every 50 ms)`);
       await eventually(() => det.alertmanager!.stats().failed > 0, 15_000, 'the down one counted as failed');
       const before = (await am.alerts([`client="${client}"`])).map((a) => a.labels);
 

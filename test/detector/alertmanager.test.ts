@@ -129,7 +129,9 @@ describe('alerts in a real Alertmanager', () => {
 
   it('removing the block resolves the alert: gone from the active alerts, a resolved notification', async () => {
     expect(blockListStore(h.services).remove('spiffeId', attacker.spiffeId)).toBe(true);
+    const removedAt = Date.now();
     await eventually(async () => (await am.alerts([`client="${attacker.spiffeId}"`])).length === 0, 10_000, 'alert resolved in Alertmanager');
+    console.log(`alertmanager: resolved in GET /api/v2/alerts ${Date.now() - removedAt} ms after the block was removed (upper bound)`);
     await eventually(() => notified(attacker.spiffeId, 'resolved').length > 0, 10_000, 'resolved notification');
     const resolved = notified(attacker.spiffeId, 'resolved').at(-1)!.alerts.find((a) => a.labels['client'] === attacker.spiffeId)!;
     expect(resolved.status).toBe('resolved');

@@ -89,6 +89,7 @@ describe('undo: palisade blocklist remove by source, age and rule', () => {
     await eventually(async () => (await am.alerts([`client="${attacker.spiffeId}"`])).length > 0, 15_000, 'alert in Alertmanager');
 
     const r = await palisade(['blocklist', 'remove', '--source', 'detector', '--since', '10m', '--reason', 'policy mistake, SEC-9', '--actor', 'bob'], world.env);
+    const liftedAt = Date.now();
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^lifted 2 blocks \(source detector, added in the last 10m\), reason "policy mistake, SEC-9", by bob/);
@@ -98,6 +99,7 @@ describe('undo: palisade blocklist remove by source, age and rule', () => {
     // Every sidecar lets them in like any unblock; the older detector block and the manual one stay.
     const store = blockListStore(h.services);
     await eventually(() => store.get('spiffeId', attacker.spiffeId) === undefined && store.get('ip', OTHER_RULE) === undefined, 10_000, 'lifted at the sidecar');
+    console.log(`undo: lifted at the sidecar ${Date.now() - liftedAt} ms after the command returned (upper bound: polled every 50 ms)`);
     expect((await send(clients[0]!.agents[0]!, `${h.base}/orders/1`)).status).toBe(200);
     expect(store.get('spiffeId', OLD)?.source).toBe('detector');
     expect(store.get('spiffeId', MANUAL)?.source).toBe('manual');
