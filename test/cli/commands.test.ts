@@ -70,6 +70,7 @@ describe('a wrong command line exits 2 with one line and a pointer to --help', (
     [['settings', 'gateway'], 'palisade settings: unknown component "gateway"; use sidecar, detector or webhook'],
     [['settings', 'sidecar', '--config', 'x'], 'palisade settings sidecar: unknown flag --config'],
     [['inject', '--in-place'], 'palisade inject: --in-place needs FILE arguments and no --output'],
+    [['inject', '-o', 'yaml'], 'palisade inject: -o yaml: for inject, -o names the output FILE (the output is always YAML, or JSON for JSON input); write ./yaml for a file of that name'],
   ])('%j', async (args, message) => {
     const r = await palisade(args);
     expect(r.stdout).toBe('');

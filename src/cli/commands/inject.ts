@@ -61,6 +61,10 @@ export async function run(argv: string[]): Promise<number> {
   const output = values['output'] as string | undefined;
   const files = positionals.length > 0 ? positionals : ['-'];
   if (inPlace && (output !== undefined || files.includes('-'))) throw new UsageError('palisade inject', '--in-place needs FILE arguments and no --output');
+  // Elsewhere -o picks a format; here it names a file: "-o yaml" is far more likely that mistake.
+  if (output !== undefined && /^(json|yaml|text|wide)$/.test(output)) {
+    throw new UsageError('palisade inject', `-o ${output}: for inject, -o names the output FILE (the output is always YAML, or JSON for JSON input); write ./${output} for a file of that name`);
+  }
 
   try {
     const raw: Partial<Record<InjectOptionName, unknown>> = {};
