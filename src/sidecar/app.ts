@@ -29,6 +29,7 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 export function buildApp(kind: 'tls' | 'plain', deps: AppDeps): FastifyInstance {
   const { settings, record, notify, tracing } = deps;
   const scheme = kind === 'tls' ? 'https' : 'http';
+  const errorHandler = createErrorHandler(deps, scheme);
   // A client error (timeout, bad framing) on a socket whose request is already in a
   // handler belongs to that request's one decision.
   const inflight = new WeakMap<Socket, FastifyRequest>();
@@ -46,6 +47,10 @@ export function buildApp(kind: 'tls' | 'plain', deps: AppDeps): FastifyInstance 
     // Node closes a client that has not sent full headers in time: slowloris.
     http: kind === 'plain' ? { connectionsCheckingInterval } : undefined,
     clientErrorHandler: createClientErrorHandler(deps, inflight),
+    // The router's own refusals (a path it cannot decode, a parameter too long) go to the same
+    // error handler as every other error: problem+json, a request id, one decision. Without
+    // this, fastify answered them itself in its own JSON, with no decision record.
+    frameworkErrors: errorHandler,
     ...(kind === 'tls' ? { https: { ...secureContextOptions(deps.creds, settings), connectionsCheckingInterval } } : {}),
   };
   const app = Fastify(serverOptions as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
@@ -87,7 +92,7 @@ export function buildApp(kind: 'tls' | 'plain', deps: AppDeps): FastifyInstance 
     if (request.palisade) recordAbort(request.palisade, record, deps.logger, 'request');
     done();
   });
-  app.setErrorHandler(createErrorHandler(deps, scheme));
+  app.setErrorHandler(errorHandler);
 
   const handler = createRequestHandler({ ...deps, kind });
   app.route({ method: METHODS, url: '/*', handler });

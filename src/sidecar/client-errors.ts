@@ -95,9 +95,16 @@ export function createClientErrorHandler(deps: ClientErrorDeps, inflight: WeakMa
 /** fastify's error handler: errors the HTTP layer or a handler raised for a request. */
 export function createErrorHandler(deps: ClientErrorDeps, scheme: 'https' | 'http'): (err: FastifyError | (Error & { code?: string; statusCode?: number }), request: FastifyRequest, reply: FastifyReply) => unknown {
   return (err, request, reply) => {
-    // An error before the onRequest hook (the router refusing the URL) still owes its decision.
-    request.palisade ??= openOutcome(request.raw, request.id, deps.policy(), NO_REQUEST_TRACE, scheme, false);
-    const o = request.palisade;
+    // (undefined, not null, on the request object fastify builds for a framework error)
+    let o = request.palisade ?? null;
+    if (o === null) {
+      // An error before the onRequest hook (the router refusing the URL, through frameworkErrors)
+      // still owes its one decision; no onResponse hook will record it, so this path does.
+      const opened = openOutcome(request.raw, request.id, deps.policy(), NO_REQUEST_TRACE, scheme, false);
+      request.palisade = o = opened;
+      reply.raw.once('finish', () => deps.record(opened, reply.raw.statusCode));
+      reply.raw.once('close', () => recordAbort(opened, deps.record, deps.logger, 'framework error'));
+    }
     if (clientGone(request)) return recordAbort(o, deps.record, deps.logger, `error handler: ${err.code ?? err.name}`);
     if (reply.sent) return;
     if (err instanceof PalisadeError && err.code in CODES) return sendProblem(reply, o, err.code, o.decidedBy, null, undefined, undefined, undefined, err.message);

@@ -115,8 +115,13 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
     upstreamStarted(o);
     // A stage may have wrapped the body stream (the size limiter): forward the wrapper.
     if (ctx.bodyStream !== null && ctx.bodyStream !== request.body) request.body = ctx.bodyStream;
-    const target = np.query ? `${np.forward}?${np.query}` : np.forward;
+    // The path goes to reply-from alone and the raw query beside it: reply-from percent-decodes
+    // the whole target it is given, so a query it could not decode (`?q=%zz`) failed the request
+    // with a 500, and one that decodes to `../` (`?next=..%2Fx`) was refused as a path traversal.
+    // The sidecar judges the normalized path; the query is the service's, forwarded as it came.
+    const target = np.forward;
     const fromOpts: Parameters<FastifyReply['from']>[1] = {
+      ...(np.query ? { queryString: () => np.query } : {}),
       // An applied method override: the upstream receives the method every stage judged.
       ...(hv.method !== null ? { method: hv.method as 'PUT' } : {}),
       rewriteRequestHeaders: (_req, headers) => o.trace.injectUpstream(upstreamHeaders(ctx, headers)),
