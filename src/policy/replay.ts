@@ -6,7 +6,8 @@
  *
  * Per stage:
  * - blocklist: the policy's entries against the IP, the peer and the identity
- *   (exact; the run-time block list is not part of a policy);
+ *   (exact); a recorded block from the run-time list (detector, operators),
+ *   which no policy holds, is kept as a fact;
  * - authn: the requirement of the route against the recorded credentials: the
  *   peer certificate (judged by the policy's mTLS rules), a token that
  *   verified (the identity's methods), or a token that was refused (a
@@ -60,11 +61,16 @@ export interface Replayer {
   replay(r: DecisionRecord): ReplayOutcome;
 }
 
-/** Which recorded denies are facts the replay keeps, in stage order. */
-function keptFacts(r: DecisionRecord): Kept[] {
+/**
+ * Which recorded denies are facts the replay keeps, in stage order. A block
+ * from the run-time block list (the detector's, an operator's) is one: that
+ * list is not part of any policy, so it stands whichever policy is replayed.
+ */
+function keptFacts(r: DecisionRecord, policyEntries: ReadonlySet<string>): Kept[] {
   const out: Kept[] = [];
   const keep = (stage: string, code: Code, rule: string | null, dryRun: boolean) => {
-    if (stage === 'ratelimit' || (stage === 'validation' && !VALIDATION_REPLAYED.has(code))) out.push({ stage, code, rule, dryRun });
+    const runTimeBlock = stage === 'blocklist' && code === 'BLOCKED' && rule !== null && !rule.startsWith('policy:') && !policyEntries.has(rule);
+    if (runTimeBlock || stage === 'ratelimit' || (stage === 'validation' && !VALIDATION_REPLAYED.has(code))) out.push({ stage, code, rule, dryRun });
   };
   for (const w of r.wouldDeny) keep(w.stage, w.code, w.rule, true);
   if (r.verdict === 'deny') keep(r.decidedBy, r.code, r.rule, false);
@@ -89,6 +95,7 @@ export function createReplayer(policy: CompiledPolicy, recordedUnder: CompiledPo
   const rl = policy.document.spec.rateLimits;
   const rateRules = new Map(rl.rules.map((x) => [x.id, x.audit] as const));
   const audits = (p: CompiledPolicy, s: StageName) => p.auditAll || p.auditStages.has(s);
+  const recordedEntries = new Set(recordedUnder.document.spec.blocklist.entries.flatMap((e) => (e.id ? [e.id] : [])));
 
   /** A kept fact on this side: null when its rule is gone; else a deny with this policy's dry-run status. */
   function keptDeny(k: Kept): (Deny & { readonly audit: boolean }) | null {
@@ -102,6 +109,9 @@ export function createReplayer(policy: CompiledPolicy, recordedUnder: CompiledPo
         if (a === undefined) return null;
         ruleAudit = a;
       }
+    } else if (k.stage === 'blocklist') {
+      // A run-time entry's own dry-run flag is what the record shows.
+      ruleAudit = k.dryRun && !audits(recordedUnder, 'blocklist');
     } else if (k.dryRun && !audits(recordedUnder, k.stage)) {
       // Dry-run by its own rule (an operation, a limits route): the rule's audit flag is not in the record.
       ruleAudit = true;
@@ -112,7 +122,8 @@ export function createReplayer(policy: CompiledPolicy, recordedUnder: CompiledPo
   return {
     replay(r) {
       const notes: string[] = [];
-      const kept = keptFacts(r);
+      const kept = keptFacts(r, recordedEntries);
+      let runTimeBlockSeen = false;
       const tokenFailure = r.decidedBy === 'authn' && r.verdict === 'deny' && !NOT_TOKEN.has(r.code) ? r.code : null;
       // Before authn the stages see the peer; after it, what authn establishes on this side.
       let identity: Identity | null = r.identity ?? peerIdentity(r);
@@ -142,6 +153,15 @@ export function createReplayer(policy: CompiledPolicy, recordedUnder: CompiledPo
             if (e.identity !== undefined) identity = e.identity;
             if (d?.code === 'AUTHN_REQUIRED' && !hasToken(r.identity) && tokenFailure === null) notes.push('the recording shows no verified token for this request (tokens are never recorded), so it is taken as absent');
             if (d && tokenFailure !== null && d.code === tokenFailure) notes.push(`the recorded token refusal (${tokenFailure}) is kept`);
+          }
+          if (stage.name === 'blocklist' && d === null && !runTimeBlockSeen) {
+            // Once, at the block list's first check (where the sidecar found it: the IP or the peer; identity blocks are found at the second).
+            runTimeBlockSeen = true;
+            const k = kept.find((x) => x.stage === 'blocklist');
+            if (k) {
+              d = keptDeny(k);
+              notes.push(`the run-time block "${k.rule}" (not part of a policy) is kept as recorded`);
+            }
           }
           if (stage.name === 'validation' && d === null) {
             for (const k of kept) {

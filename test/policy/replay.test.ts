@@ -5,6 +5,7 @@
  * they follow its mTLS rules, requirements and entries.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blockListStore } from '../../src/blocklist/store.ts';
 import { decodeDecision, encodeDecision } from '../../src/decision/encode.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
 import { createLogger } from '../../src/log/logger.ts';
@@ -59,7 +60,11 @@ describe('policy diff replay: block list and authentication', () => {
     const web = await h.client(WEB);
     await send(web, `${h.base}/orders/1`);
     await send(web, `${h.base}/nothing`);
-    await until(() => h.decisions.length === 6);
+    // A block from the run-time list (as the detector or an operator adds it): no policy holds it.
+    const ops = 'spiffe://test.local/ns/ops/sa/oncall';
+    blockListStore(h.services).add({ kind: 'spiffeId', value: ops, reason: 'SOC ticket 4711', source: 'manual', rule: 'manual:ticket-4711' });
+    await send(await h.client(ops), `${h.base}/orders/1`);
+    await until(() => h.decisions.length === 7);
     recording = h.decisions.map((r) => decodeDecision(JSON.parse(JSON.stringify(encodeDecision(r)))));
   });
   afterAll(async () => {
@@ -81,6 +86,7 @@ describe('policy diff replay: block list and authentication', () => {
       '/orders/1 deny BLOCKED blocklist bad-batch',
       '/orders/1 allow - - orders-read',
       '/nothing deny AUTHZ_NO_MATCHING_RULE authz -',
+      '/orders/1 deny BLOCKED blocklist manual:ticket-4711',
     ]);
     expect(replayAll(p, p)).toEqual(recorded);
   });
@@ -97,6 +103,8 @@ describe('policy diff replay: block list and authentication', () => {
       '/orders/1 allow - - orders-read',
       '/orders/1 allow - - orders-read',
       '/nothing deny AUTHZ_NO_MATCHING_RULE authz -',
+      // The run-time block stands whatever the policy says.
+      '/orders/1 deny BLOCKED blocklist manual:ticket-4711',
     ]);
   });
 });
