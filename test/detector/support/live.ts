@@ -73,6 +73,8 @@ export interface ReplayOptions {
   readonly onResult?: (s: Sent) => void;
   /** Most requests in flight at once (all clients). Default 256. */
   readonly maxInFlight?: number;
+  /** Extra request headers (e.g. an Authorization bearer token). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** Sends the schedule in real time (10 ms ticks); resolves with every answer once all are in. */
@@ -101,7 +103,7 @@ export async function replay(clients: readonly LiveClient[], schedule: readonly 
       const p = request(`${base}${req.path}`, {
         dispatcher: agent,
         method: req.method,
-        headers: { 'x-sim-outcome': req.outcome, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: { ...o.headers, 'x-sim-outcome': req.outcome, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         ...(body !== undefined ? { body } : {}),
       })
         .then(async (res) => {
