@@ -7,6 +7,9 @@
  *
  *   node bench/ocsf-encode.ts [events per round] [rounds]
  *
+ * Also the two detail levels (PALISADE_EVENT_DETAIL) on the benchmark's
+ * full-policy request: CPU per event and mean size.
+ *
  * "keep-alive" reuses the connection's TLS facts and the identity object, as
  * the sidecar does for every request on one connection (tls/peer.ts and
  * authn cache them), so their OCSF form is reused; "new connection" gives
@@ -16,11 +19,11 @@ import { loadavg } from 'node:os';
 import { toOcsfAuthentication } from '../src/decision/ocsf/authentication.ts';
 import { toOcsfDetectionFinding, type AnomalyInput } from '../src/decision/ocsf/detection-finding.ts';
 import { toEcs } from '../src/decision/ocsf/ecs.ts';
-import { encodeDecisionJson } from '../src/decision/encode.ts';
+import { decisionEncoder, encodeDecisionJson } from '../src/decision/encode.ts';
 import { toOcsfHttpActivity } from '../src/decision/ocsf/http-activity.ts';
 import { recordFromOcsf } from '../src/decision/ocsf/read.ts';
 import type { DecisionRecord } from '../src/decision/record.ts';
-import { blockedServiceRecord, jwtAllowRecord } from '../test/decision/ocsf/records.ts';
+import { benchAllowRecord, blockedServiceRecord, jwtAllowRecord } from '../test/decision/ocsf/records.ts';
 
 const N = Number(process.argv[2] ?? 20_000);
 const ROUNDS = Number(process.argv[3] ?? 9);
@@ -41,6 +44,12 @@ const anomaly: AnomalyInput = {
   client: { key: 'user-8842', kind: 'identity', ip: '10.1.4.23', subject: 'user-8842', spiffeId: null, tokenId: null }, evidenceId: allow.id, time: allow.time, summary: 'burst',
 };
 
+/** The benchmark's full-policy request (mTLS + RS256 JWT + 1 KB JSON POST), 64 of them over 8 tokens and 32 connections. */
+const bench: DecisionRecord[] = Array.from({ length: 64 }, (_, i) => benchAllowRecord(i));
+const standard = decisionEncoder('standard');
+const full = decisionEncoder('full');
+const standardLines = bench.map(standard);
+
 let sink = 0;
 type Case = { label: string; prepare?: () => DecisionRecord[]; run: (i: number, batch: DecisionRecord[] | null) => number };
 const cases: Case[] = [
@@ -49,6 +58,9 @@ const cases: Case[] = [
   { label: 'record -> event JSON (what a sink does)', run: (i) => encodeDecisionJson(keepAlive[i & 63] as DecisionRecord).length },
   { label: 'record -> event JSON, new connection', prepare: () => Array.from({ length: N }, (_, i) => fresh(keepAlive[i & 63] as DecisionRecord)), run: (i, b) => encodeDecisionJson((b as DecisionRecord[])[i] as DecisionRecord).length },
   { label: 'record -> JSON (the former identity encoding)', run: (i) => JSON.stringify(keepAlive[i & 63]).length },
+  { label: 'benchmark request -> JSON, standard detail', run: (i) => standard(bench[i & 63] as DecisionRecord).length },
+  { label: 'benchmark request -> JSON, full detail', run: (i) => full(bench[i & 63] as DecisionRecord).length },
+  { label: 'standard JSON line -> record', run: (i) => recordFromOcsf(JSON.parse(standardLines[i & 63] as string)).time },
   { label: 'JSON line -> record (policy diff, detector)', run: (i) => recordFromOcsf(JSON.parse(lines[i & 63] as string)).time },
   { label: '  of which JSON.parse alone', run: (i) => (JSON.parse(lines[i & 63] as string) as { time: number }).time },
   { label: 'record -> Authentication event (3002)', run: (i) => toOcsfAuthentication(keepAlive[i & 63] as DecisionRecord)?.time ?? 0 },
@@ -81,4 +93,6 @@ const recordBytes = keepAlive.reduce((n, r) => n + Buffer.byteLength(JSON.string
 console.log(`OCSF encoding cost, CPU time per event (Node ${process.version}; ${ROUNDS} interleaved rounds of ${N}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
 for (const [label, xs] of results) console.log(`  ${label.padEnd(50)} ${Math.min(...xs).toFixed(0).padStart(7)} ns/event min, ${median(xs).toFixed(0).padStart(7)} median   (${(1e9 / Math.min(...xs) / 1000).toFixed(0)}k/s on one core)`);
 console.log(`  event size ${eventBytes.toFixed(0)} bytes of JSON (record alone: ${recordBytes.toFixed(0)} bytes)`);
+const meanBytes = (f: (r: DecisionRecord) => string) => bench.reduce((n, r) => n + Buffer.byteLength(f(r)), 0) / bench.length;
+console.log(`  benchmark request (allowed): standard ${meanBytes(standard).toFixed(0)} bytes mean, full ${meanBytes(full).toFixed(0)} bytes mean`);
 if (sink === -1) console.log(sink); // keeps the results alive

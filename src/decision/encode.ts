@@ -7,21 +7,43 @@
 import { toOcsfHttpActivity, type OcsfHttpActivity } from './ocsf/http-activity.ts';
 import { eventJson } from './ocsf/json.ts';
 import { recordFromOcsf } from './ocsf/read.ts';
+import { toOcsfHttpActivityStandard } from './ocsf/standard.ts';
 import type { DecisionRecord } from './record.ts';
 
 export type DecisionEvent = OcsfHttpActivity;
 
-export function encodeDecision(record: DecisionRecord): DecisionEvent {
-  return toOcsfHttpActivity(record);
+/**
+ * PALISADE_EVENT_DETAIL: "standard" (the default) = OCSF required and
+ * recommended attributes plus what the detector and `policy diff` read
+ * (ocsf/standard.ts); "full" = every fact of the record (ocsf/http-activity.ts).
+ */
+export const EVENT_DETAILS = ['standard', 'full'] as const;
+export type EventDetail = (typeof EVENT_DETAILS)[number];
+
+/** The setting's value as a level (the settings schema has already refused anything else). */
+export function eventDetailOf(setting: string | undefined): EventDetail {
+  return setting === 'full' ? 'full' : 'standard';
+}
+
+/** The event object; the full level unless `detail` says standard (the wire default is the sinks' business). */
+export function encodeDecision(record: DecisionRecord, detail: EventDetail = 'full'): DecisionEvent {
+  return detail === 'full' ? toOcsfHttpActivity(record) : (toOcsfHttpActivityStandard(record) as unknown as DecisionEvent);
+}
+
+/** The JSON-text encoder of a detail level, for sinks. */
+export function decisionEncoder(detail: EventDetail): (record: DecisionRecord) => string {
+  return detail === 'full' ? (r) => eventJson(toOcsfHttpActivity(r)) : (r) => eventJson(toOcsfHttpActivityStandard(r));
 }
 
 /**
  * The event's JSON text: one NDJSON line (without the newline), one Kafka
- * message value. Equal to JSON.stringify(encodeDecision(record)), byte for
- * byte; the parts many events share are serialized once (ocsf/json.ts).
+ * message value. Equal to JSON.stringify(encodeDecision(record, detail)),
+ * byte for byte; the parts many events share are serialized once
+ * (ocsf/json.ts). Full detail unless told (sinks use decisionEncoder with
+ * the setting, default standard).
  */
-export function encodeDecisionJson(record: DecisionRecord): string {
-  return eventJson(toOcsfHttpActivity(record));
+export function encodeDecisionJson(record: DecisionRecord, detail: EventDetail = 'full'): string {
+  return eventJson(detail === 'full' ? toOcsfHttpActivity(record) : toOcsfHttpActivityStandard(record));
 }
 
 /** Parsed event (one NDJSON line or Kafka message value) -> the record; throws OcsfReadError. */

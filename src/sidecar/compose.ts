@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Settings } from '../config/settings.ts';
+import { eventDetailOf } from '../decision/encode.ts';
 import { createKafkaSink } from '../decision/sinks/kafka/index.ts';
 import { createNdjsonSink } from '../decision/sinks/ndjson.ts';
 import { createWorkerSink } from '../decision/sinks/worker/sink.ts';
@@ -42,8 +43,8 @@ export { createServices };
 
 /** The decision sink the settings name, on the request thread or in a thread of its own (PALISADE_DECISIONS_THREAD). */
 async function openSink(settings: Settings, logger: Logger, kafka: boolean): Promise<DecisionSink> {
-  if (settings.decisionsThread === 'worker') return createWorkerSink({ spec: kafka ? { kind: 'kafka', settings } : { kind: 'ndjson', target: settings.decisionsFile }, logger });
-  return kafka ? createKafkaSink(settings, logger) : createNdjsonSink({ target: settings.decisionsFile });
+  if (settings.decisionsThread === 'worker') return createWorkerSink({ spec: kafka ? { kind: 'kafka', settings } : { kind: 'ndjson', target: settings.decisionsFile, detail: eventDetailOf(settings.eventDetail) }, logger });
+  return kafka ? createKafkaSink(settings, logger) : createNdjsonSink({ target: settings.decisionsFile, detail: eventDetailOf(settings.eventDetail) });
 }
 
 export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> {

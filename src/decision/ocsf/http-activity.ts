@@ -126,7 +126,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 const ALERT_CODES: ReadonlySet<Code> = new Set<Code>(['BLOCKED', 'BODY_FORBIDDEN_KEY', 'AUTHN_ALGORITHM_FORBIDDEN']);
 
 /** True when the policy let the request through to the upstream (even if it then failed). */
-function forwarded(r: DecisionRecord): boolean {
+export function forwarded(r: DecisionRecord): boolean {
   return r.verdict === 'allow' || r.decidedBy === 'forward' || r.decidedBy === 'upstream';
 }
 
@@ -148,7 +148,7 @@ export function isAlert(r: DecisionRecord): boolean {
   return r.verdict === 'deny' && ALERT_CODES.has(r.code);
 }
 
-function userType(identity: Identity): { id: number; caption: string } {
+export function userType(identity: Identity): { id: number; caption: string } {
   if (identity.subject.startsWith('spiffe://')) return USER_TYPE.service;
   // Client-credentials tokens name the client as their subject: a service, not a person.
   if (identity.clientId !== null && identity.clientId === identity.subject) return USER_TYPE.service;
@@ -237,7 +237,7 @@ function mapTls(tls: TlsFacts): TlsMapping {
   return { tls: shared(out), exact };
 }
 
-function endpointOf(ip: string, port: number, exact: Record<string, unknown>, path: 'client' | 'server'): OcsfNetworkEndpoint | undefined {
+export function endpointOf(ip: string, port: number, exact: Record<string, unknown>, path: 'client' | 'server'): OcsfNetworkEndpoint | undefined {
   if (isIpAddress(ip)) return { ip, port };
   // An endpoint needs an ip (or a name); an unknown one (socket already gone) is left out.
   if (ip !== '') exact[`${path}.ip`] = ip;
@@ -245,7 +245,7 @@ function endpointOf(ip: string, port: number, exact: Record<string, unknown>, pa
   return undefined;
 }
 
-function urlOf(r: DecisionRecord, exact: Record<string, unknown>): OcsfUrl | undefined {
+export function urlOf(r: DecisionRecord, exact: Record<string, unknown>): OcsfUrl | undefined {
   const { host, path, scheme } = r.request;
   if (host === '' && path === '') return undefined;
   const url: Mutable<OcsfUrl> = { scheme };
@@ -300,7 +300,7 @@ function identityExtraOf(identity: Identity): PalisadeIdentityExtra {
 // The active policy changes rarely: every event of one policy shares its OCSF form.
 let lastPolicy: { readonly key: NonNullable<DecisionRecord['policy']>; readonly ocsf: OcsfPolicy } | null = null;
 
-function policyOf(p: NonNullable<DecisionRecord['policy']>): OcsfPolicy {
+export function policyOf(p: NonNullable<DecisionRecord['policy']>): OcsfPolicy {
   const last = lastPolicy;
   if (last && (last.key === p || (last.key.hash === p.hash && last.key.name === p.name && last.key.version === p.version && last.key.keyId === p.keyId))) return last.ocsf;
   const signature = p.keyId !== undefined ? { verified: true, key_id: p.keyId } : { verified: false };
@@ -439,7 +439,7 @@ function connectionInfo(v: 4 | 6 | null): OcsfConnectionInfo {
 // Three possible values: built once, shared by every event.
 const CONNECTION_INFO = { 4: connectionInfo(4), 6: connectionInfo(6), none: connectionInfo(null) } as const;
 
-function connectionInfoOf(clientIp: string): OcsfConnectionInfo {
+export function connectionInfoOf(clientIp: string): OcsfConnectionInfo {
   const family = isIP(clientIp);
   if (family === 0) return CONNECTION_INFO.none;
   // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d; it is IPv4 on the wire.

@@ -34,13 +34,15 @@ export function isDecisionEvent(event: unknown): event is OcsfHttpActivity {
   return isObject(event) && event['class_uid'] === CLASS.httpActivity.uid && isObject(event['unmapped']) && isObject(event['unmapped']['palisade']);
 }
 
-function peerOf(tls: OcsfTls): PeerCertificate | null {
+/** `identitySpiffe`: the identity's SPIFFE ID, which a standard event gives instead of repeating it as a SAN. */
+function peerOf(tls: OcsfTls, identitySpiffe: string | null): PeerCertificate | null {
   const c = tls.certificate;
   if (!c) return null;
   const san = c.sans?.find((s) => s.type === 'URI' && s.name.startsWith('spiffe://'));
   const fp = c.fingerprints?.find((f) => f.algorithm_id === FINGERPRINT_SHA256.id);
   return {
-    spiffeId: san?.name ?? null,
+    // A standard event (no validity: created_time absent) gives the SPIFFE ID as the identity's unless it has the SAN.
+    spiffeId: san?.name ?? (c.created_time === undefined && c.subject === undefined ? identitySpiffe : null),
     subject: c.subject ?? '',
     issuer: c.issuer,
     serialNumber: c.serial_number,
@@ -50,11 +52,11 @@ function peerOf(tls: OcsfTls): PeerCertificate | null {
   };
 }
 
-function tlsOf(tls: OcsfTls): TlsFacts {
-  return { protocol: tlsVersionFromOcsf(tls.version), cipher: tls.cipher ?? null, sni: tls.sni ?? null, peer: peerOf(tls) };
+function tlsOf(tls: OcsfTls, identitySpiffe: string | null): TlsFacts {
+  return { protocol: tlsVersionFromOcsf(tls.version), cipher: tls.cipher ?? null, sni: tls.sni ?? null, peer: peerOf(tls, identitySpiffe) };
 }
 
-function identityOf(actor: OcsfActor | undefined, extra: PalisadeDecisionExtra): Identity | null {
+function identityOf(actor: OcsfActor | undefined, extra: Partial<PalisadeDecisionExtra>): Identity | null {
   const more = extra.identity;
   if (!actor?.user || !more) return null;
   const session = actor.session;
@@ -85,11 +87,19 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
   cur[keys[keys.length - 1] as string] = value;
 }
 
+/**
+ * Reads both detail levels (PALISADE_EVENT_DETAIL). A standard event
+ * (standard.ts) has no verdict, code or rule in unmapped.palisade: they come
+ * from status_code and firewall_rule; what it leaves out comes back as
+ * standard.ts's standardRecord() says (no stage timings, whole-ms times...).
+ */
 export function recordFromOcsf(input: unknown): DecisionRecord {
   if (!isDecisionEvent(input)) throw new OcsfReadError(`not a Palisade decision event: expected class_uid ${CLASS.httpActivity.uid} with unmapped.palisade`);
   const e = input;
-  const x = e.unmapped.palisade;
-  if (!isCode(x.code)) throw new OcsfReadError(`unmapped.palisade.code: unknown code ${JSON.stringify(x.code)}`);
+  const x = e.unmapped.palisade as Partial<PalisadeDecisionExtra>;
+  const code = x.code ?? e.status_code;
+  if (!isCode(code)) throw new OcsfReadError(`unmapped.palisade.code / status_code: unknown code ${JSON.stringify(code)}`);
+  if (typeof x.stage !== 'string') throw new OcsfReadError('unmapped.palisade.stage: missing');
   if (typeof e.metadata?.uid !== 'string') throw new OcsfReadError('metadata.uid: missing');
   const req = e.http_request ?? {};
   const url = req.url;
@@ -99,33 +109,33 @@ export function recordFromOcsf(input: unknown): DecisionRecord {
     requestId: req.uid ?? e.metadata.correlation_uid ?? '',
     traceId: e.trace?.uid ?? null,
     time: e.time,
-    durationMs: x.duration_ms,
-    verdict: x.verdict,
+    durationMs: x.duration_ms ?? e.duration,
+    verdict: x.verdict ?? (code === 'ALLOWED' ? 'allow' : 'deny'),
     decidedBy: x.stage as Decider,
-    code: x.code,
-    rule: x.rule,
-    wouldDeny: x.would_deny as WouldDeny[],
+    code,
+    rule: x.rule !== undefined ? x.rule : (e.firewall_rule?.uid ?? null),
+    wouldDeny: (x.would_deny ?? []) as WouldDeny[],
     identity: identityOf(e.actor, x),
     client: { ip: e.src_endpoint?.ip ?? '', port: e.src_endpoint?.port ?? 0, forwardedFor: req.x_forwarded_for ?? [] },
     server: { ip: e.dst_endpoint?.ip ?? '', port: e.dst_endpoint?.ip !== undefined ? (e.dst_endpoint.port ?? 0) : 0 },
-    tls: e.tls ? tlsOf(e.tls) : null,
+    tls: e.tls ? tlsOf(e.tls, x.identity?.spiffe_id ?? null) : null,
     request: {
       method: req.http_method ?? (e.activity_id === 99 ? e.activity_name : ''),
       path: url?.path ?? '',
       host: url && (url.hostname !== undefined || url.port !== undefined) ? joinHost(url.hostname ?? '', url.port) : '',
-      scheme: e.app_protocol_name,
+      scheme: e.app_protocol_name ?? url?.scheme ?? (e.tls ? 'https' : 'http'),
       httpVersion: req.version ?? '',
       userAgent: req.user_agent ?? null,
       contentType: contentType?.value ?? null,
-      route: x.route,
-      params: x.params,
+      route: x.route ?? null,
+      params: x.params ?? null,
       bytesIn: req.body_length ?? 0,
     },
     response: { status: e.http_response.code, bytesOut: e.http_response.length ?? 0 },
-    stages: x.stages as StageTiming[],
-    upstreamMs: x.upstream_ms,
+    stages: (x.stages ?? []) as StageTiming[],
+    upstreamMs: x.upstream_ms !== undefined ? x.upstream_ms : (e.http_response.latency ?? null),
     policy: e.policy ? policyOf(e.policy) : null,
-    detail: x.detail,
+    detail: x.detail ?? null,
   };
   if (x.exact) for (const [path, value] of Object.entries(x.exact)) setPath(record as unknown as Record<string, unknown>, path, value);
   return record;

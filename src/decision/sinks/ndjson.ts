@@ -9,7 +9,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { encodeDecisionJson } from '../encode.ts';
+import { decisionEncoder, type EventDetail } from '../encode.ts';
 import type { DecisionRecord } from '../record.ts';
 import type { DecisionSink, SinkStats } from '../sink.ts';
 
@@ -23,6 +23,8 @@ export interface NdjsonSinkOptions {
   /** Longest a record waits before being written, milliseconds. Default 50. */
   readonly lingerMs?: number;
   readonly encode?: (r: DecisionRecord) => unknown;
+  /** Detail level of the events (PALISADE_EVENT_DETAIL); default "standard". Ignored with `encode`. */
+  readonly detail?: EventDetail;
 }
 
 /** Size of the buffers lines are written into, bytes: one write call per buffer (or per linger). */
@@ -43,7 +45,7 @@ export function createNdjsonSink(options: NdjsonSinkOptions = {}): DecisionSink 
   const maxBuffered = options.maxBuffered ?? 100_000;
   const lingerMs = options.lingerMs ?? 50;
   const custom = options.encode;
-  const serialize = custom ? (r: DecisionRecord) => JSON.stringify(custom(r)) : encodeDecisionJson;
+  const serialize = custom ? (r: DecisionRecord) => JSON.stringify(custom(r)) : decisionEncoder(options.detail ?? 'standard');
   // Lines go straight into reusable buffers: joining a batch of ~4 KB lines
   // into one string and converting that to bytes cost more per event (two
   // copies and a large allocation each time) than writing each line into a

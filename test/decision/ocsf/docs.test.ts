@@ -7,10 +7,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { anomalyFromDetectionFinding, toOcsfDetectionFinding } from '../../../src/decision/ocsf/detection-finding.ts';
 import { toOcsfHttpActivity } from '../../../src/decision/ocsf/http-activity.ts';
+import { decisionEncoder } from '../../../src/decision/encode.ts';
 import { recordFromOcsf } from '../../../src/decision/ocsf/read.ts';
+import { standardRecord } from '../../../src/decision/ocsf/standard.ts';
 import { validateOcsf } from '../../../src/decision/ocsf/validate.ts';
 import { checkEvent, loadOcsf } from './ocsf-source.ts';
-import { jwtAllowRecord } from './records.ts';
+import { benchAllowRecord, jwtAllowRecord } from './records.ts';
 
 const doc = readFileSync(new URL('../../../docs/events.md', import.meta.url), 'utf8');
 
@@ -39,6 +41,18 @@ describe('docs/events.md', () => {
     expect(checkEvent(ocsf, 'http_activity', e)).toEqual([]);
     const record = recordFromOcsf(e);
     expect(withoutRelease(JSON.parse(JSON.stringify(toOcsfHttpActivity(record))))).toEqual(withoutRelease(e));
+  });
+
+  it('the standard-detail example is valid, and is what the standard mapping produces for the record it reads back to', () => {
+    const e = exampleAfter('Example: standard detail');
+    expect(validateOcsf('http-activity', e).errors).toEqual([]);
+    expect(checkEvent(ocsf, 'http_activity', e)).toEqual([]);
+    expect(e['observables']).toBeUndefined();
+    const record = recordFromOcsf(e);
+    expect(withoutRelease(JSON.parse(decisionEncoder('standard')(record)))).toEqual(withoutRelease(e));
+    // It is the benchmark record's event, and standardRecord() says what came back.
+    expect(withoutRelease(JSON.parse(decisionEncoder('standard')(benchAllowRecord(3))))).toEqual(withoutRelease(e));
+    expect(record).toEqual(JSON.parse(JSON.stringify(standardRecord(benchAllowRecord(3)))));
   });
 
   it('the Detection Finding example is valid and is what the mapping produces for its anomaly', () => {

@@ -8,7 +8,8 @@
 import { connect } from 'node:tls';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeDecision, encodeDecision } from '../../../src/decision/encode.ts';
+import { decodeDecision, encodeDecision, encodeDecisionJson } from '../../../src/decision/encode.ts';
+import { standardRecord } from '../../../src/decision/ocsf/standard.ts';
 import { toOcsfHttpActivity, type OcsfHttpActivity } from '../../../src/decision/ocsf/http-activity.ts';
 import type { DecisionRecord } from '../../../src/decision/record.ts';
 import { validateOcsf } from '../../../src/decision/ocsf/validate.ts';
@@ -147,12 +148,28 @@ describe('OCSF HTTP Activity from real sidecar decisions', () => {
     }
   });
 
+  it('the standard detail level (the default on the wire): every real decision validates too, reads back to standardRecord(), and is smaller', () => {
+    let std = 0;
+    let full = 0;
+    for (const d of h.decisions) {
+      const text = encodeDecisionJson(d, 'standard');
+      const e = JSON.parse(text) as Record<string, unknown>;
+      expect(validateOcsf('http-activity', e).errors, `${d.code} ${d.request.path}`).toEqual([]);
+      expect(checkEvent(ocsf, 'http_activity', e), `${d.code} ${d.request.path}`).toEqual([]);
+      expect(e['observables']).toBeUndefined();
+      expect(decodeDecision(e)).toStrictEqual(clone(standardRecord(d)));
+      std += text.length;
+      full += encodeDecisionJson(d).length;
+    }
+    expect(std).toBeLessThan(full * 0.7);
+  });
+
   it('reads every real decision back to the exact record', () => {
     for (const d of h.decisions) expect(decodeDecision(wire(d))).toStrictEqual(clone(d));
   });
 
   it('never carries the query string, a token, a cookie or an Authorization value', () => {
-    const text = h.decisions.map((d) => JSON.stringify(encodeDecision(d))).join('\n');
+    const text = h.decisions.map((d) => `${JSON.stringify(encodeDecision(d))}\n${encodeDecisionJson(d, 'standard')}`).join('\n');
     for (const s of SECRETS) expect(text).not.toContain(s);
     // Neither a whole JWT nor its signature (the part that makes it a credential).
     for (const t of tokens) {

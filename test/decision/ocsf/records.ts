@@ -162,3 +162,78 @@ export const SYNTHETIC: readonly [string, () => DecisionRecord][] = [
   ['TLS without protocol, IPv6 host', noProtocolRecord],
   ['unparseable request, socket gone', brokenSocketRecord],
 ];
+
+/**
+ * The benchmark's full-policy request (bench/lib/fixtures.ts): POST /orders
+ * with a ~1 KB JSON body over keep-alive mTLS, an RS256 JWT with the
+ * fixtures' claims, every stage of the full policy timed, allowed. What
+ * docs/events.md and bench/ocsf-encode.ts size the detail levels on.
+ */
+export function benchAllowRecord(i = 0): DecisionRecord {
+  const iat = Math.floor(T0 / 1000) - 60;
+  return {
+    // A fixed UUIDv7 (time T0, counter i) so docs/events.md can show this exact event.
+    id: `01972b5c-ee00-7000-8000-${String(i).padStart(12, '0')}`,
+    requestId: `b7c41f0e9a2d${String(i).padStart(4, '0')}`,
+    traceId: null,
+    time: T0 + i,
+    durationMs: 0.412731,
+    verdict: 'allow',
+    decidedBy: 'forward',
+    code: 'ALLOWED',
+    rule: 'create-order',
+    wouldDeny: [],
+    identity: {
+      subject: `user-${i % 8}`,
+      methods: ['mtls', 'jwt'],
+      spiffeId: 'spiffe://bench.local/ns/shop/sa/web',
+      issuer: 'https://idp.bench.local/',
+      clientId: 'bench-web',
+      scopes: ['orders:write', 'orders:read'],
+      groups: [],
+      claims: { scope: 'orders:write orders:read', client_id: 'bench-web', iss: 'https://idp.bench.local/', aud: 'orders', sub: `user-${i % 8}`, jti: `bench-token-${i % 8}`, iat, exp: iat + 4 * 3600 },
+      tokenId: `bench-token-${i % 8}`,
+      expiresAt: iat + 4 * 3600,
+    },
+    client: { ip: '127.0.0.1', port: 40000 + (i % 32), forwardedFor: [] },
+    server: { ip: '127.0.0.1', port: 8443 },
+    tls: {
+      protocol: 'TLSv1.3',
+      cipher: 'TLS_AES_256_GCM_SHA384',
+      sni: 'localhost',
+      peer: {
+        spiffeId: 'spiffe://bench.local/ns/shop/sa/web',
+        subject: 'CN=bench-client',
+        issuer: 'CN=Palisade Bench CA',
+        serialNumber: '6B0D3E8F21A4C7D9',
+        fingerprint256: 'C4:1E:77:02:9B:5A:D3:68:F0:1C:4E:A9:3B:72:85:D6:0F:E2:19:B4:6C:38:A1:57:DE:90:2F:C6:4B:81:7A:05',
+        validFrom: 'May 31 00:00:00 2025 GMT',
+        validTo: 'May 31 00:00:00 2026 GMT',
+      },
+    },
+    request: {
+      method: 'POST',
+      path: '/orders',
+      host: 'localhost:8443',
+      scheme: 'https',
+      httpVersion: '1.1',
+      userAgent: null,
+      contentType: 'application/json',
+      route: '/orders',
+      params: {},
+      bytesIn: 1043,
+    },
+    response: { status: 201, bytesOut: 64 },
+    stages: [
+      { stage: 'blocklist', us: 0.6, outcome: 'continue' },
+      { stage: 'authn', us: 4.2, outcome: 'continue' },
+      { stage: 'blocklist', us: 0.7, outcome: 'continue' },
+      { stage: 'ratelimit', us: 3.9, outcome: 'continue' },
+      { stage: 'authz', us: 1.1, outcome: 'continue' },
+      { stage: 'validation', us: 20.6, outcome: 'continue' },
+    ],
+    upstreamMs: 0.231,
+    policy: { name: 'bench-full', version: '1', hash: '9d4e1f0c2b7a65e3d8c1f4a09b2e7d6c5a3f18e0d9c2b4a7f6e5d1c0b9a8e7f6' },
+    detail: null,
+  };
+}

@@ -11,9 +11,9 @@ const tempDir = tempDirs('palisade-ndjson');
 const tempFile = () => join(tempDir(), 'decisions.ndjson');
 
 describe('NDJSON sink', () => {
-  it('writes one OCSF event per line, in order, each the exact JSON of encodeDecision', async () => {
+  it('writes one OCSF event per line, in order, each the exact JSON of encodeDecision (full detail)', async () => {
     const file = tempFile();
-    const sink = createNdjsonSink({ target: file, lingerMs: 5 });
+    const sink = createNdjsonSink({ target: file, lingerMs: 5, detail: 'full' });
     const records: DecisionRecord[] = [jwtAllowRecord(), blockedServiceRecord(), oddRecord(), jwtAllowRecord({ id: '01936f3e-0000-7000-8000-000000000009', requestId: 'req-9' })];
     for (const r of records) sink.write(r);
     await sink.close();
@@ -60,7 +60,8 @@ describe('NDJSON sink', () => {
     const lines = readFileSync(file, 'utf8').split('\n');
     expect(lines.pop()).toBe('');
     expect(lines).toHaveLength(400);
-    lines.forEach((line, i) => expect(line).toBe(JSON.stringify(encodeDecision(records[i] as DecisionRecord))));
+    // The default detail level: standard.
+    lines.forEach((line, i) => expect(line).toBe(JSON.stringify(encodeDecision(records[i] as DecisionRecord, 'standard'))));
     expect(sink.stats()).toEqual({ accepted: 400, delivered: 400, dropped: 0, buffered: 0 });
     await sink.close();
   });

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Settings } from '../../../config/settings.ts';
 import { createKafkaClient } from '../../../kafka/client.ts';
 import { palisadeTopics } from '../../../kafka/topics.ts';
+import { eventDetailOf } from '../../encode.ts';
 import type { DecisionRecord } from '../../record.ts';
 import { createPublisher, type Compression } from './publisher.ts';
 import { createAuthenticationsCore, withAuthentications } from './authentications.ts';
@@ -27,7 +28,9 @@ export type KafkaSinkSettings = Pick<
   | 'kafkaTlsKey' | 'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPasswordFile' | 'kafkaOauthTokenFile'
   | 'kafkaConnectTimeoutMs' | 'kafkaRequestTimeoutMs' | 'kafkaBatchSize' | 'kafkaLingerMs' | 'kafkaBufferEvents'
   | 'kafkaCompression' | 'spoolDir' | 'spoolMaxBytes' | 'spoolFsync' | 'shutdownGraceMs'
->;
+> &
+  /** PALISADE_EVENT_DETAIL; default "standard". */
+  Partial<Pick<Settings, 'eventDetail'>>;
 
 export interface KafkaSinkExtras {
   readonly encode?: (r: DecisionRecord) => unknown;
@@ -58,6 +61,7 @@ export async function createKafkaSink(settings: KafkaSinkSettings, logger: Logge
     bufferEvents: settings.kafkaBufferEvents,
     // Leave the rest of the shutdown grace to closing listeners and the process exit.
     closeTimeoutMs: Math.max(500, Math.floor(settings.shutdownGraceMs / 2)),
+    detail: eventDetailOf(settings.eventDetail),
     ...(extras.encode ? { encode: extras.encode } : {}),
     ...(extras.onStats ? { onStats: extras.onStats } : {}),
   });

@@ -29,7 +29,7 @@
  * request arriving meanwhile waited (the sidecar's p99).
  */
 import type { Logger } from 'pino';
-import { encodeDecisionJson } from '../../encode.ts';
+import { decisionEncoder, type EventDetail } from '../../encode.ts';
 import type { DecisionRecord } from '../../record.ts';
 import type { DecisionSink, SinkStats } from '../../sink.ts';
 import { BoundedQueue } from './buffer.ts';
@@ -56,6 +56,8 @@ export interface KafkaSinkCoreOptions {
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
   readonly encode?: (r: DecisionRecord) => unknown;
+  /** Detail level of the events (PALISADE_EVENT_DETAIL); default "standard". Ignored with `encode`. */
+  readonly detail?: EventDetail;
   /** Called after each change of the stats (published, spilled, dropped); must be cheap. */
   readonly onStats?: (s: KafkaSinkStats) => void;
 }
@@ -70,7 +72,7 @@ const DROP_LOG_MS = 5000;
 export function createKafkaSinkCore(o: KafkaSinkCoreOptions): KafkaSink {
   const { publisher, spool, logger, batchSize, lingerMs } = o;
   const custom = o.encode;
-  const serialize = custom ? (r: DecisionRecord) => JSON.stringify(custom(r)) : encodeDecisionJson;
+  const serialize = custom ? (r: DecisionRecord) => JSON.stringify(custom(r)) : decisionEncoder(o.detail ?? 'standard');
   const closeTimeoutMs = o.closeTimeoutMs ?? 5000;
   const retryMinMs = o.retryMinMs ?? 200;
   const retryMaxMs = o.retryMaxMs ?? 5000;

@@ -3,13 +3,14 @@
  * (sink.ts and thread.ts), sent with postMessage. Records travel as JSON lines
  * (WireRecord below); everything else is structured-cloned.
  */
+import type { EventDetail } from '../../encode.ts';
 import type { KafkaSinkSettings } from '../kafka/index.ts';
 import type { DecisionRecord } from '../../record.ts';
 import type { SinkStats } from '../../sink.ts';
 
 /** Which sink the thread runs, and what it needs to open it. */
 export type InnerSinkSpec =
-  | { readonly kind: 'ndjson'; readonly target: string }
+  | { readonly kind: 'ndjson'; readonly target: string; readonly detail?: EventDetail }
   | { readonly kind: 'kafka'; readonly settings: KafkaSinkSettings };
 
 export interface ThreadData {

@@ -41,7 +41,7 @@ const toStdout = (target: string) => target === '-' || target === 'stdout';
 let sink: DecisionSink;
 try {
   const spec = data.spec;
-  sink = spec.kind === 'kafka' ? await createKafkaSink(spec.settings, logger) : createNdjsonSink(toStdout(spec.target) ? { stream: stdoutRelay() } : { target: spec.target });
+  sink = spec.kind === 'kafka' ? await createKafkaSink(spec.settings, logger) : createNdjsonSink({ ...(toStdout(spec.target) ? { stream: stdoutRelay() } : { target: spec.target }), detail: spec.detail ?? 'standard' });
 } catch (err) {
   send({ t: 'ready', error: (err as Error).message });
   port.close();

@@ -27,10 +27,10 @@ const records = (n: number): DecisionRecord[] =>
   });
 
 describe('decision sink in a worker thread', () => {
-  it('writes every record, in order, as the same NDJSON line the request-thread sink writes', async () => {
+  it('writes every record, in order, as the same NDJSON line the request-thread sink writes (the detail level reaches the thread: full here)', async () => {
     const file = join(tempDir(), 'decisions.ndjson');
     const { logger } = capturingLogger();
-    const sink = await createWorkerSink({ spec: { kind: 'ndjson', target: file }, logger, batchRecords: 16, lingerMs: 2 });
+    const sink = await createWorkerSink({ spec: { kind: 'ndjson', target: file, detail: 'full' }, logger, batchRecords: 16, lingerMs: 2 });
     const rs = records(1000);
     for (const r of rs) sink.write(r);
     await sink.flush();
@@ -71,8 +71,8 @@ describe('decision sink in a worker thread', () => {
     const written = readFileSync(file, 'utf8').split('\n').filter(Boolean);
     expect(written).toHaveLength(s.delivered);
     // The first 100 and the last 50 (sent after the new thread started) are all there.
-    expect(written.slice(0, 100)).toEqual(rs.slice(0, 100).map(encodeDecisionJson));
-    expect(written.slice(-50)).toEqual(rs.slice(150).map(encodeDecisionJson));
+    expect(written.slice(0, 100)).toEqual(rs.slice(0, 100).map((r) => encodeDecisionJson(r, 'standard')));
+    expect(written.slice(-50)).toEqual(rs.slice(150).map((r) => encodeDecisionJson(r, 'standard')));
     expect(lines.some((l) => l['msg'] === 'decision sink thread exited; starting a new one' && l['level'] === 50)).toBe(true);
     await sink.close();
   });
@@ -87,7 +87,7 @@ describe('decision sink in a worker thread', () => {
     expect(sink.stats()).toMatchObject({ accepted: 1000, dropped: 900, buffered: 100 });
     await sink.flush();
     expect(sink.stats()).toEqual({ accepted: 1000, delivered: 100, dropped: 900, buffered: 0 });
-    expect(readFileSync(file, 'utf8').split('\n').filter(Boolean)).toEqual(rs.slice(0, 100).map(encodeDecisionJson));
+    expect(readFileSync(file, 'utf8').split('\n').filter(Boolean)).toEqual(rs.slice(0, 100).map((r) => encodeDecisionJson(r, 'standard')));
     // Once the thread has caught up, records flow again.
     for (const r of rs.slice(0, 50)) sink.write(r);
     await sink.close();
