@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { palisade } from './support/run.ts';
+import { BIN, palisade } from './support/run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'palisade-sign-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -92,5 +92,24 @@ describe('palisade policy sign / verify', () => {
     const p = await palisade(['policy', 'sign', policyFile, '--key', a.pub]);
     expect(p.code).toBe(1);
     expect(p.stderr).toMatch(/unreadable private key/);
+  });
+
+  it('the CI step (deploy/ci/sign-policies.sh) signs every policy under a directory and verifies each', () => {
+    const tree = mkdtempSync(join(dir, 'tree-'));
+    const p = join(tree, 'policy.yaml');
+    writeFileSync(p, readFileSync(new URL('../../deploy/k8s/example/policy/policy.yaml', import.meta.url)));
+    writeFileSync(join(tree, 'other.yaml'), 'kind: ConfigMap\n');
+    const script = new URL('../../deploy/ci/sign-policies.sh', import.meta.url).pathname;
+    const r = spawnSync('bash', [script, tree], { env: { ...process.env, PALISADE: `${process.execPath} ${BIN}`, PALISADE_SIGNING_KEY: a.key, PALISADE_POLICY_PUBLIC_KEYS: `${b.pub},${a.pub}` } });
+    expect(r.stderr.toString()).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.toString()).toContain(`verified ${p}: signed by key id ${a.keyId}`);
+    const der = join(tree, 'sig.der');
+    writeFileSync(der, Buffer.from(readFileSync(`${p}.sig`, 'utf8').trim(), 'base64'));
+    expect(spawnSync('openssl', ['dgst', '-sha256', '-verify', a.pub, '-signature', der, p]).status).toBe(0);
+    // Signed with a key the sidecars do not trust: the step fails.
+    const bad = spawnSync('bash', [script, tree], { env: { ...process.env, PALISADE: `${process.execPath} ${BIN}`, PALISADE_SIGNING_KEY: b.key, PALISADE_POLICY_PUBLIC_KEYS: a.pub } });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr.toString()).toMatch(/POLICY_SIGNATURE_INVALID/);
   });
 });

@@ -106,7 +106,8 @@ describe('deploy/k8s files', () => {
 
   it('the example workload is exactly `palisade inject` of its source', () => {
     const source = readFileSync(join(K8S, 'example', 'orders.yaml'), 'utf8');
-    const injected = injectManifest(source, resolveInjectOptions({}), { source: 'orders.yaml' }).output;
+    // As its header says: with the overlays' signed-policy options.
+    const injected = injectManifest(source, resolveInjectOptions({ policyKeysConfigMap: 'palisade-policy-keys', requirePolicySignature: 'true' }), { source: 'orders.yaml' }).output;
     expect(readFileSync(join(K8S, 'example', 'orders.injected.yaml'), 'utf8')).toBe(injected);
   });
 });

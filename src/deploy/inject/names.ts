@@ -12,12 +12,16 @@ export const VOLUME_TLS = 'palisade-tls';
 export const VOLUME_POLICY = 'palisade-policy';
 export const VOLUME_SPOOL = 'palisade-spool';
 export const VOLUME_TMP = 'palisade-tmp';
-export const SIDECAR_VOLUMES = [VOLUME_TLS, VOLUME_POLICY, VOLUME_SPOOL, VOLUME_TMP] as const;
+export const VOLUME_POLICY_KEYS = 'palisade-policy-keys';
+export const SIDECAR_VOLUMES = [VOLUME_TLS, VOLUME_POLICY, VOLUME_SPOOL, VOLUME_TMP, VOLUME_POLICY_KEYS] as const;
 
 /** Mount paths match the sidecar's default settings (src/config/settings.ts). */
 export const TLS_DIR = '/var/run/secrets/palisade';
 export const POLICY_DIR = '/etc/palisade/policy';
 export const POLICY_FILE = 'policy.yaml';
+/** The trusted policy-signing public keys (a ConfigMap; one PEM file may hold several keys). */
+export const POLICY_KEYS_DIR = '/etc/palisade/policy-keys';
+export const POLICY_KEYS_FILE = 'policy.pub';
 export const SPOOL_DIR = '/var/lib/palisade/spool';
 
 export const PORT_NAME_TLS = 'palisade-tls';

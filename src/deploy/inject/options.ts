@@ -38,6 +38,8 @@ export const INJECT_OPTIONS = {
   trustDomain: { env: 'PALISADE_INJECT_TRUST_DOMAIN', flag: 'trust-domain', type: 'string', default: 'cluster.local', pattern: '^[a-z0-9._-]+$', description: 'SPIFFE trust domain of the URI SAN spiffe://DOMAIN/ns/NAMESPACE/sa/SERVICEACCOUNT (cert-source cert-manager).' },
   tlsSecret: { env: 'PALISADE_INJECT_TLS_SECRET', flag: 'tls-secret', type: 'string', default: 'palisade-tls', pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'Secret with tls.crt, tls.key and ca.crt (cert-source secret).' },
   policyConfigMap: { env: 'PALISADE_INJECT_POLICY_CONFIGMAP', flag: 'policy-configmap', type: 'string', default: 'palisade-policy', pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'ConfigMap (in the pod\'s namespace) holding policy.yaml; mounted as a directory so edits reach the sidecar without a restart.' },
+  policyKeysConfigMap: { env: 'PALISADE_INJECT_POLICY_KEYS_CONFIGMAP', flag: 'policy-keys-configmap', type: 'string', default: '', pattern: `^$|${DNS1123_SUBDOMAIN_PATTERN}`, description: 'ConfigMap (in the pod\'s namespace) whose policy.pub holds the PEM public keys trusted to sign the policy (several keys in the file while a key rotates); mounted as a directory and set as the sidecar\'s PALISADE_POLICY_PUBLIC_KEYS. Empty = policy signatures are not checked.' },
+  requirePolicySignature: { env: 'PALISADE_INJECT_REQUIRE_POLICY_SIGNATURE', flag: 'require-policy-signature', type: 'string', default: 'false', enum: ['true', 'false'], description: 'PALISADE_POLICY_REQUIRE_SIGNATURE of the sidecar: true = a policy without a valid signature (policy.yaml.sig in the policy ConfigMap) by a key of the keys ConfigMap is refused, and a pod without one does not start. Needs --policy-keys-configmap.' },
   listenPort: { env: 'PALISADE_INJECT_LISTEN_PORT', flag: 'listen-port', ...PORT, default: 8443, description: 'Sidecar mTLS port; Services are pointed at it.' },
   adminPort: { env: 'PALISADE_INJECT_ADMIN_PORT', flag: 'admin-port', ...PORT, default: 9901, description: 'Sidecar admin port (/livez, /readyz, /metrics); probes use it.' },
   kafkaBrokers: { env: 'PALISADE_INJECT_KAFKA_BROKERS', flag: 'kafka-brokers', type: 'string', default: '', pattern: '^[A-Za-z0-9.,:_-]*$', description: 'Comma-separated host:port list for decision events; empty = NDJSON on the sidecar\'s stdout.' },
@@ -62,6 +64,8 @@ export interface InjectOptions {
   readonly trustDomain: string;
   readonly tlsSecret: string;
   readonly policyConfigMap: string;
+  readonly policyKeysConfigMap: string;
+  readonly requirePolicySignature: 'true' | 'false';
   readonly listenPort: number;
   readonly adminPort: number;
   readonly kafkaBrokers: string;
@@ -94,6 +98,9 @@ export function resolveInjectOptions(values: Partial<Record<InjectOptionName, un
   const opts = data as unknown as InjectOptions;
   if (opts.listenPort === opts.adminPort) {
     throw new InjectError('INJECT_OPTIONS_INVALID', `invalid inject options: ${source('listenPort')} and ${source('adminPort')} are both ${opts.listenPort}`);
+  }
+  if (opts.requirePolicySignature === 'true' && opts.policyKeysConfigMap === '') {
+    throw new InjectError('INJECT_OPTIONS_INVALID', `invalid inject options: ${source('requirePolicySignature')} is true but ${source('policyKeysConfigMap')} is empty: name the ConfigMap of the trusted public keys (every sidecar would refuse to start)`);
   }
   // The sidecar refuses a spool under 64 KiB; a spool that small is a mistake anyway.
   if (quantityValue(opts.spoolSize) < 2 ** 20) {

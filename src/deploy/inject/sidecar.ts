@@ -2,8 +2,8 @@
 import { quantityValue, type PodSettings } from './annotations.ts';
 import type { InjectOptions } from './options.ts';
 import {
-  PORT_NAME_ADMIN, PORT_NAME_TLS, POLICY_DIR, POLICY_FILE, SIDECAR_NAME, SIDECAR_UID, SPOOL_DIR, TLS_DIR,
-  VOLUME_POLICY, VOLUME_SPOOL, VOLUME_TLS, VOLUME_TMP, type InjectMode,
+  PORT_NAME_ADMIN, PORT_NAME_TLS, POLICY_DIR, POLICY_FILE, POLICY_KEYS_DIR, POLICY_KEYS_FILE, SIDECAR_NAME, SIDECAR_UID, SPOOL_DIR, TLS_DIR,
+  VOLUME_POLICY, VOLUME_POLICY_KEYS, VOLUME_SPOOL, VOLUME_TLS, VOLUME_TMP, type InjectMode,
 } from './names.ts';
 
 export type JsonObject = { [key: string]: unknown };
@@ -42,6 +42,7 @@ export function buildSidecar(s: PodSettings, opts: InjectOptions, upstreamPort: 
       { name: 'PALISADE_KAFKA_BROKERS', value: opts.kafkaBrokers },
       { name: 'PALISADE_KAFKA_CREATE_TOPICS', value: opts.kafkaCreateTopics },
       { name: 'PALISADE_LOG_LEVEL', value: s.logLevel },
+      ...signatureEnv(opts),
     ],
     resources: {
       requests: { cpu: s.cpuRequest, memory: s.memoryRequest },
@@ -71,6 +72,8 @@ export function buildSidecar(s: PodSettings, opts: InjectOptions, upstreamPort: 
       { name: VOLUME_POLICY, mountPath: POLICY_DIR, readOnly: true },
       { name: VOLUME_SPOOL, mountPath: SPOOL_DIR },
       { name: VOLUME_TMP, mountPath: '/tmp' },
+      // A directory too: a key added or retired in the ConfigMap reaches the sidecar without a restart.
+      ...(opts.policyKeysConfigMap ? [{ name: VOLUME_POLICY_KEYS, mountPath: POLICY_KEYS_DIR, readOnly: true }] : []),
     ],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   });
@@ -81,8 +84,18 @@ export function buildSidecar(s: PodSettings, opts: InjectOptions, upstreamPort: 
       { name: VOLUME_POLICY, configMap: { name: s.policyConfigMap } },
       { name: VOLUME_SPOOL, emptyDir: { sizeLimit: opts.spoolSize } },
       { name: VOLUME_TMP, emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } },
+      ...(opts.policyKeysConfigMap ? [{ name: VOLUME_POLICY_KEYS, configMap: { name: opts.policyKeysConfigMap } }] : []),
     ],
   };
+}
+
+/** Signed policies (docs/deploy.md, "Signed policies"): the trusted keys, and whether a signature is required. */
+function signatureEnv(opts: InjectOptions): JsonObject[] {
+  if (!opts.policyKeysConfigMap) return [];
+  return [
+    { name: 'PALISADE_POLICY_PUBLIC_KEYS', value: `${POLICY_KEYS_DIR}/${POLICY_KEYS_FILE}` },
+    { name: 'PALISADE_POLICY_REQUIRE_SIGNATURE', value: opts.requirePolicySignature },
+  ];
 }
 
 function probe(path: string, port: number, timing: { periodSeconds: number; failureThreshold: number; timeoutSeconds: number }): JsonObject {
