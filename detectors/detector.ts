@@ -95,7 +95,7 @@ export class Detector {
     m?.anomalies.inc({ detection: a.detection, severity: a.severity });
     const d = this.feedback.decide(a);
     if (d.action === 'none') return;
-    const held = d.action === 'block' && this.guardOn ? this.holdBlock(a, record) : null;
+    const held = d.action === 'block' && this.guardOn ? this.holdBlock(a, targetKey(d.target), record) : null;
     const action = held === null ? d.action : 'alert';
     const suppressed = held ?? d.suppressed;
     if (suppressed !== null) m?.blocksSuppressed.inc({ reason: suppressed });
@@ -129,7 +129,7 @@ export class Detector {
   }
 
   /** Why an automatic block must not be issued now, or null. */
-  private holdBlock(a: Anomaly, record: DecisionRecord): SuppressionReason | null {
+  private holdBlock(a: Anomaly, target: string, record: DecisionRecord): SuppressionReason | null {
     const g = this.o.config.guard;
     if (FAILURE_SET.has(a.detection)) {
       // Count afresh: the failures that tipped this client may be tipping many others right now.
@@ -141,7 +141,8 @@ export class Detector {
     const now = this.now();
     let cap: SuppressionReason | null = null;
     if (this.rateCap.full(now)) cap = 'block-rate-cap';
-    else {
+    else if (!this.feedback.isBlocked(target)) {
+      // (Extending a block in force adds no blocked client: the share cap does not apply.)
       const v = this.guard.view() ?? this.guard.count(this.engine.clients.values(), this.engine.now);
       // Clients new since the last count (a burst of new attackers) are active too.
       const active = v.active + Math.max(0, this.engine.clients.size - v.tracked);

@@ -108,6 +108,12 @@ export class FeedbackPolicy {
     return out;
   }
 
+  /** Whether a block on this target key is in force now. */
+  isBlocked(key: string): boolean {
+    const b = this.blocks.get(key);
+    return b !== undefined && (b.expiresAt === null || b.expiresAt > this.now());
+  }
+
   /** Live blocks from `source` (e.g. 'detector'), counted now. */
   countActive(source: string): number {
     const now = this.now();
