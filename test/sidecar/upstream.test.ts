@@ -119,7 +119,15 @@ describe('upstream answers, read whole or streamed', () => {
       }
     };
     const a = await h.client('spiffe://test.local/ns/a/sa/b');
-    await expect(request(`${h.base}/late-body`, { dispatcher: a, signal: AbortSignal.timeout(150) })).rejects.toThrow();
+    // Leave once the upstream has the request and has begun its answer (a fixed timeout could
+    // fire before a busy machine even delivered the request: then there was nothing to record).
+    const seen = h.upstream.requests.length;
+    const ac = new AbortController();
+    const pending = request(`${h.base}/late-body`, { dispatcher: a, signal: ac.signal }).then((r) => r.body.text());
+    await until(() => h.upstream.requests.length > seen);
+    await new Promise((r) => setTimeout(r, 150));
+    ac.abort();
+    await expect(pending).rejects.toThrow();
     await until(() => h.decisions.some((d) => d.request.path === '/late-body'));
     await new Promise((r) => setTimeout(r, 500)); // the body arrives after the client left
     const mine = h.decisions.filter((d) => d.request.path === '/late-body');
