@@ -9,5 +9,7 @@ export default defineConfig({
     // Two cores: more workers only thrash.
     maxWorkers: 2,
     pool: 'forks',
+    // kafkajs's idle timer loop and its TimeoutNegativeWarning, fixed in test processes too.
+    setupFiles: ['test/support/kafkajs-timer-fix.ts'],
   },
 });
