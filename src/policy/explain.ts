@@ -11,6 +11,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { compileAuthorization } from '../authz/evaluate.ts';
 import { PalisadeError, type Code } from '../errors/codes.ts';
+import { SINGLETON_HEADERS } from '../http/ambiguity.ts';
 import { normalizePath } from '../http/normalize-path.ts';
 import type { Deny, ExplainRequest, Identity, RequestContext, Stage, StageName, WouldDeny } from '../pipeline/types.ts';
 import type { CompiledPolicy } from './compiled.ts';
@@ -23,8 +24,12 @@ export interface ExplainInput {
   readonly identity: Identity | null;
   /** Client IP, for the block list. */
   readonly clientIp?: string | null;
-  /** Request headers (lower-case names), for limits and header schemas. */
-  readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * Request headers, for the request-level header checks (duplicates, method
+   * and path overrides), limits and header schemas. As name/value pairs in the
+   * order sent (a name may come twice), or as an object.
+   */
+  readonly headers?: Readonly<Record<string, string>> | readonly (readonly [string, string])[];
   /** Request body, for content type, size, JSON limits and the body schema. */
   readonly body?: Buffer | null;
 }
@@ -88,10 +93,28 @@ export function identityFromFlags(f: {
   };
 }
 
+/**
+ * The sample's headers as Node presents a request's: the raw lines, and the
+ * folded object (the first of a singleton, others joined with ", ").
+ */
+function sampleHeaders(input: ExplainInput): { raw: string[]; headers: IncomingHttpHeaders } {
+  const pairs: (readonly [string, string])[] = Array.isArray(input.headers) ? [...(input.headers as readonly (readonly [string, string])[])] : Object.entries(input.headers ?? {});
+  if (!pairs.some(([k]) => k.toLowerCase() === 'host')) pairs.unshift(['host', input.host]);
+  const raw: string[] = [];
+  const headers: IncomingHttpHeaders = {};
+  const singletons = new Set<string>(SINGLETON_HEADERS);
+  for (const [name, value] of pairs) {
+    raw.push(name, value);
+    const k = name.toLowerCase();
+    const prev = headers[k];
+    if (prev === undefined) headers[k] = value;
+    else if (!singletons.has(k)) headers[k] = `${String(prev)}, ${value}`;
+  }
+  return { raw, headers };
+}
+
 /** A request context for the validation stage's own run on a sample: nothing is forwarded. */
-function sampleContext(policy: CompiledPolicy, input: ExplainInput, path: string, query: string, identity: Identity | null): RequestContext {
-  const headers: IncomingHttpHeaders = { host: input.host };
-  for (const [k, v] of Object.entries(input.headers ?? {})) headers[k.toLowerCase()] = v;
+function sampleContext(policy: CompiledPolicy, input: ExplainInput, headers: IncomingHttpHeaders, path: string, query: string, identity: Identity | null): RequestContext {
   const body = input.body ?? null;
   if (body !== null && headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) headers['content-length'] = String(body.length);
   return {
@@ -149,6 +172,16 @@ export async function explainRequest(policy: CompiledPolicy, input: ExplainInput
   if (!np.ok) {
     return { policy: meta, method: input.method, path: input.path, normalizedFrom: null, verdict: 'deny', code: 'PATH_INVALID', rule: null, stage: 'request', detail: np.reason, route: null, wouldDeny: [], trace: [`path rejected: ${np.reason}`] };
   }
+  // One reading of the request, as the sidecar makes before any stage: duplicates, method and path overrides.
+  const { raw, headers } = sampleHeaders(input);
+  const hv = policy.checkHeaders(input.method, raw, headers);
+  if (!hv.ok) {
+    return { policy: meta, method: input.method, path: np.path, normalizedFrom: null, verdict: 'deny', code: hv.code, rule: null, stage: 'request', detail: hv.reason, route: null, wouldDeny: [], trace: [`request refused before any stage: ${hv.code} (${hv.reason})`] };
+  }
+  if (hv.method !== null) {
+    trace.push(`method override applied (spec.headers.methodOverride: apply): ${input.method} is judged and forwarded as ${hv.method}`);
+    input = { ...input, method: hv.method };
+  }
   const route = policy.routeOf(input.method, np.path);
   trace.push(route ? `route template ${route.template}` : 'no route template of the policy matches');
   if (policy.auditAll) trace.push('policy mode is audit: denies are recorded as would_deny and allowed');
@@ -171,7 +204,7 @@ export async function explainRequest(policy: CompiledPolicy, input: ExplainInput
     } else if (stage.name === 'validation') {
       const e = stage.explain?.(req);
       for (const line of e?.trace ?? []) trace.push(`validation: ${line}`);
-      const ctx = sampleContext(policy, input, np.path, np.query, identity);
+      const ctx = sampleContext(policy, input, headers, np.path, np.query, identity);
       const hasBody = ctx.bodyStream !== null;
       const r = await runValidation(stage, ctx);
       for (const w of r.wouldDeny) {

@@ -117,4 +117,17 @@ spec:
     expect(r).toMatchObject({ verdict: 'deny', code: 'AUTHZ_CONDITION_FAILED', rule: 'own-tenant' });
     expect(r.trace).toContain('allow rule "own-tenant" matches but its conditions do not hold: claim tenant = globex, param tenantId = acme');
   });
+
+  it('reads the headers as the sidecar does first: duplicates and overrides are refused or applied as spec.headers says', async () => {
+    const p = await load(POLICY());
+    const req = (headers: [string, string][], method = 'GET') => explainRequest(p, { method, path: '/api/orders', host: 'h', identity: who, headers });
+    expect(await req([['authorization', 'Bearer a'], ['authorization', 'Bearer b']])).toMatchObject({ verdict: 'deny', code: 'HEADER_DUPLICATE', stage: 'request' });
+    expect(await req([['x-http-method-override', 'DELETE']], 'POST')).toMatchObject({ verdict: 'deny', code: 'METHOD_OVERRIDE_NOT_ALLOWED', stage: 'request' });
+    expect(await req([['x-original-url', '/admin']])).toMatchObject({ verdict: 'deny', code: 'PATH_OVERRIDE_NOT_ALLOWED', stage: 'request' });
+    // apply: the overriding method is the one judged (here no operation of the API declares DELETE /orders).
+    const apply = await load(POLICY('  headers: { methodOverride: { action: apply, methods: [DELETE] } }'));
+    const r = await explainRequest(apply, { method: 'POST', path: '/api/orders', host: 'h', identity: who, headers: [['x-http-method-override', 'DELETE']] });
+    expect(r).toMatchObject({ method: 'DELETE', verdict: 'deny', code: 'ROUTE_UNKNOWN', stage: 'validation' });
+    expect(r.trace).toContain('method override applied (spec.headers.methodOverride: apply): POST is judged and forwarded as DELETE');
+  });
 });

@@ -70,7 +70,9 @@ Walks a sample request through every stage of the policy, in the sidecar's
 order, and says which stage and rule decide it, and why: the block list, the
 authentication requirement (the sample identity stands for credentials that
 verified), rate limits, authorization (the values of a failed condition),
-limits and the API schema (on the headers and body given).
+limits and the API schema (on the headers and body given). The headers are
+first read as the sidecar reads them: a singleton sent twice, a method or a
+path override is refused or normalized as spec.headers says.
 
 exit status: 0 allowed (dry-run denies included), 3 denied, 1 trouble
 (unreadable file, refused policy), 2 usage
@@ -90,15 +92,15 @@ options:
   --body FILE           the request body, read from FILE ("-" for stdin)
 `;
 
-function parseHeaders(list: readonly string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
+/** -H lines as sent, in order: a name given twice is two header lines (the duplicate check sees both). */
+function parseHeaders(list: readonly string[] | undefined): [string, string][] {
+  const out: [string, string][] = [];
   for (const h of list ?? []) {
     const i = h.indexOf(':');
     if (i <= 0) throw new UsageError('palisade policy explain', `-H "${h}": write a header as 'name: value'`);
     const name = h.slice(0, i).trim().toLowerCase();
     if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name)) throw new UsageError('palisade policy explain', `-H "${h}": "${name}" is not a header name`);
-    const value = h.slice(i + 1).trim();
-    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
+    out.push([name, h.slice(i + 1).trim()]);
   }
   return out;
 }
