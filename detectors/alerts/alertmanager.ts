@@ -19,7 +19,8 @@
  * Alertmanager, so a dead one cannot grow memory or hold up another.
  */
 import type { Logger } from 'pino';
-import type { AlertmanagerConfig } from '../config.ts';
+import type { BlockRecord } from '../../src/blocklist/kafka-record.ts';
+import type { AlertmanagerConfig, Severity } from '../config.ts';
 import type { Alert, GuardAlertId } from '../detector.ts';
 import { fmt, SEVERITY_RANK } from '../engine/anomaly.ts';
 import { blockTargetOf, targetKey } from '../feedback/policy.ts';
@@ -105,6 +106,8 @@ interface Tracked {
   firedAt: number;
   /** Active until resolved (the guard's alert): endsAt is pushed forward at each re-send. */
   readonly held: boolean;
+  /** Rebuilt from a block record (an earlier run raised it): resolved on a lift, not re-sent. */
+  readonly adopted: boolean;
 }
 
 /** Alerts about a condition that lasts until the detector says it ended (outputs.ended). */
@@ -131,6 +134,12 @@ export interface AlertmanagerPusher {
   resolveTarget(target: string, at: number): void;
   /** A condition alerted on ended at `at` (the guard let go): the alerts of that detection resolve. */
   resolveDetection(detection: string, at: number): void;
+  /**
+   * A detector block in force seen on the block-list topic. One this run raised is known already;
+   * one an earlier run raised (the detector restarted) is tracked from the record, so that lifting
+   * it still resolves its alert.
+   */
+  adopt(record: BlockRecord): void;
   /** Pushes every active alert again now (the periodic re-send does this). */
   resend(): void;
   /** Waits until every queue is empty (tests, shutdown). */
@@ -266,6 +275,8 @@ export function createAlertmanagerPusher(cfg: AlertmanagerConfig, o: Alertmanage
         active.delete(k);
         continue;
       }
+      // Alertmanager has the full alert from the run that raised it, until its endsAt.
+      if (a.adopted) continue;
       batch.push(postable(a));
       if (batch.length === BATCH) enqueue(batch.splice(0));
     }
@@ -303,10 +314,20 @@ export function createAlertmanagerPusher(cfg: AlertmanagerConfig, o: Alertmanage
         prev.firedAt = a.time;
         t = prev;
       } else {
-        t = { labels, annotations: alertAnnotations(a), startsAt: a.anomaly.time, endsAt, generatorURL: gen, target, firedAt: a.time, held };
+        t = { labels, annotations: alertAnnotations(a), startsAt: a.anomaly.time, endsAt, generatorURL: gen, target, firedAt: a.time, held, adopted: false };
         active.set(key, t);
       }
       push(postable(t));
+    },
+    adopt(r) {
+      // Only what this labels rebuild exactly: a population detection's alert also has a route label.
+      if (closed || r.source !== 'detector' || !r.detection || !r.severity || r.detection.startsWith('population.') || r.expiresAt === null || r.expiresAt <= now()) return;
+      if (!(r.severity in SEVERITY_RANK) || SEVERITY_RANK[r.severity as Severity] < min) return;
+      const labels = { alertname: 'PalisadeAnomaly', detection: r.detection, severity: r.severity, action: 'block', client: r.value, client_kind: r.kind === 'ip' || r.kind === 'cidr' ? 'ip' : 'identity' };
+      const key = JSON.stringify(labels);
+      if (active.has(key)) return;
+      const annotations = { summary: r.reason, ...(r.alertId ? { alert_id: r.alertId } : {}), ...(r.evidenceId ? { evidence_id: r.evidenceId } : {}), blocked: `${r.kind} ${r.value}`, blocked_until: iso(r.expiresAt) };
+      active.set(key, { labels, annotations, startsAt: r.addedAt, endsAt: r.expiresAt, generatorURL: '', target: `${r.kind}:${r.value}`, firedAt: r.addedAt, held: false, adopted: true });
     },
     resolveTarget: (target, at) => resolveWhere((a) => a.target === target, at),
     resolveDetection: (detection, at) => resolveWhere((a) => a.labels['detection'] === detection, at),

@@ -102,6 +102,8 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
       detector.onBlockList(msg);
       // A lifted or expired block (whoever lifted it) resolves its alerts in Alertmanager.
       if (msg.type === 'unblock') alertmanager?.resolveTarget(msg.key, msg.unblock.at || now());
+      // Our blocks in force, some raised before a restart: lifting those resolves their alerts too.
+      else if (msg.type === 'block') alertmanager?.adopt(msg.record);
     },
   });
   await Promise.race([feed.ready, new Promise((r) => setTimeout(r, BLOCKLIST_READY_WAIT_MS).unref())]);

@@ -36,6 +36,7 @@ describe('undo: palisade blocklist remove by source, age and rule', () => {
   let world: World;
   let h: Harness;
   let detector: KafkaDetector;
+  let detectorConfig: Parameters<World['detector']>[0];
   let am: Alertmanager;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let clients: LiveClient[] = [];
@@ -49,12 +50,16 @@ describe('undo: palisade blocklist remove by source, age and rule', () => {
     receiver = await startReceiver();
     am = await startAlertmanager({ webhookUrl: receiver.url });
     world = createWorld('undo');
-    detector = await world.detector({
+    detectorConfig = {
       ...TEST_CONFIG,
+      // Low burst floors: a machine too loaded to send 300 requests/s must still get its flood caught
+      // (no benign clients here); this test is about the undo, not the thresholds.
+      detections: { 'rate.burst': { minRate: 10, coldMinRate: 20 } },
       // medium too: on a loaded machine a flood may reach only a medium score; this test is about the undo.
       feedback: { medium: { action: 'block', durationSeconds: 600 }, high: { action: 'block', durationSeconds: 600 }, critical: { action: 'block', durationSeconds: 600 } },
       alerts: { alertmanager: { urls: [am.url], resendIntervalSeconds: 1 } },
-    });
+    };
+    detector = await world.detector(detectorConfig);
     h = await world.sidecar();
     useSimApi(h.upstream);
     // Blocks already on the topic: a detector block from an hour ago, a recent one of another rule, a manual one.
@@ -161,5 +166,23 @@ describe('undo: palisade blocklist remove by source, age and rule', () => {
     const dryAlone = await palisade(['blocklist', 'remove', '--dry-run', '--reason', 'x'], env);
     expect(dryAlone.code).toBe(2);
     expect(dryAlone.stderr).toMatch(/--dry-run needs a filter/);
+  });
+
+  it('a detector restarted after the block still resolves the alert when the block is lifted', async () => {
+    const traffic = generateTraffic({ seed: 32, durationMs: 11_000, benign: 0, firstIndex: 650, attacks: [{ kind: 'flood', start: 3000, durationMs: 8000, rate: 300, warmAs: 'steady' }] });
+    const [second] = traffic.clients as [SimClient];
+    const live = await liveClients([h.pki], traffic.clients);
+    clients.push(...live);
+    await replay(live, traffic.requests, { bases: [h.base], stopClient: (_c, s) => s.code === 'BLOCKED' });
+    await eventually(() => blockListStore(h.services).get('spiffeId', second.spiffeId)?.source === 'detector', 15_000, 'second flood blocked');
+    await eventually(async () => (await am.alerts([`client="${second.spiffeId}"`, 'action="block"'])).length > 0, 15_000, 'its alert in Alertmanager');
+    // The detector restarts: the new instance never raised that alert; it learns it from the block list.
+    await detector.close();
+    detector = await world.detector(detectorConfig);
+    const r = await palisade(['blocklist', 'remove', '--spiffe-id', second.spiffeId, '--reason', 'false positive'], world.env);
+    expect(r.code).toBe(0);
+    // Resolved now, not at the block's expiry ten minutes away.
+    await eventually(async () => (await am.alerts([`client="${second.spiffeId}"`, 'action="block"'])).length === 0, 15_000, 'alert resolved by the restarted detector');
+    await eventually(() => receiver.notifications.some((n) => n.status === 'resolved' && n.alerts.some((a) => a.labels['client'] === second.spiffeId)), 15_000, 'resolved notification');
   });
 });
