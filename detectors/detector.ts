@@ -70,6 +70,8 @@ export class Detector {
   private readonly guardOn: boolean;
   private readonly rateCap: BlockRateCap;
   private lastCapAlert = -Infinity;
+  /** Blocks issued since the guard's last count (view time), for the share cap between counts. */
+  private blockedSince = { at: -1, n: 0 };
 
   constructor(o: DetectorOptions) {
     this.o = o;
@@ -121,11 +123,31 @@ export class Detector {
       alertId: alert.id,
       evidenceId: a.evidenceId,
     };
+    const fresh = !this.feedback.isBlocked(targetKey(block.target));
     this.feedback.noteBlock(targetKey(block.target), block.expiresAt, 'detector');
     this.rateCap.note(now);
+    if (fresh) this.noteBlocked(a.client.key);
     this.o.outputs.block(rec, alert);
     m?.blocksIssued.inc({ detection: a.detection });
     m?.eventToBlock.observe(Math.max(0, now - record.time) / 1000);
+  }
+
+  /** A client just blocked counts as blocked at once, before the guard's next count sees it. */
+  private noteBlocked(key: string): void {
+    const c = this.engine.clients.get(key);
+    if (c !== undefined) c.lastBlocked = this.engine.now;
+    const at = this.guard.view()?.at ?? -1;
+    if (this.blockedSince.at !== at) this.blockedSince = { at, n: 0 };
+    this.blockedSince.n++;
+  }
+
+  /** Active clients and those of them under a block, now (the last count plus what happened since). */
+  private blockedShare(): { active: number; blocked: number } {
+    const v = this.guard.view() ?? this.guard.count(this.engine.clients.values(), this.engine.now);
+    // Clients new since the last count (a burst of new attackers) are active too.
+    const active = v.active + Math.max(0, this.engine.clients.size - v.tracked);
+    const blocked = v.blocked + (this.blockedSince.at === v.at ? this.blockedSince.n : 0);
+    return { active, blocked };
   }
 
   /** Why an automatic block must not be issued now, or null. */
@@ -143,10 +165,8 @@ export class Detector {
     if (this.rateCap.full(now)) cap = 'block-rate-cap';
     else if (!this.feedback.isBlocked(target)) {
       // (Extending a block in force adds no blocked client: the share cap does not apply.)
-      const v = this.guard.view() ?? this.guard.count(this.engine.clients.values(), this.engine.now);
-      // Clients new since the last count (a burst of new attackers) are active too.
-      const active = v.active + Math.max(0, this.engine.clients.size - v.tracked);
-      if (active >= g.minActiveClients && this.feedback.countActive('detector') + 1 > g.maxBlockedShare * active) cap = 'blocked-share-cap';
+      const { active, blocked } = this.blockedShare();
+      if (active >= g.minActiveClients && blocked + 1 > g.maxBlockedShare * active) cap = 'blocked-share-cap';
     }
     if (cap !== null && now - this.lastCapAlert >= CAP_ALERT_EVERY_MS) {
       this.lastCapAlert = now;
@@ -198,9 +218,10 @@ export class Detector {
   private capAlert(cap: SuppressionReason, record: DecisionRecord): void {
     const g = this.o.config.guard;
     const v = this.guard.view() ?? this.guard.count(this.engine.clients.values(), this.engine.now);
-    const blocked = this.feedback.countActive('detector');
-    const active = Math.max(1, v.active + Math.max(0, this.engine.clients.size - v.tracked));
-    const what = cap === 'block-rate-cap' ? `${g.maxBlocksPerMinute} automatic blocks in the last 60 s (guard.maxBlocksPerMinute)` : `${blocked} clients under an automatic block, ${fmt((blocked / active) * 100)}% of ${active} active (guard.maxBlockedShare ${fmt(g.maxBlockedShare * 100)}%)`;
+    const share = this.blockedShare();
+    const blocked = share.blocked;
+    const active = Math.max(1, share.active);
+    const what = cap === 'block-rate-cap' ? `${g.maxBlocksPerMinute} automatic blocks in the last 60 s (guard.maxBlocksPerMinute)` : `${blocked} of ${active} active clients are under a block (${fmt((blocked / active) * 100)}%; guard.maxBlockedShare ${fmt(g.maxBlockedShare * 100)}%)`;
     this.publishPopulationAlert(
       'guard.block-cap',
       record,

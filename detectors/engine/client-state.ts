@@ -81,6 +81,8 @@ export class ClientState {
   failStreak = 0;
   failSince = 0;
   failCode: string | null = null;
+  /** Last time the client was refused by the block list, or blocked by the detector (event time, ms; 0 = never). */
+  lastBlocked = 0;
 
   constructor(key: string, kind: ClientKind, ip: string, t: number, partition: number, cfg: DetectorConfig) {
     this.key = key;

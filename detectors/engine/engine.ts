@@ -102,7 +102,11 @@ export class DetectorEngine {
       }
     }
     const flags = flagsOf(r);
-    if ((flags & F_BLOCKED) !== 0) return null;
+    if ((flags & F_BLOCKED) !== 0) {
+      // No evidence, but the guard's caps count the blocked clients that keep knocking.
+      c.lastBlocked = t;
+      return null;
+    }
     this.events++;
     c.events++;
 

@@ -41,6 +41,8 @@ export interface PopulationView {
   readonly topCodeClients: number;
   /** Clients the engine held at the count (active or not): clients new since then are active too. */
   readonly tracked: number;
+  /** Active clients under a block: refused by the block list (or blocked) within the window. */
+  readonly blocked: number;
 }
 
 export interface GuardTrip {
@@ -124,11 +126,13 @@ export class BlastRadiusGuard {
     let active = 0;
     let failing = 0;
     let tracked = 0;
+    let blocked = 0;
     const codes = new Map<string, number>();
     for (const c of clients) {
       tracked++;
       if (c.last < since || c === exclude) continue;
       active++;
+      if (c.lastBlocked >= since) blocked++;
       if (c.failStreak < minStreak) continue;
       failing++;
       if (this.holdingTrip !== null) this.failedDuring.add(c.key);
@@ -142,7 +146,7 @@ export class BlastRadiusGuard {
         topCodeClients = n;
       }
     }
-    return { at: now, windowSeconds: Math.max(0, (now - since) / 1000), active, failing, share: active > 0 ? failing / active : 0, topCode, topCodeClients, tracked };
+    return { at: now, windowSeconds: Math.max(0, (now - since) / 1000), active, failing, share: active > 0 ? failing / active : 0, topCode, topCodeClients, tracked, blocked };
   }
 
   /**

@@ -114,14 +114,6 @@ export class FeedbackPolicy {
     return b !== undefined && (b.expiresAt === null || b.expiresAt > this.now());
   }
 
-  /** Live blocks from `source` (e.g. 'detector'), counted now. */
-  countActive(source: string): number {
-    const now = this.now();
-    let n = 0;
-    for (const b of this.blocks.values()) if (b.source === source && (b.expiresAt === null || b.expiresAt > now)) n++;
-    return n;
-  }
-
   /** Live blocks the policy knows of (target key -> expiry). */
   activeBlocks(): Map<string, number | null> {
     const now = this.now();

@@ -163,17 +163,19 @@ describe('failures told apart', () => {
 
 describe('caps on automatic blocks', () => {
   /** `n` new clients (by IP) flooding at 200 requests/s for 3 s, all starting at the same time, among seeded benign traffic. */
-  function burst(n: number, guard: DetectorConfigInput['guard']) {
-    const traffic = generateTraffic({ seed: 74, durationMs: 4 * MIN, benign: 20 });
+  function burst(n: number, guard: DetectorConfigInput['guard'], waves: readonly number[] = [2 * MIN]) {
+    const traffic = generateTraffic({ seed: 74, durationMs: 6 * MIN, benign: 20 });
     const records: DecisionRecord[] = traffic.requests.map((q) => recordOf(q, traffic.clients[q.client]!, BASE, false));
     const template = records[0]!;
-    const start = BASE + 2 * MIN;
-    for (let t = 0; t < 3000; t += 5) {
-      for (let i = 0; i < n; i++) {
-        const time = start + t + (i % 5);
-        records.push({ ...template, id: uuidv7(time), time, identity: null, client: { ...template.client, ip: `10.66.${i >> 8}.${i & 255}` } });
+    waves.forEach((at, w) => {
+      const start = BASE + at;
+      for (let t = 0; t < 3000; t += 5) {
+        for (let i = 0; i < n; i++) {
+          const time = start + t + (i % 5);
+          records.push({ ...template, id: uuidv7(time), time, identity: null, client: { ...template.client, ip: `10.${66 + w}.${i >> 8}.${i & 255}` } });
+        }
       }
-    }
+    });
     records.sort((a, b) => a.time - b.time);
     let now = BASE;
     const alerts: Alert[] = [];
@@ -183,7 +185,7 @@ describe('caps on automatic blocks', () => {
       now = r.time;
       det.observe(r);
     }
-    const attackers = new Set(records.filter((r) => r.client.ip.startsWith('10.66.')).map((r) => r.client.ip));
+    const attackers = new Set(records.filter((r) => r.client.ip.startsWith('10.')).map((r) => r.client.ip));
     return { alerts, registry, attackers };
   }
 
@@ -204,14 +206,23 @@ describe('caps on automatic blocks', () => {
     expect(await metric(registry, 'palisade_detector_blocks_issued_total{detection="rate.burst"}')).toBe(25);
   });
 
-  it('caps the share of active clients under an automatic block at once', () => {
+  it('caps the share of active clients under a block at once', () => {
     const { alerts, attackers } = burst(60, { maxBlocksPerMinute: 1000, maxBlockedShare: 0.25 });
     const blocked = blockedKeys(alerts);
     // About 80 active clients (20 benign, 60 attackers): at most a quarter of them blocked at once.
     expect(blocked.size).toBeLessThanOrEqual(20);
     expect(blocked.size).toBeGreaterThanOrEqual(15);
-    expect(alerts.filter((a) => a.anomaly.detection === 'guard.block-cap')[0]?.anomaly.summary).toMatch(/clients under an automatic block, .*guard\.maxBlockedShare 25%/);
+    expect(alerts.filter((a) => a.anomaly.detection === 'guard.block-cap')[0]?.anomaly.summary).toMatch(/block cap reached: \d+ of \d+ active clients are under a block .*guard\.maxBlockedShare 25%/);
     const capped = new Set(alerts.filter((a) => a.suppressed === 'blocked-share-cap').map((a) => a.anomaly.client.key));
     for (const ip of attackers) expect(blocked.has(ip) || capped.has(ip), ip).toBe(true);
+  });
+
+  it('blocked clients that went away do not use the share cap up: a second wave minutes later is blocked too', () => {
+    // 20 benign clients, a cap of a quarter: 6 attackers at minute 2 (blocked, then gone), 6 more at minute 4.
+    const { alerts, attackers } = burst(6, { maxBlocksPerMinute: 1000, maxBlockedShare: 0.25 }, [2 * MIN, 4 * MIN]);
+    expect(attackers.size).toBe(12);
+    const blocked = blockedKeys(alerts);
+    for (const ip of attackers) expect(blocked.has(ip), ip).toBe(true);
+    expect(alerts.filter((a) => a.suppressed === 'blocked-share-cap')).toEqual([]);
   });
 });
