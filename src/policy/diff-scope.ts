@@ -2,7 +2,7 @@
  * What `policy diff` cannot check from recorded decisions: the changes
  * between two policies that touch a check whose inputs are never recorded
  * (tokens, bodies, query strings, headers, rate-limit bucket state, the raw
- * request target). Each is named by stage and rule, with the reason, so a
+ * request target and header lines). Each is named by stage and rule, with the reason, so a
  * diff never reports "no change" for something it did not replay.
  *
  * Everything else a policy says (block list entries, authentication
@@ -132,6 +132,8 @@ export function unreplayedChanges(a: PolicySide, b: PolicySide): Unreplayed[] {
   if (x.spec.paths.allowMatrixParams !== y.spec.paths.allowMatrixParams) {
     out.push({ stage: 'request', what: `paths.allowMatrixParams ${x.spec.paths.allowMatrixParams} -> ${y.spec.paths.allowMatrixParams}`, why: 'recorded paths are already normalized; the raw request target is not recorded' });
   }
+  // spec.headers judges raw header lines, which are not recorded; requests it refused are skipped by the replay.
+  for (const k of changedKeys(x.spec.headers, y.spec.headers)) out.push({ stage: 'request', what: `headers.${k} changed`, why: 'the raw header lines are not recorded, and requests refused before any stage are not replayed' });
   authentication(x, y, out);
   rateLimits(x, y, out);
   limits(x, y, out);

@@ -97,6 +97,12 @@ describe('policy diff: recorded rate-limit and body outcomes', () => {
     expect(unreplayedChanges({ policy: old, baseDir: '/tmp' }, { policy: next, baseDir: '/tmp' })).toEqual([{ stage: 'ratelimit', what: 'rate limit "per-client" removed', why: expect.stringContaining('bucket state') }]);
   });
 
+  it('a change of spec.headers (judged on raw header lines, never recorded) is named as not replayed', async () => {
+    const next = await compile(policy(`  headers: { methodOverride: { action: strip } }\n${LIMIT}`));
+    expect(diff(next).changes).toEqual([]);
+    expect(unreplayedChanges({ policy: old, baseDir: '/tmp' }, { policy: next, baseDir: '/tmp' })).toEqual([{ stage: 'request', what: 'headers.methodOverride changed', why: expect.stringContaining('raw header lines are not recorded') }]);
+  });
+
   it('a rate-limit stage put in audit turns the recorded limit into would_deny', async () => {
     const s = diff(await compile(policy(`  auditStages: [ratelimit]\n${LIMIT}`)));
     expect(s.changes.map((c) => [c.path, `${c.old.verdict} ${c.old.code}`, `${c.new.verdict} ${c.new.code} ${c.new.stage}`])).toEqual([['/orders/2', 'deny RATE_LIMITED', 'would_deny RATE_LIMITED ratelimit']]);
