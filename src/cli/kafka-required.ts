@@ -103,9 +103,14 @@ export function kafkaProblem(err: unknown, s: Pick<Settings, 'kafkaBrokers' | 'k
     const which = topic ? `topic ${topic}` : 'the topic';
     return `Kafka at ${brokers} has no ${which} (${unknownTopic.message ?? 'unknown topic'}); check the PALISADE_KAFKA_TOPIC_* name, that the topic was created, and that this principal may use it`;
   }
-  if (conn || names.includes('KafkaJSBrokerNotFound') || names.includes('KafkaJSRequestTimeoutError') || names.includes('KafkaJSNumberOfRetriesExceeded')) {
+  const denied = errors.find((e) => typeof e.type === 'string' && e.type.endsWith('_AUTHORIZATION_FAILED'));
+  if (denied) {
+    return `Kafka at ${brokers} refused ${topic ? `the use of topic ${topic}` : 'the request'} (${denied.message ?? denied.type}); check the ACLs of this principal`;
+  }
+  if (conn || names.includes('KafkaJSBrokerNotFound') || names.includes('KafkaJSRequestTimeoutError') || (names.includes('KafkaJSNumberOfRetriesExceeded') && !errors.some((e) => e.name === 'KafkaJSProtocolError'))) {
     const tls = s.kafkaTls ? ' and PALISADE_KAFKA_TLS_*' : '';
     return `cannot reach Kafka at ${at} (${cause}); check PALISADE_KAFKA_BROKERS (or --brokers)${tls}, that the brokers are up and that this machine can reach them`;
   }
-  return `Kafka at ${brokers}: ${errors[0]?.message ?? 'failed'}; check PALISADE_KAFKA_BROKERS (or --brokers) and the brokers' health`;
+  // Something else the brokers answered: its innermost message says most.
+  return `Kafka at ${brokers}: ${errors[errors.length - 1]?.message ?? 'failed'}; check PALISADE_KAFKA_BROKERS (or --brokers) and the brokers' health`;
 }
