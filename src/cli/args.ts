@@ -156,18 +156,6 @@ export function friendlyParseError(err: Error): string {
   return err.message.split('\n')[0] ?? err.message;
 }
 
-/**
- * The old entry point, kept for callers not yet moved to parseCommand: strict flags, positionals
- * unchecked; a bad flag is a usage error (exit 2).
- */
-export function parseFlags<T extends Options>(argv: string[], options: T, command: string) {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError(command, friendlyParseError(err as Error));
-  }
-}
-
 export interface Subcommand {
   readonly summary: string;
   run(argv: string[]): Promise<number>;
