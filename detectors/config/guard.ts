@@ -16,5 +16,5 @@ export const guardSchema = obj('The blast-radius guard and the caps on automatic
   dominantCodeShare: num(0.8, 0, 'Policy-change test: one reason code is the last failure of at least this share of the failing clients, fraction. Default 0.8.', 1),
   recoverSeconds: int(60, 0, 'The guard lets go once its tests have been false for this long, seconds of event time. Default 60.'),
   maxBlocksPerMinute: int(50, 0, 'Automatic blocks issued in any 60 s, at most; beyond it anomalies are alerted, not blocked (0 = no automatic blocks at all), blocks. Default 50.'),
-  maxBlockedShare: num(0.2, 0, 'Active clients under a block at once (refused by the block list within the medium window, or just blocked), at most this share of the active clients; beyond it anomalies are alerted, not blocked. Blocked clients that went away do not count, fraction. Default 0.2.', 1),
+  maxBlockedShare: num(0.2, 0, 'Active clients under a block at once (refused by the block list within the last 10 s, or just blocked: they keep knocking), at most this share of the active clients; beyond it anomalies are alerted, not blocked. Blocked clients that went away do not count, fraction. Default 0.2.', 1),
 });

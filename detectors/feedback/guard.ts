@@ -41,7 +41,7 @@ export interface PopulationView {
   readonly topCodeClients: number;
   /** Clients the engine held at the count (active or not): clients new since then are active too. */
   readonly tracked: number;
-  /** Active clients under a block: refused by the block list (or blocked) within the window. */
+  /** Active clients under a block that keep knocking: refused by the block list (or blocked) within KNOCKING_MS. */
   readonly blocked: number;
 }
 
@@ -66,6 +66,12 @@ export type GuardTransition =
 const MAX_HASHES = 32;
 /** Event time between two recounts of the population, ms. */
 const RECOUNT_MS = 1000;
+/**
+ * A blocked client counts as under a block while it was refused (or blocked) this recently, ms:
+ * a client wrongly blocked keeps retrying and stays counted; an attacker that gave up drops out
+ * within seconds instead of using the share cap up for a whole window.
+ */
+export const KNOCKING_MS = 10_000;
 
 export class BlastRadiusGuard {
   private readonly cfg: GuardConfig;
@@ -132,7 +138,7 @@ export class BlastRadiusGuard {
       tracked++;
       if (c.last < since || c === exclude) continue;
       active++;
-      if (c.lastBlocked >= since) blocked++;
+      if (c.lastBlocked >= now - KNOCKING_MS) blocked++;
       if (c.failStreak < minStreak) continue;
       failing++;
       if (this.holdingTrip !== null) this.failedDuring.add(c.key);
