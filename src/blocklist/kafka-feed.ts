@@ -44,6 +44,8 @@ export interface BlockListFeedStats {
   readonly invalid: number;
   /** True once everything on the topic at start has been applied. */
   readonly ready: boolean;
+  /** Offset of the next record to apply (every record below it is applied), decimal; null before the first. */
+  readonly position: string | null;
 }
 
 export interface BlockListFeed {
@@ -64,6 +66,7 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
   let skippedExpired = 0;
   let invalid = 0;
   let isReady = false;
+  let position: bigint | null = null;
   let closed = false;
   // A holder, not a let: it is set inside async code that TypeScript's narrowing does not follow.
   const held: { consumer: Consumer | null } = { consumer: null };
@@ -152,6 +155,8 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
             log.error({ err }, 'block-list listener failed');
           }
         }
+        // The position applied so far (the topic has one partition): what the fleet status reports.
+        position = BigInt(batch.lastOffset()) + 1n;
         if (!isReady) {
           const target = pending.get(batch.partition);
           if (target !== undefined && BigInt(batch.lastOffset()) + 1n >= target) pending.delete(batch.partition);
@@ -196,7 +201,7 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
 
   return {
     ready,
-    stats: () => ({ blocks, unblocks, skippedExpired, invalid, ready: isReady }),
+    stats: () => ({ blocks, unblocks, skippedExpired, invalid, ready: isReady, position: position === null ? null : String(position) }),
     async close() {
       closed = true;
       wake?.();

@@ -19,6 +19,7 @@ const COMMANDS: Record<string, Command> = {
   inject: { summary: 'add the sidecar to Kubernetes YAML (files or stdin) like linkerd inject', load: () => import('./commands/inject.ts') },
   webhook: { summary: 'run the sidecar-injection admission webhook (HTTPS, AdmissionReview v1)', load: () => import('./commands/webhook.ts') },
   detector: { summary: 'run the anomaly detector on the decisions topic (Kafka); alerts, blocks, /metrics on :9902', load: () => import('./commands/detector.ts') },
+  fleet: { summary: 'fleet status: which workloads run which policy (drift, stale sidecars, refusals) from the sidecars\' status records', load: () => import('./commands/fleet.ts') },
   blocklist: { summary: 'blocklist list | add TARGET --reason R [--ttl D] | remove TARGET | remove --source/--since/--rule --reason R (the Kafka block list every sidecar follows)', load: () => import('./commands/blocklist.ts') },
   alerts: { summary: 'alerts tail [--from-beginning] [-o json]: the detector\'s alerts as they arrive', load: () => import('./commands/alerts.ts') },
   version: { summary: 'print the version (also: palisade --version)', load: async () => ({ run: versionCommand }) },

@@ -23,6 +23,7 @@ export const DEFAULT_TOPICS = {
   alerts: 'palisade.alerts.v1',
   authentications: 'palisade.authentications.v1',
   detectorState: 'palisade.detector-state.v1',
+  sidecars: 'palisade.sidecars.v1',
 } as const;
 
 export type TopicRole = keyof typeof DEFAULT_TOPICS;
@@ -48,6 +49,8 @@ export interface TopicSettings {
   readonly kafkaDecisionsRetentionMs: number;
   /** Not a sidecar setting; the detector passes its own. */
   readonly kafkaTopicDetectorState?: string;
+  /** The sidecars' status records (src/fleet/); the default when absent. */
+  readonly kafkaTopicSidecars?: string;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -87,6 +90,16 @@ export function palisadeTopics(s: TopicSettings): Readonly<Record<TopicRole, Top
       replicationFactor: rf,
       // Unblocks are tombstones; keep them a day so a sidecar that was offline still sees them.
       config: { 'cleanup.policy': 'compact', 'delete.retention.ms': String(DAY_MS), 'min.cleanable.dirty.ratio': '0.1' },
+    },
+    sidecars: {
+      role: 'sidecars',
+      name: s.kafkaTopicSidecars ?? DEFAULT_TOPICS.sidecars,
+      // One partition: small records, read whole by palisade fleet status.
+      partitions: 1,
+      replicationFactor: rf,
+      // Latest record per pod; a tombstone at clean shutdown; a pod that died without one
+      // ages out with its last record (its segment deleted after retention.ms).
+      config: { 'cleanup.policy': 'compact,delete', 'retention.ms': String(7 * DAY_MS), 'delete.retention.ms': String(DAY_MS), 'min.cleanable.dirty.ratio': '0.1' },
     },
     detectorState: {
       role: 'detectorState',

@@ -12,6 +12,10 @@ import { createNdjsonSink } from '../decision/sinks/ndjson.ts';
 import { createWorkerSink } from '../decision/sinks/worker/sink.ts';
 import { createKafkaClient, parseBrokers } from '../kafka/client.ts';
 import { startBlockListFeed, type BlockListFeed } from '../blocklist/kafka-feed.ts';
+import { palisadeVersion } from '../decision/ocsf/product.ts';
+import { startStatusPublisher, type StatusPublisher } from '../fleet/publisher.ts';
+import { podIdentity } from '../fleet/status.ts';
+import { palisadeTopics } from '../kafka/topics.ts';
 import type { DecisionSink } from '../decision/sink.ts';
 import type { SidecarObserver } from './observer.ts';
 import { startSidecar, type Sidecar } from './server.ts';
@@ -88,13 +92,37 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
   }
   // With Kafka, every sidecar follows the block list the detector and operators publish (compacted topic).
   feed = parseBrokers(settings.kafkaBrokers).length > 0 ? startBlockListFeed({ kafka: createKafkaClient(settings, logger), topic: settings.kafkaTopicBlocklist, store: blockListStore(services), logger }) : null;
+  const status = feed && settings.fleetStatusIntervalMs > 0 ? startFleetStatus(settings, logger, sidecar, feed) : null;
   if (!ownTracing && !feed) return sidecar;
   return {
     ...sidecar,
     async close() {
       // The feed is closed beside the drain, not after it: the drain already uses the grace period.
-      await Promise.all([sidecar.close(), feed?.close()]);
+      // The status tombstone goes first thing: the pod leaves the fleet's count as it starts to drain.
+      await Promise.all([sidecar.close(), feed?.close(), status?.close()]);
       if (ownTracing) await tracing.shutdown();
     },
   };
+}
+
+/** The status record on the sidecars topic (src/fleet/): policy, signature, refusals, block-list position. */
+function startFleetStatus(settings: Settings, logger: Logger, sidecar: Sidecar, feed: BlockListFeed): StatusPublisher {
+  return startStatusPublisher({
+    kafka: createKafkaClient(settings, logger),
+    topic: palisadeTopics(settings).sidecars,
+    createTopic: settings.kafkaCreateTopics,
+    identity: podIdentity(settings),
+    version: palisadeVersion(),
+    intervalMs: settings.fleetStatusIntervalMs,
+    logger,
+    facts: () => {
+      const p = sidecar.policy();
+      const r = sidecar.policyRefusal();
+      return {
+        policy: p ? { name: p.name, version: p.version, hash: p.hash, verified: p.signature.verified, keyId: p.signature.keyId } : null,
+        refused: r ? { code: r.code, reason: r.reason, at: new Date(r.at).toISOString() } : null,
+        blocklistPosition: feed.stats().position,
+      };
+    },
+  });
 }

@@ -28,7 +28,7 @@ import { startAdmin } from './admin.ts';
 import { buildApp, type AppDeps } from './app.ts';
 import type { SidecarObserver } from './observer.ts';
 import { createRecorder, type Notify } from './outcome.ts';
-import { startPolicyHolder } from './policy-holder.ts';
+import { startPolicyHolder, type PolicyRefusal } from './policy-holder.ts';
 import type { Services } from '../pipeline/services.ts';
 import { guardTlsListener, tlsFilesOf } from './tls-context.ts';
 
@@ -51,6 +51,8 @@ export interface Sidecar {
   readonly adminPort: number;
   readonly plaintextPort: number | null;
   policy(): CompiledPolicy | null;
+  /** The last policy refused since the one in force was applied, or null. */
+  policyRefusal(): PolicyRefusal | null;
   /** Re-reads the policy file now. Resolves to the error if it was refused. */
   reloadPolicy(): Promise<Error | null>;
   /** Stops accepting, finishes in-flight requests, flushes decisions. */
@@ -141,6 +143,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     plaintextPort,
     admin,
     policy: holder.current,
+    policyRefusal: holder.lastRefusal,
     reloadPolicy: holder.reload,
     close() {
       closed ??= shutdown();

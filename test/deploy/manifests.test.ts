@@ -236,9 +236,10 @@ describe('deploy/k8s Kustomize builds (kubectl kustomize or kustomize build)', (
     expect(volumes.find((v: Obj) => v['name'] === 'palisade-policy')['configMap']['name']).toBe(cm['metadata']['name']);
   });
 
-  it('the four topics exist with the documented cleanup policies; dev fits one broker', () => {
+  it('the topics exist with the documented cleanup policies; dev fits one broker', () => {
     const topics = Object.fromEntries(prod.filter((o) => o['kind'] === 'KafkaTopic').map((t) => [t['metadata']['name'], t]));
-    expect(Object.keys(topics).sort()).toEqual(['palisade.alerts.v1', 'palisade.blocklist.v1', 'palisade.decisions.v1', 'palisade.detector-state.v1']);
+    expect(Object.keys(topics).sort()).toEqual(['palisade.alerts.v1', 'palisade.blocklist.v1', 'palisade.decisions.v1', 'palisade.detector-state.v1', 'palisade.sidecars.v1']);
+    expect(topics['palisade.sidecars.v1']['spec']['config']['cleanup.policy']).toBe('compact,delete');
     expect(topics['palisade.decisions.v1']['spec']['config']).toMatchObject({ 'cleanup.policy': 'delete', 'retention.ms': '604800000' });
     expect(topics['palisade.blocklist.v1']['spec']['config']['cleanup.policy']).toBe('compact');
     expect(topics['palisade.alerts.v1']['spec']['config']['cleanup.policy']).toBe('delete');
