@@ -181,10 +181,12 @@ describe('a sidecar that requires signed policies', () => {
       publish(file, closing, keyA.priv);
       refusals.push((await reload(h)) ?? 'applied');
       expect(h.sidecar.policy()?.hash).toBe(v7);
-      // Never a valid pair on disk, even for a moment: the tampered bytes first, then the
-      // trusted key's signature of the untampered ones.
-      writeFileSync(file, closing.replace('elsewhere', 'elsewhera'));
-      writeFileSync(`${file}.sig`, `${signBlob(Buffer.from(closing), keyB.priv)}\n`);
+      // Changed after signing: the trusted key signed a version that is never on disk (a
+      // signature by a trusted key over bytes that were on disk at some moment would be a
+      // policy the key approved, and rightly applied by a reload that read the two then).
+      const signed = closing.replace('elsewhere', 'elsewhera');
+      writeFileSync(file, closing);
+      writeFileSync(`${file}.sig`, `${signBlob(Buffer.from(signed), keyB.priv)}\n`);
       refusals.push((await reload(h)) ?? 'applied');
       expect(h.sidecar.policy()?.hash).toBe(v7);
     }
