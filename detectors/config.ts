@@ -73,6 +73,17 @@ export function parseDetectorConfig(input: unknown = {}, source = 'detector conf
   for (const [name, w] of Object.entries(cfg.engine.windows)) {
     if ((w.seconds * 1000) % w.buckets !== 0) throw new PalisadeError('CONFIG_INVALID', `${source}: engine.windows.${name}: ${w.seconds} s cannot be cut into ${w.buckets} whole-millisecond buckets`);
   }
+  cfg.alerts.alertmanager.urls.forEach((u, i) => {
+    let url: URL | null = null;
+    try {
+      url = new URL(u);
+    } catch {
+      // not a URL at all: said below
+    }
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
+      throw new PalisadeError('CONFIG_INVALID', `${source}: alerts.alertmanager.urls[${i}] ${JSON.stringify(u)} is not an Alertmanager base URL: write http(s)://host:port, with a path prefix if Alertmanager has one (e.g. "http://alertmanager:9093"); /api/v2/alerts is added`);
+    }
+  });
   return deepFreeze(cfg);
 }
 

@@ -1,6 +1,7 @@
 // The alert webhook against a real local HTTP receiver: Slack-style bodies, retries on a 5xx,
 // nothing below the configured severity. The former "alertmanager" webhook format (what
-// Alertmanager sends to receivers, not what it accepts) is refused with the way to Alertmanager.
+// Alertmanager sends to receivers, not what it accepts) is refused with the way to Alertmanager,
+// and so is an Alertmanager URL that is not an http(s) base URL.
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDetectorConfig } from '../../detectors/config.ts';
@@ -74,5 +75,12 @@ describe('alert webhook', () => {
   it('refuses the former "alertmanager" webhook format and says to use alerts.alertmanager', () => {
     expect(() => parseDetectorConfig({ alerts: { webhook: { url, formats: ['alertmanager', 'slack'] } } })).toThrow(/alerts\.webhook\.formats: "alertmanager" is no longer a webhook format.*alerts\.alertmanager\.urls/);
     expect(parseDetectorConfig({ alerts: { webhook: { url } } }).alerts.webhook.formats).toEqual(['slack']);
+  });
+
+  it('refuses an Alertmanager URL that is not an http(s) base URL, naming it and the form to use', () => {
+    for (const bad of ['alertmanager:9093', 'ftp://am:21', 'http://am:9093/?x=1', 'not a url']) {
+      expect(() => parseDetectorConfig({ alerts: { alertmanager: { urls: ['http://ok:9093', bad] } } })).toThrow(`alerts.alertmanager.urls[1] ${JSON.stringify(bad)} is not an Alertmanager base URL: write http(s)://host:port`);
+    }
+    expect(parseDetectorConfig({ alerts: { alertmanager: { urls: ['https://am.example/prefix'] } } }).alerts.alertmanager.urls).toEqual(['https://am.example/prefix']);
   });
 });
