@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { encodeAlert } from '../../detectors/alerts/ocsf.ts';
 import type { Alert } from '../../detectors/detector.ts';
 import { createWorld, eventually, type World } from './support/kafka-env.ts';
@@ -140,6 +141,11 @@ describe('palisade detector, blocklist and alerts on Kafka', () => {
     expect(r.stdout).toMatch(/\n {4}52 authentication\/authorization failures in the last 60 s/);
     const json = await palisade(['alerts', 'tail', '--from-beginning', '--exit-at-end', '--json', '--min-severity', 'critical'], world.env);
     expect(json.stdout).toBe('');
+    // -o yaml: one YAML document per finding.
+    const yaml = await palisade(['alerts', 'tail', '--from-beginning', '--exit-at-end', '-o', 'yaml'], world.env);
+    expect(yaml.code).toBe(0);
+    const docs = parseAllDocuments(yaml.stdout).map((d) => d.toJS() as { unmapped: { palisade: { detection: string } } });
+    expect(docs.map((d) => d.unmapped.palisade.detection)).toEqual(['auth.failures']);
   });
 
   it('stops cleanly on SIGTERM', async () => {
