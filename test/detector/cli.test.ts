@@ -2,6 +2,9 @@
 // (admin /livez /readyz /metrics, SIGTERM), `palisade blocklist list|add|remove`, `palisade alerts
 // tail`; and clear errors when Kafka is not configured.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -48,10 +51,15 @@ describe('palisade detector, blocklist and alerts on Kafka', () => {
   let detector: ChildProcess;
   let adminPort = 0;
   let detectorErr = '';
+  let configDir = '';
   beforeAll(async () => {
     world = createWorld('cli');
+    // Its own consumer group and state topic: the default group is shared by every detector on the broker.
+    configDir = mkdtempSync(join(tmpdir(), 'palisade-cli-detector-'));
+    const config = join(configDir, 'detector.json');
+    writeFileSync(config, JSON.stringify({ kafka: { groupId: world.groupId, stateTopic: world.stateTopic } }));
     detector = spawn(process.execPath, [MAIN, 'detector'], {
-      env: { ...process.env, ...world.env, PALISADE_LOG_LEVEL: 'info', PALISADE_DETECTOR_ADMIN_HOST: '127.0.0.1', PALISADE_DETECTOR_ADMIN_PORT: '0', PALISADE_DETECTOR_CONFIG: '' },
+      env: { ...process.env, ...world.env, PALISADE_LOG_LEVEL: 'info', PALISADE_DETECTOR_ADMIN_HOST: '127.0.0.1', PALISADE_DETECTOR_ADMIN_PORT: '0', PALISADE_DETECTOR_CONFIG: config },
     });
     detector.stderr?.on('data', (d: Buffer) => {
       detectorErr += d.toString();
@@ -66,6 +74,7 @@ describe('palisade detector, blocklist and alerts on Kafka', () => {
       await new Promise((r) => detector.once('exit', r));
     }
     await world?.close();
+    if (configDir) rmSync(configDir, { recursive: true, force: true });
   });
 
   it('serves /livez, /readyz once it consumes, and /metrics', async () => {
