@@ -46,6 +46,8 @@ export interface BlockListFeedStats {
   readonly ready: boolean;
   /** Offset of the next record to apply (every record below it is applied), decimal; null before the first. */
   readonly position: string | null;
+  /** When position last moved, epoch ms (0 before the first record). */
+  readonly positionAt: number;
 }
 
 export interface BlockListFeed {
@@ -67,6 +69,7 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
   let invalid = 0;
   let isReady = false;
   let position: bigint | null = null;
+  let positionAt = 0;
   let closed = false;
   // A holder, not a let: it is set inside async code that TypeScript's narrowing does not follow.
   const held: { consumer: Consumer | null } = { consumer: null };
@@ -157,6 +160,7 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
         }
         // The position applied so far (the topic has one partition): what the fleet status reports.
         position = BigInt(batch.lastOffset()) + 1n;
+        positionAt = Date.now();
         if (!isReady) {
           const target = pending.get(batch.partition);
           if (target !== undefined && BigInt(batch.lastOffset()) + 1n >= target) pending.delete(batch.partition);
@@ -201,7 +205,7 @@ export function startBlockListFeed(o: BlockListFeedOptions): BlockListFeed {
 
   return {
     ready,
-    stats: () => ({ blocks, unblocks, skippedExpired, invalid, ready: isReady, position: position === null ? null : String(position) }),
+    stats: () => ({ blocks, unblocks, skippedExpired, invalid, ready: isReady, position: position === null ? null : String(position), positionAt }),
     async close() {
       closed = true;
       wake?.();

@@ -20,7 +20,7 @@ export interface StatusPublisherOptions {
   readonly version: string;
   readonly intervalMs: number;
   /** What changes: read every tick. */
-  readonly facts: () => Pick<SidecarStatus, 'policy' | 'refused' | 'blocklistPosition'>;
+  readonly facts: () => Pick<SidecarStatus, 'policy' | 'refused' | 'blocklistTopic' | 'blocklistPosition' | 'blocklistApplied'>;
   readonly logger: Logger;
   /** How often changes are looked for, ms (default 250: a JSON comparison of three small facts). */
   readonly checkMs?: number;

@@ -67,6 +67,12 @@ export async function readFleet(kafka: Kafka, topic: string, timeoutMs = 30_000)
   return [...latest.values()].filter((s): s is SidecarStatus => s !== null);
 }
 
+/** The records of sidecars seen within their stale limit (the ones that count). */
+export function liveRecords(records: readonly SidecarStatus[], o: FleetOptions = {}): SidecarStatus[] {
+  const now = o.now ?? Date.now();
+  return records.filter((r) => now - Date.parse(r.lastSeen) <= (o.staleAfterMs ?? Math.max(3 * (r.intervalMs || 5000), 15_000)));
+}
+
 export function fleetReport(records: readonly SidecarStatus[], o: FleetOptions = {}): FleetReport {
   const now = o.now ?? Date.now();
   const forget = o.forgetAfterMs ?? 3_600_000;

@@ -10,6 +10,8 @@ import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 
 export const STATUS_SCHEMA = 1;
+/** Block-list advances kept in a status record (block acknowledgement, slowest time to apply). */
+export const BLOCKLIST_HISTORY = 16;
 
 export interface SidecarStatus {
   readonly schema: typeof STATUS_SCHEMA;
@@ -28,8 +30,15 @@ export interface SidecarStatus {
   } | null;
   /** The last policy refused since the one in force was applied: its stable code and why. */
   readonly refused: { readonly code: string; readonly reason: string; readonly at: string } | null;
+  /** The block-list topic this sidecar follows (acknowledgements count only sidecars of the same topic). */
+  readonly blocklistTopic: string;
   /** Block-list topic position applied (every record below it is enforced), decimal; null before the first. */
   readonly blocklistPosition: string | null;
+  /**
+   * The last positions reached and when (ISO 8601), oldest first, at most BLOCKLIST_HISTORY:
+   * a block at offset o was applied at the first entry whose position is above o.
+   */
+  readonly blocklistApplied: readonly { readonly position: string; readonly at: string }[];
   /** ISO 8601. */
   readonly startedAt: string;
   /** ISO 8601: when this record was published. */

@@ -14,7 +14,7 @@ import { createKafkaClient, parseBrokers } from '../kafka/client.ts';
 import { startBlockListFeed, type BlockListFeed } from '../blocklist/kafka-feed.ts';
 import { palisadeVersion } from '../decision/ocsf/product.ts';
 import { startStatusPublisher, type StatusPublisher } from '../fleet/publisher.ts';
-import { podIdentity } from '../fleet/status.ts';
+import { BLOCKLIST_HISTORY, podIdentity } from '../fleet/status.ts';
 import { palisadeTopics } from '../kafka/topics.ts';
 import type { DecisionSink } from '../decision/sink.ts';
 import type { SidecarObserver } from './observer.ts';
@@ -107,6 +107,8 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
 
 /** The status record on the sidecars topic (src/fleet/): policy, signature, refusals, block-list position. */
 function startFleetStatus(settings: Settings, logger: Logger, sidecar: Sidecar, feed: BlockListFeed): StatusPublisher {
+  // When the block list reached each recent position: `palisade blocklist list` and `add --wait` read it.
+  const applied: { position: string; at: string }[] = [];
   return startStatusPublisher({
     kafka: createKafkaClient(settings, logger),
     topic: palisadeTopics(settings).sidecars,
@@ -121,8 +123,18 @@ function startFleetStatus(settings: Settings, logger: Logger, sidecar: Sidecar, 
       return {
         policy: p ? { name: p.name, version: p.version, hash: p.hash, verified: p.signature.verified, keyId: p.signature.keyId } : null,
         refused: r ? { code: r.code, reason: r.reason, at: new Date(r.at).toISOString() } : null,
-        blocklistPosition: feed.stats().position,
+        blocklistTopic: settings.kafkaTopicBlocklist,
+        blocklistPosition: trackApplied(applied, feed.stats()),
+        blocklistApplied: applied,
       };
     },
   });
+}
+
+function trackApplied(applied: { position: string; at: string }[], st: { readonly position: string | null; readonly positionAt: number }): string | null {
+  if (st.position !== null && applied.at(-1)?.position !== st.position) {
+    applied.push({ position: st.position, at: new Date(st.positionAt).toISOString() });
+    if (applied.length > BLOCKLIST_HISTORY) applied.shift();
+  }
+  return st.position;
 }

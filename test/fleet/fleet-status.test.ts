@@ -139,6 +139,32 @@ describe('palisade fleet status with three real sidecars', () => {
     process.stdout.write(`fleet: block applied and acknowledged by 3/3 sidecars within ${Date.now() - t0} ms\n`);
   });
 
+  it('blocklist add --wait returns once all three applied it; list --acks shows applied 3/3 and the slowest time', { timeout: 120_000 }, async () => {
+    const env = { ...topicEnv };
+    const add = await palisade(['blocklist', 'add', '--ip', '203.0.113.10', '--reason', 'fleet ack', '--wait', '-o', 'json'], { env });
+    expect(add.stderr).toBe('');
+    expect(add.code).toBe(0);
+    const added = JSON.parse(add.stdout) as { applied: { sidecars: number; applied: number; pending: string[]; slowestMs: number | null } };
+    expect(added.applied).toMatchObject({ sidecars: 3, applied: 3, pending: [] });
+    expect(added.applied.slowestMs).not.toBeNull();
+    process.stdout.write(`fleet: blocklist add --wait: applied 3/3, slowest ${added.applied.slowestMs} ms (sidecar-side, from its status record)\n`);
+    const list = await palisade(['blocklist', 'list', '--acks'], { env });
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^KIND\s+VALUE\s+SOURCE\s+EXPIRES\s+RULE\s+APPLIED\s+REASON$/m);
+    expect(list.stdout).toMatch(/^ip\s+203\.0\.113\.10\s+manual\s+never\s+manual:ip\s+applied 3\/3, slowest \d+\.\d\d s\s+fleet ack$/m);
+
+    // A sidecar that does not apply it (paused, still counted live): --wait names it after its timeout, exit 1.
+    const paused = sidecars[2]!;
+    paused.child.kill('SIGSTOP');
+    try {
+      const late = await palisade(['blocklist', 'add', '--ip', '203.0.113.11', '--reason', 'fleet ack', '--wait', '--wait-timeout', '2s'], { env });
+      expect(late.code).toBe(1);
+      expect(late.stdout).toMatch(/applied 2\/3.* after 2 s; not yet applied by orders-7c9f8d6b5-x2abc\n$/);
+    } finally {
+      paused.child.kill('SIGCONT');
+    }
+  });
+
   it('a policy rolled to one sidecar is drift (exit 3) until all have it; a refused policy shows its code', { timeout: 180_000 }, async () => {
     writeFileSync(policyFile(0), policy('2'));
     const drift = await reportUntil((x) => x.drift);

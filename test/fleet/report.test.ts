@@ -13,7 +13,9 @@ function rec(pod: string, hash: string | null, agoMs: number, o: Partial<Sidecar
     version: '0.1.0',
     policy: hash === null ? null : { name: 'orders', version: hash.slice(0, 1), hash, verified: true, keyId: 'aaaaaaaaaaaaaaaa' },
     refused: null,
+    blocklistTopic: 'palisade.blocklist.v1',
     blocklistPosition: '4',
+    blocklistApplied: [],
     startedAt: new Date(NOW - 60_000).toISOString(),
     lastSeen: new Date(NOW - agoMs).toISOString(),
     intervalMs: 5000,
@@ -61,5 +63,22 @@ describe('status records', () => {
     expect(decodeStatus(Buffer.from('{"schema":2}'))).toBeNull();
     expect(decodeStatus(Buffer.from('not json'))).toBeNull();
     expect(decodeStatus(null)).toBeNull();
+  });
+});
+
+describe('block acknowledgement', () => {
+  it('applied by the sidecars whose position passed the offset; slowest from their history, sidecars started later left out', async () => {
+    const { blockAck, ackText } = await import('../../src/fleet/ack.ts');
+    const added = NOW - 10_000;
+    const live = [
+      rec('a', null, 0, { blocklistPosition: '8', blocklistApplied: [{ position: '5', at: new Date(added - 5000).toISOString() }, { position: '8', at: new Date(added + 410).toISOString() }] }),
+      rec('b', null, 0, { blocklistPosition: '8', blocklistApplied: [{ position: '8', at: new Date(added + 120).toISOString() }] }),
+      rec('c', null, 0, { blocklistPosition: '7' }),
+      rec('d', null, 0, { blocklistPosition: '8', startedAt: new Date(added + 60_000).toISOString(), blocklistApplied: [{ position: '8', at: new Date(added + 61_000).toISOString() }] }),
+    ];
+    const a = blockAck(7n, added, live);
+    expect(a).toEqual({ sidecars: 4, applied: 3, pending: ['c'], slowestMs: 410 });
+    expect(ackText(a)).toBe('applied 3/4, slowest 0.41 s');
+    expect(ackText(blockAck(7n, added, []))).toBe('applied 0/0');
   });
 });

@@ -17,11 +17,13 @@
  */
 import { userInfo } from 'node:os';
 import { BlockEntryError, type BlockKind } from '../../blocklist/entry.ts';
-import { canonicalTarget, type BlockRecord } from '../../blocklist/kafka-record.ts';
+import { blockKey, canonicalTarget, type BlockRecord } from '../../blocklist/kafka-record.ts';
 import { publishManualBlock, publishManualUnblock, readBlockList } from '../../blocklist/kafka-ops.ts';
-import { CommandFailed, dispatch, EXIT_OK, formatOutput, formatTable, parseCommand, UsageError, type Subcommand } from '../args.ts';
+import { CommandFailed, dispatch, EXIT_FAILURE, EXIT_OK, formatOutput, formatTable, parseCommand, UsageError, type Subcommand } from '../args.ts';
 import { parseDurationFlag } from '../duration.ts';
 import { cliKafka } from '../kafka-required.ts';
+import { acksOf, waitForAck } from './blocklist-ack.ts';
+import { ackText } from '../../fleet/ack.ts';
 import { isLift, lift, LIFT_HELP, LIFT_OPTIONS, liftText } from './blocklist-lift.ts';
 
 const TARGET_FLAGS: Readonly<Record<string, BlockKind>> = { ip: 'ip', cidr: 'cidr', 'spiffe-id': 'spiffeId', subject: 'subject', 'client-id': 'clientId', 'token-id': 'tokenId' };
@@ -78,20 +80,30 @@ const list: Subcommand = {
     const command = 'palisade blocklist list';
     const { values, output } = parseCommand(argv, {
       name: command,
-      usage: `usage: ${command} [-o json|yaml] [--brokers LIST]\n\nThe blocks in force now, newest first: manual ones and the detector's.\n\n${KAFKA_HELP}`,
-      options: KAFKA_OPTIONS,
+      usage:
+        `usage: ${command} [--acks] [-o json|yaml] [--brokers LIST]\n\nThe blocks in force now, newest first: manual ones and the detector's.\n\n` +
+        '      --acks                also how many live sidecars have applied each block and the slowest\n' +
+        '                            time to apply ("applied 12/12, slowest 0.41 s"), from their status records\n' +
+        KAFKA_HELP,
+      options: { ...KAFKA_OPTIONS, acks: { type: 'boolean' } },
       output: true,
     });
     const k = cliKafka('blocklist', command, values.brokers);
     const topic = k.settings.kafkaTopicBlocklist;
     const entries = await k.use(() => readBlockList(k.kafka, topic), topic);
+    const acks = values.acks ? await acksOf(k, entries) : null;
+    const ackOf = (r: BlockRecord) => acks?.get(blockKey(r.kind, r.value)) ?? null;
+    const value = acks ? entries.map((r) => ({ ...r, applied: ackOf(r) })) : entries;
     process.stdout.write(
-      formatOutput(output, entries, () =>
+      formatOutput(output, value, () =>
         entries.length === 0
           ? `no blocks in force on ${topic}`
           : formatTable(
-              ['KIND', 'VALUE', 'SOURCE', 'EXPIRES', 'RULE', 'REASON'],
-              entries.map((r) => [r.kind, r.value, r.source, when(r.expiresAt), r.rule, r.reason]),
+              ['KIND', 'VALUE', 'SOURCE', 'EXPIRES', 'RULE', ...(acks ? ['APPLIED'] : []), 'REASON'],
+              entries.map((r) => {
+                const a = ackOf(r);
+                return [r.kind, r.value, r.source, when(r.expiresAt), r.rule, ...(acks ? [a ? ackText(a) : '-'] : []), r.reason];
+              }),
             ),
       ),
     );
@@ -106,7 +118,7 @@ const add: Subcommand = {
     const { values, output } = parseCommand(argv, {
       name: command,
       usage:
-        `usage: ${command} <target> --reason TEXT [--ttl DURATION] [--actor NAME] [--brokers LIST]\n\n` +
+        `usage: ${command} <target> --reason TEXT [--ttl DURATION] [--actor NAME] [--wait [--wait-timeout D]] [--brokers LIST]\n\n` +
         'Blocks the target on every sidecar (within about a second). The reason goes to the decision\n' +
         'events, logs and alerts; the client only gets the stable code and a request id.\n\n' +
         TARGET_HELP +
@@ -114,8 +126,11 @@ const add: Subcommand = {
         '      --reason TEXT         why (required)\n' +
         '      --ttl DURATION        seconds, or 90s / 30m / 12h / 7d, no space (default: until removed)\n' +
         '      --actor NAME          who (default: $USER)\n' +
+        '      --wait                return once every live sidecar has applied the block (their status\n' +
+        '                            records); after --wait-timeout, name those that have not and exit 1\n' +
+        '      --wait-timeout D      how long --wait waits (default 30s)\n' +
         KAFKA_HELP,
-      options: { ...TARGET_OPTIONS, ...KAFKA_OPTIONS, reason: { type: 'string' }, ttl: { type: 'string' }, actor: { type: 'string' } },
+      options: { ...TARGET_OPTIONS, ...KAFKA_OPTIONS, reason: { type: 'string' }, ttl: { type: 'string' }, actor: { type: 'string' }, wait: { type: 'boolean' }, 'wait-timeout': { type: 'string' } },
       output: true,
     });
     const target = targetOf(values, command);
@@ -123,9 +138,24 @@ const add: Subcommand = {
     if (!reason) throw new UsageError(command, '--reason is required (it goes to the decision events and alerts)');
     const ttlMs = values.ttl === undefined ? null : parseDuration(values.ttl);
     const k = cliKafka('blocklist', command, values.brokers);
+    const waitMs = values['wait-timeout'] === undefined ? 30_000 : parseDurationFlag(values['wait-timeout'], '--wait-timeout', command);
+    if (values['wait-timeout'] !== undefined && !values.wait) throw new UsageError(command, '--wait-timeout goes with --wait');
     const r = await k.use(() => publishManualBlock(k.kafka, k.settings.kafkaTopicBlocklist, { ...target, reason, expiresAt: ttlMs === null ? null : Date.now() + ttlMs, actor: actorOf(values.actor) }), k.settings.kafkaTopicBlocklist);
-    process.stdout.write(formatOutput(output, r, () => `blocked ${r.kind} ${r.value} until ${when(r.expiresAt)} (${r.reason}); every sidecar applies it within about a second`));
-    return EXIT_OK;
+    if (!values.wait) {
+      process.stdout.write(formatOutput(output, r, () => `blocked ${r.kind} ${r.value} until ${when(r.expiresAt)} (${r.reason}); every sidecar applies it within about a second`));
+      return EXIT_OK;
+    }
+    const ack = await waitForAck(k, r, waitMs);
+    const done = ack.sidecars > 0 && ack.pending.length === 0;
+    process.stdout.write(
+      formatOutput(output, { ...r, applied: ack }, () =>
+        done
+          ? `blocked ${r.kind} ${r.value} until ${when(r.expiresAt)} (${r.reason}); ${ackText(ack)}`
+          : `blocked ${r.kind} ${r.value} until ${when(r.expiresAt)} (${r.reason}); ${ackText(ack)} after ${waitMs / 1000} s` +
+            (ack.sidecars === 0 ? `; no live sidecar follows ${k.settings.kafkaTopicBlocklist}` : `; not yet applied by ${ack.pending.join(', ')}`),
+      ),
+    );
+    return done ? EXIT_OK : EXIT_FAILURE;
   },
 };
 
