@@ -5,6 +5,7 @@
  * configuration points at the webhook, settings in env parse, the policy in
  * Git passes `palisade policy check`). Builds use `kubectl kustomize` (offline).
  */
+import { parsePublicKeys, verifyBlob } from '../../src/policy/signature.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,6 +103,14 @@ describe('deploy/k8s files', () => {
     const refs = yamlFiles.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/ghcr\.io\/palisade-dev\/palisade[:@](?!sha256:<)[^\s"']+/g)].map((m) => m[0]));
     expect(refs.length).toBeGreaterThan(3);
     for (const r of refs) expect(r).toBe(DEFAULT_IMAGE);
+  });
+
+  it('the example policy carries a signature by the example\'s trusted key (both overlays require one)', () => {
+    const policyFile = join(K8S, 'example', 'policy', 'policy.yaml');
+    const keys = parsePublicKeys(readFileSync(join(K8S, 'example', 'policy-keys', 'policy.pub'), 'utf8'), 'policy.pub');
+    // Changed the example policy? Sign it again (docs/deploy.md, "Signed policies"): a new key pair,
+    // palisade policy sign deploy/k8s/example/policy/policy.yaml --key KEY, its public key in policy-keys/policy.pub.
+    expect(() => verifyBlob(readFileSync(policyFile), readFileSync(`${policyFile}.sig`, 'utf8'), keys, 'policy.yaml.sig')).not.toThrow();
   });
 
   it('the example workload is exactly `palisade inject` of its source', () => {

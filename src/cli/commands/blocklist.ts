@@ -140,7 +140,9 @@ const add: Subcommand = {
     const k = cliKafka('blocklist', command, values.brokers);
     const waitMs = values['wait-timeout'] === undefined ? 30_000 : parseDurationFlag(values['wait-timeout'], '--wait-timeout', command);
     if (values['wait-timeout'] !== undefined && !values.wait) throw new UsageError(command, '--wait-timeout goes with --wait');
-    const r = await k.use(() => publishManualBlock(k.kafka, k.settings.kafkaTopicBlocklist, { ...target, reason, expiresAt: ttlMs === null ? null : Date.now() + ttlMs, actor: actorOf(values.actor) }), k.settings.kafkaTopicBlocklist);
+    // One clock reading for addedAt and expiresAt: --ttl 10m is exactly ten minutes in the record.
+    const now = Date.now();
+    const r = await k.use(() => publishManualBlock(k.kafka, k.settings.kafkaTopicBlocklist, { ...target, reason, expiresAt: ttlMs === null ? null : now + ttlMs, actor: actorOf(values.actor) }, now), k.settings.kafkaTopicBlocklist);
     if (!values.wait) {
       process.stdout.write(formatOutput(output, r, () => `blocked ${r.kind} ${r.value} until ${when(r.expiresAt)} (${r.reason}); every sidecar applies it within about a second`));
       return EXIT_OK;
