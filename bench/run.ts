@@ -26,7 +26,15 @@
  *
  * Scenarios are named entries of SCENARIOS below; add one to compare another
  * configuration (a Kafka sink, tracing on...) under the same load.
+ *
+ * --pin (issue 16's method): the load generator (this process) and the
+ * upstream on core 0, the process under test on core 1 (taskset, every
+ * thread), the same for every target, so contention is alike. The fixed-rate
+ * rounds also give the target's CPU per request at that rate (issue 16's
+ * primary figure, at --rate 2000), and each target's idle RSS is read after
+ * its start, before any load.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -53,8 +61,15 @@ const { values: opts } = parseArgs({
     profile: { type: 'string' },
     keep: { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
+    pin: { type: 'boolean', default: false },
   },
 });
+
+/** --pin: every thread of `pid` onto one core (taskset -a: the threads it has already started too; later ones inherit). */
+function pin(pid: number | undefined, core: number): void {
+  if (!opts.pin || pid === undefined) return;
+  execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+}
 /** --profile DIR: the proxies run with --cpu-prof, profiles written to DIR when they stop. */
 const PROFILE = [...(opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(opts.profile)}`] : []), ...opts['node-flags'].split(' ').filter(Boolean)];
 const SECONDS = Number(opts.seconds);
@@ -174,6 +189,10 @@ interface Measured {
   readonly rounds: { result: LoadResult; targetCpu: number; upstreamCpu: number; loadgenCpu: number }[];
   fixed?: LoadResult;
   readonly fixedRounds: LoadResult[];
+  /** Target CPU µs per request in each fixed-rate round. */
+  readonly fixedCpuUs: number[];
+  /** RSS right after the start (policy loaded, no traffic yet), MiB. */
+  idleRssMiB: number;
 }
 
 const median = <T>(xs: T[], key: (x: T) => number): T => [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)] as T;
@@ -197,6 +216,8 @@ async function main() {
     const [httpPort, tlsPort] = [await freePort(), await freePort()];
     const upstream = startChild('upstream', [join(ROOT, 'bench/targets/upstream.ts')], { ...tlsEnv(fx), BENCH_HTTP_PORT: String(httpPort), BENCH_TLS_PORT: String(tlsPort), BENCH_JWKS: fx.jwksFile }, log);
     children.push(upstream);
+    pin(process.pid, 0);
+    pin(upstream.proc.pid, 0);
     const upstreamHttp = `http://127.0.0.1:${httpPort}`;
     await waitFor(async () => (await request(`${upstreamHttp}/jwks.json`)).statusCode === 200, 'upstream');
     const env: BenchEnv = { fx, upstreamHttp, upstreamTlsPort: tlsPort, upstream, log };
@@ -215,7 +236,10 @@ async function main() {
       log(`starting ${scenario.name}: ${scenario.summary}`);
       const target = await scenario.start(env);
       if (target.child !== upstream) children.push(target.child);
-      measured.push({ scenario, target, rounds: [], fixedRounds: [] });
+      if (target.child !== upstream) pin(target.child.proc.pid, 1);
+      // A moment for the start's garbage to be collected, then the idle RSS.
+      await new Promise((r) => setTimeout(r, 2000));
+      measured.push({ scenario, target, rounds: [], fixedRounds: [], fixedCpuUs: [], idleRssMiB: target.child.rssMiB() });
     }
     const pools = new Map(measured.map((m) => [m.scenario.name, makePool(m.target.origin, { ca: fx.ca, cert: fx.client.cert, key: fx.client.key }, Math.max(CONNECTIONS, 64))]));
 
@@ -228,7 +252,9 @@ async function main() {
         // Each round starts with a warm-up at the rate: the previous scenario's round left this target idle.
         const w = await fixedRate(pool, spec, RATE, WARMUP);
         if (w.non2xx > 0 || w.errors > 0 || w.requests === 0) throw new Error(`${m.scenario.name} does not answer 2xx to the benchmark request (${w.non2xx} non-2xx, ${w.errors} errors); fix the scenario before measuring`);
+        const c0 = m.target.child.cpuSeconds();
         const f = await fixedRate(pool, spec, RATE, RATE_SECONDS);
+        m.fixedCpuUs.push((1e6 * (m.target.child.cpuSeconds() - c0)) / Math.max(1, f.requests));
         m.fixedRounds.push(f);
         log(`fixed ${RATE} req/s round ${r + 1} ${m.scenario.name}: p50 ${f3(f.p50)} ms, p99 ${f3(f.p99)} ms, p99.9 ${f3(f.p999)} ms${f.errors || f.non2xx ? ` (${f.errors} errors, ${f.non2xx} non-2xx)` : ''}`);
       }
@@ -254,7 +280,7 @@ async function main() {
     const direct = base('direct');
     const bare = base('bare-proxy');
     const rows: string[][] = [['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', '+p50 ms', '+p99 ms', 'vs direct', 'vs bare', 'peak RSS MiB', 'RSS at end MiB', 'CPU target', 'CPU upstream', 'CPU loadgen', 'target CPU us/req']];
-    const rateRows: string[][] = [['scenario', 'p50 ms', 'p99 ms', 'p99.9 ms', '+p50 ms', '+p99 ms', '+p99.9 ms', 'achieved req/s', 'p99 per round ms']];
+    const rateRows: string[][] = [['scenario', 'p50 ms', 'p99 ms', 'p99.9 ms', '+p50 ms', '+p99 ms', '+p99.9 ms', 'achieved req/s', 'target CPU us/req', 'idle RSS MiB', 'p99 per round ms']];
     const json: Record<string, unknown>[] = [];
     for (const m of measured) {
       const mid = median(m.rounds, (x) => x.result.rps);
@@ -282,13 +308,13 @@ async function main() {
       ]);
       const fr = m.fixed!;
       const df = direct?.fixed ?? null;
-      rateRows.push([m.scenario.name, f3(fr.p50), f3(fr.p99), f3(fr.p999), df ? f3(fr.p50 - df.p50) : '-', df ? f3(fr.p99 - df.p99) : '-', df ? f3(fr.p999 - df.p999) : '-', f1(fr.requests / fr.seconds), m.fixedRounds.map((x) => f2(x.p99)).join(' / ')]);
-      json.push({ scenario: m.scenario.name, summary: m.scenario.summary, throughput: { median: r, rounds: m.rounds.map((x) => x.result.rps), cpu: { target: mid.targetCpu, upstream: mid.upstreamCpu, loadgen: mid.loadgenCpu, targetUsPerRequest: (1e6 * mid.targetCpu) / r.rps } }, fixedRate: fr, fixedRateRounds: m.fixedRounds, peakRssMiB: rss, rssAtEndMiB: m.target.child.rssMiB() });
+      rateRows.push([m.scenario.name, f3(fr.p50), f3(fr.p99), f3(fr.p999), df ? f3(fr.p50 - df.p50) : '-', df ? f3(fr.p99 - df.p99) : '-', df ? f3(fr.p999 - df.p999) : '-', f1(fr.requests / fr.seconds), f1([...m.fixedCpuUs].sort((a, b) => a - b)[m.fixedCpuUs.length >> 1] ?? NaN), f1(m.idleRssMiB), m.fixedRounds.map((x) => f2(x.p99)).join(' / ')]);
+      json.push({ scenario: m.scenario.name, summary: m.scenario.summary, throughput: { median: r, rounds: m.rounds.map((x) => x.result.rps), cpu: { target: mid.targetCpu, upstream: mid.upstreamCpu, loadgen: mid.loadgenCpu, targetUsPerRequest: (1e6 * mid.targetCpu) / r.rps } }, fixedRate: fr, fixedRateRounds: m.fixedRounds, fixedRateCpuUsPerRequest: m.fixedCpuUs, idleRssMiB: m.idleRssMiB, peakRssMiB: rss, rssAtEndMiB: m.target.child.rssMiB() });
     }
     const out: string[] = [];
     out.push(`\nthroughput: closed loop, ${CONNECTIONS} connections, ${SECONDS} s x ${ROUNDS} rounds interleaved (median round); CPU = cores used by each process during the round; peak RSS includes policy load`);
     out.push(table(rows));
-    out.push(`\nlatency at a fixed ${RATE} req/s (open loop, ${RATE_SECONDS} s x ${RATE_ROUNDS} rounds interleaved, the round with the median p99; latency from the scheduled start; p99 of every round in the last column)`);
+    out.push(`\nlatency at a fixed ${RATE} req/s (open loop, ${RATE_SECONDS} s x ${RATE_ROUNDS} rounds interleaved, the round with the median p99; latency from the scheduled start; target CPU per request during those rounds, median; idle RSS after the start; p99 of every round in the last column)${opts.pin ? '; pinned: load generator and upstream on core 0, target on core 1' : ''}`);
     out.push(table(rateRows));
     const sc = base('sidecar-full');
     if (sc && bare && direct) {
