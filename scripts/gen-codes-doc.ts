@@ -40,7 +40,8 @@ every deny path:
   \`error_description\` is the title). Which check a credential got past (kid
   known, signature, audience) is worth knowing to whoever forges one.
 - **Authorization** (\`AUTHZ_*\`): no detail, no rule id.
-- **Rate limits**: the standard \`Retry-After\`, \`RateLimit\` and
+- **Rate limits and quotas** (\`RATE_LIMITED\`, \`RATE_LIMITED_GLOBAL\`,
+  \`QUOTA_EXCEEDED\`): the standard \`Retry-After\`, \`RateLimit\` and
   \`RateLimit-Policy\` headers (what a well-behaved caller needs to back off;
   they name each enforced rule by its id, as the header format requires, and
   never a dry-run rule) and a fixed sentence in the body; which rule refused the

@@ -32,6 +32,7 @@ import { createKafkaOutputs, PRODUCER_OPTIONS } from './outputs.ts';
 import { OwnedPartitions } from './partitions.ts';
 import { createStateRestorer } from './state.ts';
 import { prepareTopics } from './topics.ts';
+import { startQuotaAggregator } from '../quota/aggregator.ts';
 
 export type DetectorKafkaSettings = KafkaClientSettings &
   TopicSettings & {
@@ -115,6 +116,8 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
   const expireBlocks = createExpirySweep({ producer, blocklistTopic: topics.blocklist, feedback: detector.feedback, now, metrics: m, log });
 
   await decisions.start();
+  // Fleet-wide quotas (rate-limit rules with scope: global): a component of its own, its own group.
+  const quotas = startQuotaAggregator({ kafka, producer, decisionsTopic: topics.decisions, quotasTopic: topics.quotas, groupId: `${config.kafka.groupId}.quotas`, logger: log, now });
   const cpTimer = setInterval(() => void checkpoints.checkpoint(), config.kafka.checkpointIntervalMs);
   const expTimer = setInterval(() => void expireBlocks(), config.kafka.expirySweepMs);
   cpTimer.unref();
@@ -136,6 +139,7 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
       await out.settle();
       await checkpoints.checkpoint();
       await decisions.consumer.disconnect().catch(() => undefined);
+      await quotas.close();
       await feed.close();
       await webhook?.drain();
       await alertmanager?.close();

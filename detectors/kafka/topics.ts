@@ -13,15 +13,16 @@ export interface DetectorTopics {
   readonly state: string;
   readonly blocklist: string;
   readonly alerts: string;
+  readonly quotas: string;
 }
 
 export async function prepareTopics(kafka: Kafka, settings: TopicSettings & { readonly kafkaCreateTopics: boolean }, stateTopic: string, log: Logger): Promise<DetectorTopics> {
   const topics = palisadeTopics({ ...settings, kafkaTopicDetectorState: stateTopic });
-  const names: DetectorTopics = { decisions: topics.decisions.name, state: topics.detectorState.name, blocklist: topics.blocklist.name, alerts: topics.alerts.name };
+  const names: DetectorTopics = { decisions: topics.decisions.name, state: topics.detectorState.name, blocklist: topics.blocklist.name, alerts: topics.alerts.name, quotas: topics.quotas.name };
   const admin = kafka.admin();
   await admin.connect();
   try {
-    if (settings.kafkaCreateTopics) await ensureTopics(admin, [topics.decisions, topics.blocklist, topics.alerts, topics.detectorState], log);
+    if (settings.kafkaCreateTopics) await ensureTopics(admin, [topics.decisions, topics.blocklist, topics.alerts, topics.detectorState, topics.quotas], log);
     const meta = await admin.fetchTopicMetadata({ topics: [names.decisions, names.state] });
     const count = (name: string) => meta.topics.find((t) => t.name === name)?.partitions.length ?? 0;
     if (count(names.state) < count(names.decisions)) {

@@ -5,7 +5,7 @@
  * Sinks encode it (OCSF HTTP Activity by default, src/decision/ocsf/).
  */
 import type { Code } from '../errors/codes.ts';
-import type { Decider, Identity, StageTiming, TlsFacts, WouldDeny } from '../pipeline/types.ts';
+import type { Decider, Identity, QuotaCharge, StageTiming, TlsFacts, WouldDeny } from '../pipeline/types.ts';
 
 export interface DecisionRecord {
   /** Unique event id (UUID v7: time-ordered), for consumer-side de-duplication. */
@@ -57,4 +57,6 @@ export interface DecisionRecord {
    * gets a fixed sentence at most (docs/codes.md, "What the client is told").
    */
   readonly detail: string | null;
+  /** Fleet-wide quotas the request counted against (absent when none applied): what the quota aggregator counts. */
+  readonly quotas?: readonly QuotaCharge[];
 }

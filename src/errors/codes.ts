@@ -77,6 +77,7 @@ export const CODES = {
   // --- rate limiting ---
   RATE_LIMITED: { status: 429, title: 'Too many requests', disposition: 'dropped', description: 'A rate limit of the policy is exhausted for this key; Retry-After and RateLimit headers say when to retry.' },
   RATE_LIMITED_GLOBAL: { status: 429, title: 'Too many requests', disposition: 'dropped', description: 'The sidecar-wide rate limit is exhausted.' },
+  QUOTA_EXCEEDED: { status: 429, title: 'Too many requests', disposition: 'dropped', description: 'A fleet-wide quota (a rate-limit rule with scope: global) is used up for this key until the end of its window; Retry-After says when the next window starts (docs/quotas.md).' },
 
   // --- upstream ---
   UPSTREAM_UNREACHABLE: { status: 502, title: 'Upstream unreachable', disposition: 'error', description: 'The upstream refused or reset the connection. Check that the service listens on the configured address.' },

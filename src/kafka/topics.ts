@@ -8,6 +8,7 @@
  *   authentications cleanup.policy=delete, the decisions' retention: OCSF Authentication events
  *                   (optional, PALISADE_KAFKA_AUTHENTICATIONS), for SIEM logon rules
  *   blocklist       cleanup.policy=compact: the latest record per block target is the state
+ *   quotas          cleanup.policy=compact: the latest over/near-quota record per key (global quotas)
  *   detector-state  cleanup.policy=compact, same partition count as decisions (co-partitioned:
  *                   the detector owning decisions partition p checkpoints into state partition p)
  *
@@ -20,6 +21,7 @@ import type { Logger } from 'pino';
 export const DEFAULT_TOPICS = {
   decisions: 'palisade.decisions.v1',
   blocklist: 'palisade.blocklist.v1',
+  quotas: 'palisade.quotas.v1',
   alerts: 'palisade.alerts.v1',
   authentications: 'palisade.authentications.v1',
   detectorState: 'palisade.detector-state.v1',
@@ -42,6 +44,8 @@ export interface TopicSettings {
   readonly kafkaTopicDecisions: string;
   readonly kafkaTopicBlocklist: string;
   readonly kafkaTopicAlerts: string;
+  /** Default palisade.quotas.v1. */
+  readonly kafkaTopicQuotas?: string;
   /** Optional: the sidecar's setting; other processes never publish there. */
   readonly kafkaTopicAuthentications?: string;
   readonly kafkaTopicPartitions: number;
@@ -100,6 +104,15 @@ export function palisadeTopics(s: TopicSettings): Readonly<Record<TopicRole, Top
       // Latest record per pod; a tombstone at clean shutdown; a pod that died without one
       // ages out with its last record (its segment deleted after retention.ms).
       config: { 'cleanup.policy': 'compact,delete', 'retention.ms': String(7 * DAY_MS), 'delete.retention.ms': String(DAY_MS), 'min.cleanable.dirty.ratio': '0.1' },
+    },
+    quotas: {
+      role: 'quotas',
+      name: s.kafkaTopicQuotas ?? DEFAULT_TOPICS.quotas,
+      // One partition, like the block list: every sidecar reads all of it.
+      partitions: 1,
+      replicationFactor: rf,
+      // Entries end by themselves at the window's end; the aggregator's tombstones then let compaction drop them.
+      config: { 'cleanup.policy': 'compact', 'delete.retention.ms': String(DAY_MS), 'min.cleanable.dirty.ratio': '0.1' },
     },
     detectorState: {
       role: 'detectorState',

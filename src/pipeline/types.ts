@@ -122,6 +122,21 @@ export interface RequestContext {
   allowRule: string | null;
   /** Headers a stage wants on the response (RateLimit headers on allowed requests). */
   responseHeaders: Record<string, string> | null;
+  /** Fleet-wide quotas this request counts against (set by the rate-limit stage when it lets the request through). */
+  quotaCharges?: QuotaCharge[];
+}
+
+/**
+ * A request counted against a fleet-wide quota (rate-limit rule with scope: global): the fact the
+ * detector's quota aggregator counts from the decision stream. The key is the rule's key for this
+ * request (a subject, client id, claim value, IP...), values the decision event already carries.
+ */
+export interface QuotaCharge {
+  readonly rule: string;
+  readonly key: string;
+  readonly limit: number;
+  /** Window length, milliseconds; windows are aligned to the epoch. */
+  readonly windowMs: number;
 }
 
 export interface Continue {

@@ -151,14 +151,20 @@ export interface BlocklistSpec {
 }
 
 /** spec.rateLimits (schema/rate-limits.ts). */
-export type RateLimitKeyPart = 'identity' | 'spiffeId' | 'subject' | 'clientId' | 'ip' | 'route' | 'method';
+export type RateLimitKeyPart = 'identity' | 'spiffeId' | 'subject' | 'clientId' | 'ip' | 'route' | 'method' | `claim:${string}`;
 export type RatePer = 'second' | 'minute' | 'hour';
+export type QuotaWindow = 'second' | 'minute' | 'hour' | 'day';
 
 export interface RateLimitRuleSpec {
   readonly id: string;
+  readonly scope: 'local' | 'global';
   readonly key: readonly RateLimitKeyPart[];
-  readonly rate: number;
+  /** Local rules (the schema requires it when scope is local). */
+  readonly rate?: number;
   readonly per: RatePer;
+  /** Global rules (required when scope is global). */
+  readonly limit?: number;
+  readonly window?: QuotaWindow;
   readonly burst?: number;
   readonly methods: readonly Method[];
   readonly paths: readonly string[];

@@ -5,11 +5,12 @@
  * "ratelimit"), so a reload that keeps a rule unchanged keeps its buckets.
  */
 import type { RequestContext } from '../pipeline/types.ts';
-import type { Method, RateLimitKeyPart, RateLimitRuleSpec, RatePer } from '../policy/document.ts';
+import type { Method, QuotaWindow, RateLimitKeyPart, RateLimitRuleSpec, RatePer } from '../policy/document.ts';
 import { compilePathPattern } from '../policy/path-pattern.ts';
 import { servicePart, type Services } from '../pipeline/services.ts';
 import { BucketStore, type Bucket } from './bucket-store.ts';
 import { policyItem } from './headers.ts';
+import { quotaStoreKey } from './quota-record.ts';
 
 const PER_MS: Record<RatePer, number> = { second: 1000, minute: 60_000, hour: 3_600_000 };
 
@@ -27,6 +28,23 @@ export interface Limit {
 export interface CompiledRule extends Limit {
   readonly store: BucketStore;
   readonly key: readonly RateLimitKeyPart[];
+  matches(method: string, path: string): boolean;
+  keyOf(ctx: RequestContext): string;
+}
+
+const WINDOW_MS: Record<QuotaWindow, number> = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/** A fleet-wide quota (scope: global), answered from the quota store (quota-store.ts). */
+export interface QuotaRule {
+  readonly id: string;
+  readonly audit: boolean;
+  readonly limit: number;
+  readonly windowMs: number;
+  /** `"id";q=limit;w=window`, precomputed. */
+  readonly policyItem: string;
+  readonly describe: string;
+  /** "<workload>\0<rule>\0": the store key is this plus the request's key. */
+  readonly prefix: string;
   matches(method: string, path: string): boolean;
   keyOf(ctx: RequestContext): string;
 }
@@ -60,6 +78,13 @@ function limitOf(id: string, rate: number, per: RatePer, burstSpec: number | und
 
 /** Where identity-based parts are missing (anonymous request), the client IP stands in. */
 function part(p: RateLimitKeyPart): (ctx: RequestContext) => string {
+  if (p.startsWith('claim:')) {
+    const name = p.slice('claim:'.length);
+    return (ctx) => {
+      const v = ctx.identity?.claims[name];
+      return typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : `ip:${ctx.clientIp}`;
+    };
+  }
   switch (p) {
     case 'identity':
       return (ctx) => (ctx.identity ? ctx.identity.subject : `ip:${ctx.clientIp}`);
@@ -79,7 +104,14 @@ function part(p: RateLimitKeyPart): (ctx: RequestContext) => string {
       return (ctx) => ctx.route?.template ?? '-';
     case 'method':
       return (ctx) => ctx.method;
+    default:
+      throw new Error(`unknown rate-limit key part "${p}"`);
   }
+}
+
+function keyFn(key: readonly RateLimitKeyPart[]): (ctx: RequestContext) => string {
+  const fns = key.map(part);
+  return fns.length === 1 ? (fns[0] as (ctx: RequestContext) => string) : (ctx: RequestContext) => fns.map((f) => f(ctx)).join('\u0000');
 }
 
 function matcher(methods: readonly Method[], paths: readonly string[]): (method: string, path: string) => boolean {
@@ -90,13 +122,48 @@ function matcher(methods: readonly Method[], paths: readonly string[]): (method:
   return (m, path) => (anyMethod || ms.has(m)) && patterns.some((p) => p.match(path) !== null);
 }
 
-export function compileRules(rules: readonly RateLimitRuleSpec[], maxKeys: number, services: Services, used: Set<string>): CompiledRule[] {
-  const state = rateLimitState(services);
+/** Rule ids are unique across local and global rules: a decision names one rule. */
+function checkIds(rules: readonly RateLimitRuleSpec[]): void {
   const ids = new Set<string>();
-  return rules.map((r, i) => {
+  rules.forEach((r, i) => {
     if (ids.has(r.id)) throw new Error(`spec.rateLimits.rules[${i}]: rule id "${r.id}" is used twice; rule ids must be unique`);
     ids.add(r.id);
-    const limit = limitOf(r.id, r.rate, r.per, r.burst, r.audit);
+  });
+}
+
+/** The global rules (scope: global) of the policy; `workload` is its metadata.name, shared by the replicas. */
+export function compileQuotas(rules: readonly RateLimitRuleSpec[], workload: string): QuotaRule[] {
+  const out: QuotaRule[] = [];
+  rules.forEach((r, i) => {
+    if (r.scope !== 'global') {
+      if (r.limit !== undefined || r.window !== undefined) throw new Error(`spec.rateLimits.rules[${i}] ("${r.id}"): limit and window are for scope: global; add scope: global, or use rate/per/burst for a local bucket`);
+      return;
+    }
+    if (r.rate !== undefined || r.burst !== undefined) throw new Error(`spec.rateLimits.rules[${i}] ("${r.id}"): a global quota counts \`limit\` requests per \`window\`; remove rate/burst, or make it a separate local rule`);
+    const limit = r.limit as number;
+    const window = r.window as QuotaWindow;
+    const windowMs = WINDOW_MS[window];
+    out.push({
+      id: r.id,
+      audit: r.audit,
+      limit,
+      windowMs,
+      policyItem: policyItem(r.id, limit, windowMs / 1000),
+      describe: `global quota: ${limit} per ${window} across all sidecars of "${workload}", keyed by ${r.key.join('+')}${r.audit ? ' (audit)' : ''}`,
+      prefix: quotaStoreKey(workload, r.id, ''),
+      matches: matcher(r.methods, r.paths),
+      keyOf: keyFn(r.key),
+    });
+  });
+  return out;
+}
+
+export function compileRules(allRules: readonly RateLimitRuleSpec[], maxKeys: number, services: Services, used: Set<string>): CompiledRule[] {
+  const state = rateLimitState(services);
+  checkIds(allRules);
+  const rules = allRules.filter((r) => r.scope !== 'global');
+  return rules.map((r) => {
+    const limit = limitOf(r.id, r.rate as number, r.per, r.burst, r.audit);
     const signature = JSON.stringify([r.id, r.key, limit.perMs, limit.burst, maxKeys]);
     used.add(signature);
     let store = state.stores.get(signature);
@@ -104,8 +171,7 @@ export function compileRules(rules: readonly RateLimitRuleSpec[], maxKeys: numbe
       store = new BucketStore(maxKeys, limit.burst / limit.perMs, services.now());
       state.stores.set(signature, store);
     }
-    const fns = r.key.map(part);
-    const keyOf = fns.length === 1 ? (fns[0] as (ctx: RequestContext) => string) : (ctx: RequestContext) => fns.map((f) => f(ctx)).join('\u0000');
+    const keyOf = keyFn(r.key);
     return { ...limit, describe: `${limit.describe}, keyed by ${r.key.join('+')}`, store, key: r.key, matches: matcher(r.methods, r.paths), keyOf };
   });
 }

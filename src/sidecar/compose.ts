@@ -23,6 +23,9 @@ import { createServices, type Services } from '../pipeline/services.ts';
 import { authnMetricsFrom } from '../authn/metrics.ts';
 import { authnServices } from '../authn/services.ts';
 import { blockListStore } from '../blocklist/store.ts';
+import { startQuotaFeed, type QuotaFeed } from '../ratelimit/quota-feed.ts';
+import { trackQuotas } from '../ratelimit/quota-metrics.ts';
+import { quotaStore } from '../ratelimit/quota-store.ts';
 import { addMetricsRoute } from '../telemetry/admin-metrics.ts';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.ts';
 import { startTracing, tracingOptionsFromEnv, type Tracing } from '../telemetry/tracing.ts';
@@ -59,6 +62,7 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
   const services = options.services ?? createServices(logger);
   const metrics = options.metrics ?? createSidecarMetrics(new Registry());
   metrics.trackBlocklist(blockListStore(services));
+  trackQuotas(metrics.registry, quotaStore(services), services.now);
   authnServices(services).metrics = authnMetricsFrom(metrics);
   metrics.watchSink(options.sinkName ?? (options.sink ? 'custom' : kafka ? 'kafka' : 'ndjson'), () => sink.stats());
   // The optional OCSF Authentication events (docs/kafka.md) have their own accounting: a sink of their own in the metrics.
@@ -93,13 +97,15 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
   // With Kafka, every sidecar follows the block list the detector and operators publish (compacted topic).
   feed = parseBrokers(settings.kafkaBrokers).length > 0 ? startBlockListFeed({ kafka: createKafkaClient(settings, logger), topic: settings.kafkaTopicBlocklist, store: blockListStore(services), logger }) : null;
   const status = feed && settings.fleetStatusIntervalMs > 0 ? startFleetStatus(settings, logger, sidecar, feed) : null;
+  // And the fleet-wide quota entries the detector's aggregator publishes (docs/quotas.md).
+  const quotas: QuotaFeed | null = feed ? startQuotaFeed({ kafka: createKafkaClient(settings, logger), topic: settings.kafkaTopicQuotas, store: quotaStore(services), logger, now: services.now }) : null;
   if (!ownTracing && !feed) return sidecar;
   return {
     ...sidecar,
     async close() {
-      // The feed is closed beside the drain, not after it: the drain already uses the grace period.
+      // The feeds are closed beside the drain, not after it: the drain already uses the grace period.
       // The status tombstone goes first thing: the pod leaves the fleet's count as it starts to drain.
-      await Promise.all([sidecar.close(), feed?.close(), status?.close()]);
+      await Promise.all([sidecar.close(), feed?.close(), status?.close(), quotas?.close()]);
       if (ownTracing) await tracing.shutdown();
     },
   };

@@ -200,6 +200,7 @@ export function decisionRecord(o: Outcome, status: number): DecisionRecord {
     upstreamMs: o.upstreamMs,
     policy: policyFacts(o.policy),
     detail: o.detail,
+    ...(ctx?.quotaCharges ? { quotas: ctx.quotaCharges } : {}),
   };
 }
 

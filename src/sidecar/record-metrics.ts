@@ -126,7 +126,7 @@ export function createDecisionRecorder(m: RequestMetrics): (rec: DecisionRecord)
         s.inc();
       } else if (code === 'BLOCKED') {
         rs.blocked.inc();
-      } else if (code === 'RATE_LIMITED' || code === 'RATE_LIMITED_GLOBAL') {
+      } else if (code === 'RATE_LIMITED' || code === 'RATE_LIMITED_GLOBAL' || code === 'QUOTA_EXCEEDED') {
         const rule = rec.rule ?? NO_ROUTE;
         const byRule = inner(rs.rateLimited, code);
         let s = byRule.get(rule);

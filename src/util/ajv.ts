@@ -40,6 +40,9 @@ export function describeAjvErrors(errors: readonly ErrorObject[] | null | undefi
       case 'additionalProperties':
         lines.push(`${field}: unknown field "${String(e.params['additionalProperty'])}"; remove it or check its spelling`);
         break;
+      case 'if':
+        // The branch's own error (a missing field) is listed beside it and says more.
+        break;
       case 'required':
         lines.push(`${field}: missing required field "${String(e.params['missingProperty'])}"`);
         break;

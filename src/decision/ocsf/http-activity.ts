@@ -82,6 +82,8 @@ export interface PalisadeDecisionExtra {
   readonly params: Readonly<Record<string, string>> | null;
   readonly identity?: PalisadeIdentityExtra;
   readonly detail: string | null;
+  /** Fleet-wide quotas the request counted against (the record's `quotas`); absent when none applied. */
+  readonly quotas?: readonly { readonly rule: string; readonly key: string; readonly limit: number; readonly window_ms: number }[];
   /** Record fields whose mapped OCSF form would not give them back exactly (rare: odd Host, non-IP X-Forwarded-For). Keys are record paths. */
   readonly exact?: Readonly<Record<string, unknown>>;
 }
@@ -367,6 +369,7 @@ export function toOcsfHttpActivity(r: DecisionRecord): OcsfHttpActivity {
     detail: r.detail,
   };
   if (r.identity) extra.identity = identityExtraOf(r.identity);
+  if (r.quotas) extra.quotas = r.quotas.map((q) => ({ rule: q.rule, key: q.key, limit: q.limit, window_ms: q.windowMs }));
   for (const _ in exact) {
     extra.exact = exact;
     break;

@@ -137,6 +137,7 @@ export function recordFromOcsf(input: unknown): DecisionRecord {
     policy: e.policy ? policyOf(e.policy) : null,
     detail: x.detail ?? null,
   };
+  if (x.quotas) record.quotas = x.quotas.map((q) => ({ rule: q.rule, key: q.key, limit: q.limit, windowMs: q.window_ms }));
   if (x.exact) for (const [path, value] of Object.entries(x.exact)) setPath(record as unknown as Record<string, unknown>, path, value);
   return record;
 }
