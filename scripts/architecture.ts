@@ -31,6 +31,8 @@ export const DETECTOR_ALLOWED = [
   '^src/kafka/',
   // Block-list records: the wire format, the entry type, the topic follower.
   '^src/blocklist/(kafka-record|entry|kafka-feed)\\.ts$',
+  // Quota records: the wire format the quota aggregator publishes and sidecars follow.
+  '^src/ratelimit/quota-record\\.ts$',
   // Shared utilities: stable codes, ids, ajv, freezing, backoff.
   '^src/errors/codes\\.ts$',
   '^src/util/',

@@ -32,7 +32,8 @@ export interface QuotaAggregatorOptions {
 }
 
 export interface QuotaAggregator {
-  readonly started: Promise<void>;
+  /** Resolves when the consumer has joined its group (counting from then on). */
+  readonly joined: Promise<void>;
   stats(): { readonly counted: number; readonly published: number; readonly keys: number; readonly over: number };
   close(): Promise<void>;
 }
@@ -75,6 +76,9 @@ export function startQuotaAggregator(o: QuotaAggregatorOptions): QuotaAggregator
   }, SWEEP_MS);
   sweep.unref();
 
+  let markJoined!: () => void;
+  const joined = new Promise<void>((r) => (markJoined = r));
+  consumer.on(consumer.events.GROUP_JOIN, () => markJoined());
   const started = (async () => {
     await consumer.connect();
     await consumer.subscribe({ topics: [o.decisionsTopic], fromBeginning: false });
@@ -85,7 +89,7 @@ export function startQuotaAggregator(o: QuotaAggregatorOptions): QuotaAggregator
   });
 
   return {
-    started,
+    joined,
     stats: () => ({ counted: counts.counted, published, keys: counts.size, over: counts.overCount(now()) }),
     async close() {
       closed = true;

@@ -5,6 +5,7 @@
  * the end of the window, and the aggregator's counting.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeDecision, encodeDecisionJson } from '../../src/decision/encode.ts';
 import { toOcsfHttpActivity } from '../../src/decision/ocsf/http-activity.ts';
 import { recordFromOcsf } from '../../src/decision/ocsf/read.ts';
 import type { DecisionRecord } from '../../src/decision/record.ts';
@@ -75,6 +76,8 @@ describe('global quotas at one sidecar', () => {
     const event = toOcsfHttpActivity(d);
     expect(event.unmapped.palisade.quotas).toEqual([{ rule: 'fleet', key: A, limit: 100, window_ms: MINUTE }]);
     expect(recordFromOcsf(JSON.parse(JSON.stringify(event)))).toEqual(d);
+    // The standard (lean, default) event keeps it too: the aggregator reads it from there.
+    expect(decodeDecision(JSON.parse(encodeDecisionJson(d, 'standard'))).quotas).toEqual(d.quotas);
     // A route no quota covers records none (and the event has no quotas member).
     await send(a, `${h.base}/other`);
     await until(() => h.decisions.some((x) => x.request.path === '/other'));

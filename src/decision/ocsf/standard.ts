@@ -177,6 +177,8 @@ export function toOcsfHttpActivityStandard(r: DecisionRecord): Record<string, un
   if (r.request.route !== null) extra['route'] = r.request.route;
   if (r.identity) extra['identity'] = identityExtraOf(r.identity);
   if (r.detail !== null) extra['detail'] = r.detail;
+  // What the quota aggregator counts: kept at every detail level.
+  if (r.quotas) extra['quotas'] = r.quotas.map((q) => ({ rule: q.rule, key: q.key, limit: q.limit, window_ms: q.windowMs }));
   for (const _ in exact) {
     extra['exact'] = exact;
     break;

@@ -53,6 +53,7 @@ export function createWorld(tag: string): World {
     PALISADE_KAFKA_TOPIC_DECISIONS: `${prefix}.decisions`,
     PALISADE_KAFKA_TOPIC_BLOCKLIST: `${prefix}.blocklist`,
     PALISADE_KAFKA_TOPIC_ALERTS: `${prefix}.alerts`,
+    PALISADE_KAFKA_TOPIC_QUOTAS: `${prefix}.quotas`,
     PALISADE_KAFKA_TOPIC_PARTITIONS: '3',
     PALISADE_KAFKA_TOPIC_REPLICATION: '1',
     PALISADE_KAFKA_LINGER_MS: '20',
