@@ -118,7 +118,6 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
   await decisions.start();
   // Fleet-wide quotas (rate-limit rules with scope: global): a component of its own, its own group.
   const quotas = startQuotaAggregator({ kafka, producer, decisionsTopic: topics.decisions, quotasTopic: topics.quotas, groupId: `${config.kafka.groupId}.quotas`, logger: log, now });
-  await Promise.race([quotas.joined, new Promise((r) => setTimeout(r, BLOCKLIST_READY_WAIT_MS).unref())]);
   const cpTimer = setInterval(() => void checkpoints.checkpoint(), config.kafka.checkpointIntervalMs);
   const expTimer = setInterval(() => void expireBlocks(), config.kafka.expirySweepMs);
   cpTimer.unref();

@@ -30,6 +30,7 @@ spec:
   rateLimits:
     rules:
       - { id: per-tenant, scope: global, key: [identity], limit: ${N}, window: minute, paths: ["/api/**"] }
+      - { id: warm-up, scope: global, key: [identity], limit: 1, window: hour, paths: ["/warm-up"] }
 `;
 
 interface Sent {
@@ -67,6 +68,10 @@ describe('global quota across three sidecar processes (real broker)', () => {
       sidecars.push(await bed.start({ ...bed.env(), ...world.env, PALISADE_LOG_LEVEL: 'info' }, 60_000));
     }
     for (const s of sidecars) await eventually(() => s.log.some((l) => l.includes('quota entries rebuilt from the topic')), 30_000, 'quota feed ready');
+    // End to end ready (the aggregator has joined its group and counts, every sidecar follows):
+    // a warm-up key over a quota of 1 is refused at every sidecar.
+    const warm = await agent('spiffe://test.local/ns/shop/sa/warm-up');
+    for (const s of sidecars) await eventually(async () => (await send(warm, `${s.base}/warm-up`)).status === 429, 60_000, 'warm-up key refused');
   }, 180_000);
   afterAll(async () => {
     for (const a of agents.values()) await a.close();
@@ -110,9 +115,10 @@ describe('global quota across three sidecar processes (real broker)', () => {
     const inWindow = sent.filter((x) => x.startAt >= windowStart && x.startAt < windowEnd);
     const allowed = inWindow.filter((x) => x.status === 200).sort((a, b) => a.doneAt - b.doneAt);
     const overshoot = allowed.length - N;
-    // Crossing: the N-th request let through; enforcement at a sidecar: its first refusal after
-    // which it let nothing more through (negative: it stopped on its fair share before the fleet crossed).
-    const crossing = allowed[N - 1]?.doneAt ?? Number.NaN;
+    // Crossing: the N-th request let through (or, when the sidecars stopped on their fair shares
+    // short of N, the last one); enforcement at a sidecar: its first refusal after which it let
+    // nothing more through (negative: it stopped on its share before the fleet crossed).
+    const crossing = (allowed[N - 1] ?? allowed.at(-1))?.doneAt ?? Number.NaN;
     const toEnforce = [0, 1, 2].map((i) => {
       const mine = inWindow.filter((x) => x.sidecar === i);
       const lastOk = mine.filter((x) => x.status === 200).reduce((m, x) => Math.max(m, x.doneAt), 0);
@@ -122,9 +128,10 @@ describe('global quota across three sidecar processes (real broker)', () => {
     const seconds = (windowEnd - Date.now()) / 1000;
     const rate = inWindow.length / ((Math.max(...inWindow.map((x) => x.doneAt)) - windowStart) / 1000);
     console.log(
-      `global quota, 3 sidecar processes, 1 detector: quota ${N}/minute, ${inWindow.length} requests at ~${rate.toFixed(0)}/s, ${allowed.length} allowed: overshoot ${overshoot} (${((overshoot / N) * 100).toFixed(1)}% of the quota); crossing -> enforcement at each sidecar: ${toEnforce.map((ms) => `${ms} ms`).join(', ')}; per allowed sidecar: ${[0, 1, 2].map((i) => allowed.filter((x) => x.sidecar === i).length).join('/')}`,
+      `global quota, 3 sidecar processes, 1 detector: quota ${N}/minute, ${inWindow.length} requests at ~${rate.toFixed(0)}/s, ${allowed.length} allowed: overshoot ${overshoot} (${((overshoot / N) * 100).toFixed(1)}% of the quota${overshoot < 0 ? ': the fair shares held some back' : ''}); crossing -> enforcement at each sidecar: ${toEnforce.map((ms) => `${ms} ms`).join(', ')}; per allowed sidecar: ${[0, 1, 2].map((i) => allowed.filter((x) => x.sidecar === i).length).join('/')}`,
     );
-    expect(allowed.length).toBeGreaterThanOrEqual(N - 3 * 1);
+    // Fair shares may hold a few requests back (never more than the 10% left when they start).
+    expect(allowed.length).toBeGreaterThanOrEqual(Math.floor(N * 0.9));
     // The target is 5% (docs/quotas.md has the figures measured); a loaded CI machine slows the
     // stream more than the requests, so the test holds the fleet to twice that.
     expect(overshoot).toBeLessThanOrEqual(Math.ceil(N * 0.1));
