@@ -6,18 +6,33 @@
  * palisade_rate_limited_total{code="QUOTA_EXCEEDED"}.
  */
 import { Gauge, type Registry } from 'prom-client';
-import type { QuotaStore } from './quota-store.ts';
 
-export function trackQuotas(r: Registry, store: QuotaStore, now: () => number = Date.now): void {
+/** What the gauge reads (quota-store.ts QuotaStore). */
+export interface QuotaSource {
+  count(now: number): { readonly over: number; readonly near: number };
+}
+
+export interface QuotaMetrics {
+  /** Reads this store at each scrape (the sidecar's quota store). */
+  trackQuotas(store: QuotaSource, now?: () => number): void;
+}
+
+export function createQuotaMetrics(r: Registry): QuotaMetrics {
+  let source: { store: QuotaSource; now: () => number } | null = null;
   new Gauge({
     name: 'palisade_quota_keys',
     help: 'Keys of fleet-wide quotas (rate-limit rules with scope: global) this sidecar holds, by state: over (refused until the window ends) or near (spending its share of what is left).',
     labelNames: ['state'] as const,
     registers: [r],
     collect() {
-      const c = store.count(now());
+      const c = source ? source.store.count(source.now()) : { over: 0, near: 0 };
       this.set({ state: 'over' }, c.over);
       this.set({ state: 'near' }, c.near);
     },
   });
+  return {
+    trackQuotas(store, now = Date.now) {
+      source = { store, now };
+    },
+  };
 }

@@ -24,7 +24,6 @@ import { authnMetricsFrom } from '../authn/metrics.ts';
 import { authnServices } from '../authn/services.ts';
 import { blockListStore } from '../blocklist/store.ts';
 import { startQuotaFeed, type QuotaFeed } from '../ratelimit/quota-feed.ts';
-import { trackQuotas } from '../ratelimit/quota-metrics.ts';
 import { quotaStore } from '../ratelimit/quota-store.ts';
 import { addMetricsRoute } from '../telemetry/admin-metrics.ts';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.ts';
@@ -62,7 +61,7 @@ export async function composeSidecar(options: ComposeOptions): Promise<Sidecar> 
   const services = options.services ?? createServices(logger);
   const metrics = options.metrics ?? createSidecarMetrics(new Registry());
   metrics.trackBlocklist(blockListStore(services));
-  trackQuotas(metrics.registry, quotaStore(services), services.now);
+  metrics.trackQuotas(quotaStore(services), services.now);
   authnServices(services).metrics = authnMetricsFrom(metrics);
   metrics.watchSink(options.sinkName ?? (options.sink ? 'custom' : kafka ? 'kafka' : 'ndjson'), () => sink.stats());
   // The optional OCSF Authentication events (docs/kafka.md) have their own accounting: a sink of their own in the metrics.

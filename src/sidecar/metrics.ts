@@ -10,6 +10,7 @@
  *                                          onDecision / onRequestStart / onRequestEnd / onPolicy* / onTls*
  *   authn          src/authn/metrics.ts    hooks wired by compose: authnMetricsFrom(m)
  *   block list     src/blocklist/metrics.ts  m.trackBlocklist(store); policy entries on each load
+ *   quotas         src/ratelimit/quota-metrics.ts  m.trackQuotas(store) (fleet-wide quotas held)
  *   decision sinks src/decision/sinks/metrics.ts  m.watchSink(name, () => sink.stats())
  *
  *   const m = createSidecarMetrics(new Registry());   // also registers process_* and nodejs_*
@@ -22,6 +23,7 @@
 import { Counter, Gauge, collectDefaultMetrics, type Histogram, type Registry } from 'prom-client';
 import { createAuthnMetricSet, zeroAuthnMetrics, type AuthnMetricSet } from '../authn/metrics.ts';
 import { createBlocklistMetrics, type BlocklistSource } from '../blocklist/metrics.ts';
+import { createQuotaMetrics, type QuotaSource } from '../ratelimit/quota-metrics.ts';
 import type { DecisionRecord } from '../decision/record.ts';
 import { createSinkMetrics, type SinkMetrics } from '../decision/sinks/metrics.ts';
 import { HotCounter, HotGauge, HotHistogram } from '../telemetry/hot-metrics.ts';
@@ -65,6 +67,8 @@ export interface SidecarMetrics extends AuthnMetricSet, SinkMetrics {
   setPolicy(policy: { readonly name: string; readonly version: string; readonly hash: string }): void;
   /** Keeps palisade_blocklist_entries current with a block-list store's run-time entries. Returns the unsubscribe function. */
   trackBlocklist(store: BlocklistSource): () => void;
+  /** Keeps palisade_quota_keys read from the sidecar's quota store. */
+  trackQuotas(store: QuotaSource, now?: () => number): void;
   /** Observer for the sidecar server (observer.ts). */
   readonly observer: SidecarObserver;
 }
@@ -97,6 +101,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
   const authn = createAuthnMetricSet(registry);
   const rateLimited = hotCounter(r, 'palisade_rate_limited_total', 'Requests refused by a rate limit, by route template, code and limit rule id.', ['route', 'code', 'rule'] as const);
   const blocklist = createBlocklistMetrics(registry);
+  const quotas = createQuotaMetrics(registry);
   const blocklistHits = hotCounter(r, 'palisade_blocklist_hits_total', 'Requests refused because the client is on the block list, by route template.', ['route'] as const);
   const policyReloads = counter(r, 'palisade_policy_reloads_total', 'Policy loads by result: ok (swapped in) or refused (invalid; previous policy kept).', ['result'] as const);
   const policyInfo = gauge(r, 'palisade_policy_info', 'The active policy: always 1, labelled with its name, version and sha256 hash.', ['name', 'version', 'hash'] as const);
@@ -184,6 +189,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
     recordDecision,
     setPolicy,
     trackBlocklist: blocklist.trackBlocklist,
+    trackQuotas: quotas.trackQuotas,
     observer,
   };
 }
