@@ -66,6 +66,10 @@ export interface DetectorMetrics {
   readonly eventToBlock: Histogram;
   readonly eventProcessing: Histogram;
   readonly checkpoints: Counter<'result'>;
+  /** The fleet, from the sidecars' status records (set by src/fleet/watch.ts, wired by `palisade detector`). */
+  readonly fleetSidecars: Gauge<'namespace' | 'workload'>;
+  readonly fleetPolicyHashes: Gauge<'namespace' | 'workload'>;
+  readonly fleetBehindBlocklist: Gauge<'namespace' | 'workload'>;
 }
 
 function counter<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[] = []): Counter<T> {
@@ -98,6 +102,9 @@ export function createDetectorMetrics(registry: Registry, options: DetectorMetri
     eventToBlock: histogram(r, 'palisade_detector_event_to_block_seconds', 'Time from the decision event that tipped a detection to the block record being published, seconds.', TIME_TO_BLOCK_BUCKETS),
     eventProcessing: histogram(r, 'palisade_detector_batch_processing_seconds', 'Time to process one consumed batch, seconds.', BATCH_BUCKETS),
     checkpoints: counter(r, 'palisade_detector_checkpoints_total', 'Baseline checkpoints written to the state topic, by result (ok/error).', ['result'] as const),
+    fleetSidecars: gauge(r, 'palisade_fleet_sidecars', 'Live sidecars per workload (a status record within 3 publish intervals, at least 15 s), from the sidecars topic.', ['namespace', 'workload'] as const),
+    fleetPolicyHashes: gauge(r, 'palisade_fleet_policy_hashes', 'Distinct policy hashes the live sidecars of a workload run: above 1 is drift.', ['namespace', 'workload'] as const),
+    fleetBehindBlocklist: gauge(r, 'palisade_fleet_sidecars_behind_blocklist', 'Live sidecars of a workload whose block-list position is behind the furthest sidecar on the same topic.', ['namespace', 'workload'] as const),
   };
   for (const detection of options.detections ?? []) {
     m.blocksIssued.inc({ detection }, 0);

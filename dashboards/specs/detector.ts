@@ -73,6 +73,15 @@ export const detectorView: DashboardSpec = {
       ],
     },
     {
+      // From the sidecars' status records (palisade fleet status; docs/deploy.md, "Fleet status and drift").
+      title: 'Fleet',
+      panels: [
+        { title: 'Policy hashes per workload', description: 'Distinct policy hashes the live sidecars of each workload run: above 1 is drift (alert PalisadePolicyDrift; palisade fleet status names the pods).', kind: 'timeseries', unit: 'short', w: 8, expect: null, thresholds: [[2, 'red']], queries: [{ expr: `max by (namespace, workload) (palisade_fleet_policy_hashes{${SEL}})`, legend: '{{namespace}}/{{workload}}' }] },
+        { title: 'Sidecars behind on the block list', description: 'Live sidecars whose block-list position is behind the furthest sidecar (a block not applied there yet); 0 in steady state.', kind: 'timeseries', unit: 'short', w: 8, expect: null, queries: [{ expr: `max by (namespace, workload) (palisade_fleet_sidecars_behind_blocklist{${SEL}})`, legend: '{{namespace}}/{{workload}}' }] },
+        { title: 'Live sidecars per workload', description: 'Sidecars with a recent status record, per workload.', kind: 'timeseries', unit: 'short', w: 8, expect: null, queries: [{ expr: `max by (namespace, workload) (palisade_fleet_sidecars{${SEL}})`, legend: '{{namespace}}/{{workload}}' }] },
+      ],
+    },
+    {
       title: 'Health',
       panels: [
         { title: 'Batch processing p99', description: 'Time to process one consumed batch.', kind: 'timeseries', unit: 's', w: 8, expect: 'detector', queries: [{ expr: q(0.99, 'palisade_detector_batch_processing_seconds'), legend: 'p99' }] },

@@ -12,7 +12,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishManualBlock } from '../../src/blocklist/kafka-ops.ts';
 import { loadSettings } from '../../src/config/settings.ts';
+import { Registry } from 'prom-client';
+import { createDetectorMetrics } from '../../detectors/metrics.ts';
 import { fleetReport, readFleet, type FleetReport } from '../../src/fleet/report.ts';
+import { startFleetWatch, type FleetWatch } from '../../src/fleet/watch.ts';
 import type { SidecarStatus } from '../../src/fleet/status.ts';
 import { createKafkaClient } from '../../src/kafka/client.ts';
 import { fetchTopicEnds } from '../../src/kafka/offsets.ts';
@@ -51,6 +54,13 @@ const dir = mkdtempSync(join(tmpdir(), 'palisade-fleet-'));
 let pki: Pki;
 let upstream: Upstream;
 const sidecars: SidecarProcess[] = [];
+// What the detector exports from the same records (palisade_fleet_*), refreshed every 200 ms here.
+const metrics = createDetectorMetrics(new Registry(), { processMetrics: false });
+let watch: FleetWatch | undefined;
+async function gauge(name: string, workload = 'orders'): Promise<number | undefined> {
+  const m = await metrics.registry.getSingleMetric(name)?.get();
+  return m?.values.find((v) => v.labels['workload'] === workload && v.labels['namespace'] === 'shop')?.value;
+}
 const policyFile = (i: number) => join(dir, `policy-${i}.yaml`);
 
 beforeAll(async () => {
@@ -83,9 +93,11 @@ beforeAll(async () => {
     ),
   );
   sidecars.push(...started);
+  watch = startFleetWatch({ kafka, topic: topicEnv.PALISADE_KAFKA_TOPIC_SIDECARS, gauges: metrics, logger, refreshMs: 200 });
 }, 120_000);
 
 afterAll(async () => {
+  await watch?.close();
   for (const s of sidecars) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
   await upstream?.close();
   const admin = kafka.admin();
@@ -127,6 +139,11 @@ describe('palisade fleet status with three real sidecars', () => {
     expect(c.stderr).toBe('');
     expect(c.code).toBe(0);
     expect((JSON.parse(c.stdout) as FleetReport).workloads[0]?.sidecars).toBe(3);
+    const end = Date.now() + 30_000;
+    while ((await gauge('palisade_fleet_sidecars')) !== 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    expect(await gauge('palisade_fleet_sidecars')).toBe(3);
+    expect(await gauge('palisade_fleet_policy_hashes')).toBe(1);
+    expect(await gauge('palisade_fleet_sidecars_behind_blocklist')).toBe(0);
   });
 
   it('a block reaches every sidecar: each one\'s block-list position passes it', { timeout: 120_000 }, async () => {
@@ -173,6 +190,9 @@ describe('palisade fleet status with three real sidecars', () => {
       ['1', 2],
       ['2', 1],
     ]);
+    const end = Date.now() + 30_000;
+    while ((await gauge('palisade_fleet_policy_hashes')) !== 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+    expect(await gauge('palisade_fleet_policy_hashes')).toBe(2);
     const c = await cli([]);
     expect(c.code).toBe(3);
     expect(c.stdout).toMatch(/^DRIFT +shop +orders +3 +0 /m);

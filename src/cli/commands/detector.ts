@@ -4,6 +4,7 @@
  * /readyz and /metrics on PALISADE_DETECTOR_ADMIN_PORT (default 9902).
  * Needs Kafka (PALISADE_KAFKA_*); config from PALISADE_DETECTOR_CONFIG.
  */
+import { startFleetWatch } from '../../fleet/watch.ts';
 import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 import { encodeAlert } from '../../../detectors/alerts/ocsf.ts';
@@ -72,13 +73,15 @@ export async function run(argv: string[]): Promise<number> {
   }
   kafkaLog.level = ds.logLevel;
   const running = kd;
+  // The fleet gauges (palisade_fleet_*: drift, sidecars behind on the block list) from the sidecars' status records.
+  const fleet = startFleetWatch({ kafka, topic: settings.kafkaTopicSidecars, gauges: metrics, logger });
   await runUntilSignal({
     logger,
     graceMs: settings.shutdownGraceMs,
     message: 'shutting down: last checkpoint, then leaving the group',
     close: async () => {
       closing = true;
-      await running.close();
+      await Promise.all([running.close(), fleet.close()]);
       await admin.close();
     },
   });
