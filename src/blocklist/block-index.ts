@@ -52,7 +52,17 @@ class AttrPool {
   #refs = new Uint32Array(16);
   readonly #free: number[] = [];
 
+  /** The pair interned last: a bulk load repeats it entry after entry, and then builds no key. */
+  #lastReason = '';
+  #lastRule = '';
+  #lastId = -1;
+
   intern(reason: string, rule: string): number {
+    const last = this.#lastId;
+    if (last >= 0 && reason === this.#lastReason && rule === this.#lastRule && this.#refs[last]! > 0) {
+      this.#refs[last]!++;
+      return last;
+    }
     const key = `${rule}\u0000${reason}`;
     let id = this.#ids.get(key);
     if (id === undefined) {
@@ -67,11 +77,16 @@ class AttrPool {
       this.#ids.set(key, id);
     }
     this.#refs[id]!++;
+    this.#lastReason = reason;
+    this.#lastRule = rule;
+    this.#lastId = id;
     return id;
   }
 
   release(id: number): void {
     if (--this.#refs[id]! > 0) return;
+    // The id may be reused for another pair: the shortcut must not hand it out for this one.
+    if (id === this.#lastId) this.#lastId = -1;
     this.#ids.delete(`${this.#rules[id]}\u0000${this.#reasons[id]}`);
     this.#reasons[id] = undefined;
     this.#rules[id] = undefined;

@@ -10,17 +10,35 @@
 
 export type ParsedIp = { readonly v: 4; readonly n: number } | { readonly v: 6; readonly hex: string };
 
-const DEC_OCTET = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-
+/**
+ * Dotted-decimal IPv4, strictly: four octets of 1-3 ASCII digits, no leading
+ * zero (01 could be octal elsewhere), each at most 255. Read character by
+ * character: no split array and four pattern tests per address (a 100,000
+ * entry block list parses each of its addresses once).
+ */
 function parseV4(s: string): number | null {
-  const parts = s.split('.');
-  if (parts.length !== 4) return null;
+  const len = s.length;
   let n = 0;
-  for (const p of parts) {
-    if (!DEC_OCTET.test(p)) return null;
-    n = n * 256 + Number(p);
+  let parts = 0;
+  let i = 0;
+  for (;;) {
+    const start = i;
+    let v = 0;
+    while (i < len) {
+      const c = s.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      v = v * 10 + (c - 48);
+      if (++i - start > 3) return null;
+    }
+    const digits = i - start;
+    if (digits === 0 || (digits > 1 && s.charCodeAt(start) === 48) || v > 255) return null;
+    n = n * 256 + v;
+    parts++;
+    if (i === len) break;
+    if (parts === 4 || s.charCodeAt(i) !== 46) return null;
+    i++;
   }
-  return n;
+  return parts === 4 ? n : null;
 }
 
 function parseV6Hex(s: string): string | null {

@@ -159,6 +159,14 @@ describe('compact block index', () => {
       else expect(got).toMatchObject({ reason: `new ${i}`, rule: `rule ${i}` });
     }
     expect(idx.size).toBe(300);
+    // A pair released and its id reused by another: the next entry with the first pair still gets its own.
+    const solo = new BlockIndex();
+    solo.set(entry({ kind: 'subject', value: 'a', reason: 'first', rule: 'r1' }));
+    solo.delete(entry({ kind: 'subject', value: 'a', reason: '-' }));
+    solo.set(entry({ kind: 'subject', value: 'b', reason: 'second', rule: 'r2' }));
+    solo.set(entry({ kind: 'subject', value: 'c', reason: 'first', rule: 'r1' }));
+    expect(solo.matchId('subject', 'b', 0)).toMatchObject({ reason: 'second', rule: 'r2' });
+    expect(solo.matchId('subject', 'c', 0)).toMatchObject({ reason: 'first', rule: 'r1' });
   });
 });
 
