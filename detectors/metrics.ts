@@ -22,6 +22,7 @@
  *   d.failingClients.set(fraction)               // failing / active clients at the guard's last count
  *   d.blocksExpired.inc()
  *   d.blocksActive.set(n)
+ *   d.quotaAggregatorRunning.set(0 | 1)          // the quota aggregator's consumer runs (global quotas counted)
  *   d.eventToBlock.observe(seconds)              // decision event time -> block record published
  *   d.eventProcessing.observe(seconds)           // per consumed batch, for saturation
  *   d.checkpoints.inc({ result })                // baseline checkpoints to the compacted topic
@@ -63,6 +64,7 @@ export interface DetectorMetrics {
   readonly failingClients: Gauge;
   readonly blocksExpired: Counter;
   readonly blocksActive: Gauge;
+  readonly quotaAggregatorRunning: Gauge;
   readonly eventToBlock: Histogram;
   readonly eventProcessing: Histogram;
   readonly checkpoints: Counter<'result'>;
@@ -99,6 +101,7 @@ export function createDetectorMetrics(registry: Registry, options: DetectorMetri
     failingClients: gauge(r, 'palisade_detector_failing_clients_ratio', 'Share of the active clients that are failing (failed requests at least guard.clientFailureShare of their requests in the medium window), at the guard\'s last count, fraction.'),
     blocksExpired: counter(r, 'palisade_detector_blocks_expired_total', 'Blocks that reached their expiry and were removed.'),
     blocksActive: gauge(r, 'palisade_detector_blocks_active', 'Blocks issued by the detector and not yet expired or removed.'),
+    quotaAggregatorRunning: gauge(r, 'palisade_detector_quota_aggregator_running', 'Whether the quota aggregator counts the decision stream (1): without it, fleet-wide quotas (rate-limit rules with scope: global) are not enforced (they fail open).'),
     eventToBlock: histogram(r, 'palisade_detector_event_to_block_seconds', 'Time from the decision event that tipped a detection to the block record being published, seconds.', TIME_TO_BLOCK_BUCKETS),
     eventProcessing: histogram(r, 'palisade_detector_batch_processing_seconds', 'Time to process one consumed batch, seconds.', BATCH_BUCKETS),
     checkpoints: counter(r, 'palisade_detector_checkpoints_total', 'Baseline checkpoints written to the state topic, by result (ok/error).', ['result'] as const),

@@ -27,6 +27,8 @@ export interface QuotaAggregatorOptions {
   readonly groupId: string;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** Set to 1 while the consumer runs, 0 when it stops or crashes (the alert PalisadeQuotaAggregatorDown). */
+  readonly running?: { set(v: number): void };
   /** Fair shares near the quota (default true). */
   readonly fairShare?: boolean;
 }
@@ -78,7 +80,12 @@ export function startQuotaAggregator(o: QuotaAggregatorOptions): QuotaAggregator
 
   let markJoined!: () => void;
   const joined = new Promise<void>((r) => (markJoined = r));
-  consumer.on(consumer.events.GROUP_JOIN, () => markJoined());
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    markJoined();
+    o.running?.set(1);
+  });
+  consumer.on(consumer.events.CRASH, () => o.running?.set(0));
+  consumer.on(consumer.events.STOP, () => o.running?.set(0));
   const started = (async () => {
     await consumer.connect();
     await consumer.subscribe({ topics: [o.decisionsTopic], fromBeginning: false });

@@ -2,7 +2,8 @@
  * palisade_quota_keys{state}: the keys this sidecar holds as over quota
  * ("over": refused until their window ends) or near it ("near": spending this
  * sidecar's share), read from the quota store at each scrape (no work per
- * request). Refusals are counted with the other 429s in
+ * request); palisade_quota_rules: the global rules of the policy in force
+ * (the quota-aggregator alert fires only where quotas are in use). Refusals are counted with the other 429s in
  * palisade_rate_limited_total{code="QUOTA_EXCEEDED"}.
  */
 import { Gauge, type Registry } from 'prom-client';
@@ -13,6 +14,8 @@ export interface QuotaSource {
 }
 
 export interface QuotaMetrics {
+  /** Counts the global rules of a newly loaded policy (palisade_quota_rules). */
+  countPolicyQuotas(document: { readonly spec: { readonly rateLimits?: { readonly rules?: readonly { readonly scope?: string }[] } } }): void;
   /** Reads this store at each scrape (the sidecar's quota store). */
   trackQuotas(store: QuotaSource, now?: () => number): void;
 }
@@ -30,7 +33,11 @@ export function createQuotaMetrics(r: Registry): QuotaMetrics {
       this.set({ state: 'near' }, c.near);
     },
   });
+  const rules = new Gauge({ name: 'palisade_quota_rules', help: 'Fleet-wide quota rules (rate-limit rules with scope: global) in the policy in force: with none, a lost quota aggregator changes nothing.', registers: [r] });
   return {
+    countPolicyQuotas(document) {
+      rules.set((document.spec.rateLimits?.rules ?? []).filter((x) => x.scope === 'global').length);
+    },
     trackQuotas(store, now = Date.now) {
       source = { store, now };
     },

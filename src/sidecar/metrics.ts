@@ -141,6 +141,7 @@ export function createSidecarMetrics(registry: Registry, options: MetricsOptions
       policyLastReload.set({ result: 'ok' }, Date.now() / 1000);
       setPolicy(policy);
       blocklist.countPolicyBlocks(policy.document);
+      quotas.countPolicyQuotas(policy.document);
       policySignatureVerified.reset();
       // A policy made by hand (tests, tools) may not say: unverified.
       policySignatureVerified.set({ key_id: policy.signature?.keyId ?? '' }, policy.signature?.verified === true ? 1 : 0);
