@@ -72,6 +72,8 @@ export interface DetectorMetrics {
   readonly fleetSidecars: Gauge<'namespace' | 'workload'>;
   readonly fleetPolicyHashes: Gauge<'namespace' | 'workload'>;
   readonly fleetBehindBlocklist: Gauge<'namespace' | 'workload'>;
+  /** Time from a detector block's addedAt until every live sidecar applied it (src/fleet/watch.ts). */
+  readonly blockToEnforce: Histogram;
 }
 
 function counter<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[] = []): Counter<T> {
@@ -107,6 +109,7 @@ export function createDetectorMetrics(registry: Registry, options: DetectorMetri
     checkpoints: counter(r, 'palisade_detector_checkpoints_total', 'Baseline checkpoints written to the state topic, by result (ok/error).', ['result'] as const),
     fleetSidecars: gauge(r, 'palisade_fleet_sidecars', 'Live sidecars per workload (a status record within 3 publish intervals, at least 15 s), from the sidecars topic.', ['namespace', 'workload'] as const),
     fleetPolicyHashes: gauge(r, 'palisade_fleet_policy_hashes', 'Distinct policy hashes the live sidecars of a workload run: above 1 is drift.', ['namespace', 'workload'] as const),
+    blockToEnforce: histogram(r, 'palisade_detector_block_to_enforce_seconds', 'Time from a detector block being published to the last live sidecar applying it (from the sidecars\' status records), seconds: the fleet-wide time to enforce.', TIME_TO_BLOCK_BUCKETS),
     fleetBehindBlocklist: gauge(r, 'palisade_fleet_sidecars_behind_blocklist', 'Live sidecars of a workload whose block-list position is behind the furthest sidecar on the same topic.', ['namespace', 'workload'] as const),
   };
   for (const detection of options.detections ?? []) {

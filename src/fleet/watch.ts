@@ -6,7 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import type { Gauge } from 'prom-client';
+import type { Gauge, Histogram } from 'prom-client';
+import { decodeBlockMessage } from '../blocklist/kafka-record.ts';
+import { blockAck } from './ack.ts';
 import type { Logger } from 'pino';
 import { retryUntilStopped } from '../kafka/client.ts';
 import { liveRecords } from './report.ts';
@@ -18,7 +20,12 @@ export interface FleetGauges {
   readonly fleetSidecars: WorkloadGauge;
   readonly fleetPolicyHashes: WorkloadGauge;
   readonly fleetBehindBlocklist: WorkloadGauge;
+  /** Observed once per detector block, when every live sidecar following its topic applied it. */
+  readonly blockToEnforce?: Histogram;
 }
+
+/** A block waiting for the fleet to apply it: given up after this long, ms. */
+const ENFORCE_WAIT_MS = 10 * 60_000;
 
 export interface FleetGaugeRow {
   readonly namespace: string;
@@ -66,11 +73,29 @@ export interface FleetWatch {
   close(): Promise<void>;
 }
 
-export function startFleetWatch(o: { kafka: Kafka; topic: string; gauges: FleetGauges; logger: Logger; refreshMs?: number }): FleetWatch {
+export function startFleetWatch(o: { kafka: Kafka; topic: string; gauges: FleetGauges; logger: Logger; refreshMs?: number; blocklistTopic?: string }): FleetWatch {
   const latest = new Map<string, SidecarStatus>();
   let closed = false;
   const consumer = o.kafka.consumer({ groupId: `palisade-fleet-watch-${randomUUID()}`, allowAutoTopicCreation: false, retry: retryUntilStopped(() => closed) });
-  const refresh = () => setFleetGauges(o.gauges, fleetGaugeRows([...latest.values()]));
+  // The detector's own blocks published since this watch started, by offset: time to enforce across the fleet.
+  const since = Date.now();
+  const pending = new Map<bigint, number>();
+  const blocks = o.blocklistTopic && o.gauges.blockToEnforce ? o.kafka.consumer({ groupId: `palisade-fleet-blocks-${randomUUID()}`, allowAutoTopicCreation: false, retry: retryUntilStopped(() => closed) }) : null;
+  const enforce = () => {
+    if (pending.size === 0) return;
+    const live = liveRecords([...latest.values()]).filter((r) => r.blocklistTopic === o.blocklistTopic);
+    for (const [offset, addedAt] of pending) {
+      const a = blockAck(offset, addedAt, live);
+      if (a.sidecars > 0 && a.pending.length === 0 && a.slowestMs !== null) {
+        o.gauges.blockToEnforce?.observe(a.slowestMs / 1000);
+        pending.delete(offset);
+      } else if (Date.now() - addedAt > ENFORCE_WAIT_MS) pending.delete(offset);
+    }
+  };
+  const refresh = () => {
+    setFleetGauges(o.gauges, fleetGaugeRows([...latest.values()]));
+    enforce();
+  };
   const timer = setInterval(refresh, o.refreshMs ?? 5000);
   timer.unref();
   const started = (async () => {
@@ -86,12 +111,23 @@ export function startFleetWatch(o: { kafka: Kafka; topic: string; gauges: FleetG
       },
     });
   })().catch((err: unknown) => o.logger.warn({ err: (err as Error).message, topic: o.topic }, 'fleet status not followed; the palisade_fleet_* gauges stay empty'));
+  const blocksStarted = (async () => {
+    if (!blocks || !o.blocklistTopic) return;
+    await blocks.connect();
+    await blocks.subscribe({ topics: [o.blocklistTopic], fromBeginning: false });
+    await blocks.run({
+      eachMessage: async ({ message }) => {
+        const d = decodeBlockMessage({ key: message.key, value: message.value, headers: message.headers as Record<string, unknown> });
+        if (d.type === 'block' && d.record.source === 'detector' && d.record.addedAt >= since) pending.set(BigInt(message.offset), d.record.addedAt);
+      },
+    });
+  })().catch((err: unknown) => o.logger.warn({ err: (err as Error).message, topic: o.blocklistTopic }, 'block list not followed; palisade_detector_block_to_enforce_seconds stays empty'));
   return {
     async close() {
       closed = true;
       clearInterval(timer);
-      await started;
-      await consumer.disconnect().catch(() => undefined);
+      await Promise.all([started, blocksStarted]);
+      await Promise.all([consumer.disconnect().catch(() => undefined), blocks?.disconnect().catch(() => undefined)]);
     },
   };
 }

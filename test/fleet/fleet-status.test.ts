@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishManualBlock } from '../../src/blocklist/kafka-ops.ts';
+import { encodeBlock } from '../../src/blocklist/kafka-record.ts';
 import { loadSettings } from '../../src/config/settings.ts';
 import { Registry } from 'prom-client';
 import { createDetectorMetrics } from '../../detectors/metrics.ts';
@@ -93,7 +94,7 @@ beforeAll(async () => {
     ),
   );
   sidecars.push(...started);
-  watch = startFleetWatch({ kafka, topic: topicEnv.PALISADE_KAFKA_TOPIC_SIDECARS, gauges: metrics, logger, refreshMs: 200 });
+  watch = startFleetWatch({ kafka, topic: topicEnv.PALISADE_KAFKA_TOPIC_SIDECARS, gauges: metrics, logger, refreshMs: 200, blocklistTopic: topicEnv.PALISADE_KAFKA_TOPIC_BLOCKLIST });
 }, 120_000);
 
 afterAll(async () => {
@@ -154,6 +155,21 @@ describe('palisade fleet status with three real sidecars', () => {
     await reportUntil((_r, recs) => recs.length === 3 && recs.every((s) => s.blocklistPosition !== null && BigInt(s.blocklistPosition) >= target));
     // Seen through the status records (published within 250 ms of a change): an upper bound.
     process.stdout.write(`fleet: block applied and acknowledged by 3/3 sidecars within ${Date.now() - t0} ms\n`);
+
+    // A block by the detector: its time to enforce across the fleet is observed once, when all three applied it.
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    try {
+      await producer.send({ topic: topicEnv.PALISADE_KAFKA_TOPIC_BLOCKLIST, acks: -1, messages: [encodeBlock({ kind: 'ip', value: '198.51.100.77', reason: 'burst', source: 'detector', expiresAt: null, addedAt: Date.now(), rule: 'burst', detection: 'burst' })] });
+    } finally {
+      await producer.disconnect();
+    }
+    const enforced = async () => (await metrics.blockToEnforce.get()).values.find((v) => v.metricName === 'palisade_detector_block_to_enforce_seconds_count')?.value ?? 0;
+    const deadline = Date.now() + 30_000;
+    while ((await enforced()) < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await enforced()).toBe(1);
+    const sum = (await metrics.blockToEnforce.get()).values.find((v) => v.metricName === 'palisade_detector_block_to_enforce_seconds_sum')?.value ?? -1;
+    process.stdout.write(`fleet: detector block enforced by 3/3 sidecars ${Math.round(sum * 1000)} ms after it was published (palisade_detector_block_to_enforce_seconds)\n`);
   });
 
   it('blocklist add --wait returns once all three applied it; list --acks shows applied 3/3 and the slowest time', { timeout: 120_000 }, async () => {

@@ -74,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
   kafkaLog.level = ds.logLevel;
   const running = kd;
   // The fleet gauges (palisade_fleet_*: drift, sidecars behind on the block list) from the sidecars' status records.
-  const fleet = startFleetWatch({ kafka, topic: settings.kafkaTopicSidecars, gauges: metrics, logger });
+  const fleet = startFleetWatch({ kafka, topic: settings.kafkaTopicSidecars, gauges: metrics, logger, blocklistTopic: settings.kafkaTopicBlocklist });
   await runUntilSignal({
     logger,
     graceMs: settings.shutdownGraceMs,
