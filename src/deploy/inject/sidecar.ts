@@ -42,6 +42,9 @@ export function buildSidecar(s: PodSettings, opts: InjectOptions, upstreamPort: 
       { name: 'PALISADE_KAFKA_BROKERS', value: opts.kafkaBrokers },
       { name: 'PALISADE_KAFKA_CREATE_TOPICS', value: opts.kafkaCreateTopics },
       { name: 'PALISADE_LOG_LEVEL', value: s.logLevel },
+      // Who this sidecar is in its fleet status record (the workload is the pod name without its suffixes).
+      { name: 'PALISADE_POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'PALISADE_POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       ...signatureEnv(opts),
     ],
     resources: {
