@@ -1,5 +1,5 @@
 /** config.kafka: the detector's own Kafka runtime (the shared topics come from PALISADE_KAFKA_*). */
-import { int, obj, str } from './kit.ts';
+import { bool, int, obj, str } from './kit.ts';
 
 export const kafkaSchema = obj('The detector\'s Kafka runtime (brokers, TLS, SASL and the decisions/blocklist/alerts topics come from the PALISADE_KAFKA_* settings).', {
   groupId: str('palisade-detector', 'Consumer group on the decisions topic; instances in one group share the partitions. Default "palisade-detector".', 1),
@@ -7,4 +7,5 @@ export const kafkaSchema = obj('The detector\'s Kafka runtime (brokers, TLS, SAS
   checkpointIntervalMs: int(5000, 100, 'How often changed baselines are written to the state topic and consumer offsets committed, milliseconds. Default 5000.'),
   maxWaitMs: int(100, 1, 'Longest a fetch waits for new events on the broker, milliseconds (latency of detection). Default 100.'),
   expirySweepMs: int(5000, 100, 'How often expired blocks are tombstoned on the block-list topic, milliseconds. Default 5000.'),
+  quotaFairShare: bool(true, 'Fleet-wide quotas: once a key has used 90% of its quota, give each sidecar its share of what is left (bounds the overshoot; docs/quotas.md). false: only "over quota" records. Default true.'),
 });
