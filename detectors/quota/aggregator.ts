@@ -7,11 +7,14 @@
  *
  * It consumes the decisions topic in a consumer group of its own
  * ("<detector group>.quotas"): the detector's instances share its partitions
- * the way they share the detector's. Counts live in memory; they are not
- * checkpointed, so an aggregator restarted in the middle of a window counts
- * from there (it undercounts: fails open, never refuses too much). Without a
- * running aggregator nothing new is published and global quotas are not
- * enforced; local rate limits still are (docs/quotas.md).
+ * the way they share the detector's. Counts live in memory and are rebuilt,
+ * not checkpointed: whenever the consumer joins its group (start, restart,
+ * rebalance) it forgets them and re-reads its partitions from `replayMs` ago
+ * (offsets by timestamp), which counts every window no longer than that
+ * exactly; a longer window (hour, day) is counted from there (undercounted:
+ * fails open, never refuses too much). Without a running aggregator nothing
+ * new is published and global quotas are not enforced; local rate limits
+ * still are (docs/quotas.md).
  */
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -29,6 +32,8 @@ export interface QuotaAggregatorOptions {
   readonly now?: () => number;
   /** Set to 1 while the consumer runs, 0 when it stops or crashes (the alert PalisadeQuotaAggregatorDown). */
   readonly running?: { set(v: number): void };
+  /** How far back the decisions are re-read when the consumer joins its group, ms. Default 120000. */
+  readonly replayMs?: number;
   /** Fair shares near the quota (default true). */
   readonly fairShare?: boolean;
 }
@@ -57,7 +62,29 @@ export function startQuotaAggregator(o: QuotaAggregatorOptions): QuotaAggregator
     for (const r of records) log.info({ workload: r.workload, rule: r.rule, state: r.state, until: new Date(r.until).toISOString(), count: r.count, limit: r.limit, sidecars: r.sidecars, share: r.share }, r.state === 'over' ? 'key over global quota' : 'key near global quota');
   }
 
+  /** Set while a join's seek back is being prepared: batches fetched meanwhile are from before it and are dropped. */
+  let seeking = false;
+
+  async function replayFrom(assigned: readonly number[]): Promise<void> {
+    seeking = true;
+    counts.clear();
+    const admin = o.kafka.admin();
+    try {
+      await admin.connect();
+      const since = now() - (o.replayMs ?? 120_000);
+      const offsets = await admin.fetchTopicOffsetsByTimestamp(o.decisionsTopic, since);
+      for (const p of offsets) if (assigned.includes(p.partition)) consumer.seek({ topic: o.decisionsTopic, partition: p.partition, offset: p.offset });
+      log.info({ partitions: assigned, since: new Date(since).toISOString() }, 'quota counts rebuilt from the decisions since');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'quota counts not rebuilt: counting from the current position (global quotas undercount this window)');
+    } finally {
+      seeking = false;
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
   async function eachBatch({ batch }: EachBatchPayload): Promise<void> {
+    if (seeking) return;
     const out: QuotaRecord[] = [];
     for (const msg of batch.messages) {
       // Most decisions count against no quota: skip them before parsing.
@@ -80,9 +107,12 @@ export function startQuotaAggregator(o: QuotaAggregatorOptions): QuotaAggregator
 
   let markJoined!: () => void;
   const joined = new Promise<void>((r) => (markJoined = r));
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    markJoined();
-    o.running?.set(1);
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    const assigned = e.payload.memberAssignment[o.decisionsTopic] ?? [];
+    void replayFrom(assigned).then(() => {
+      markJoined();
+      o.running?.set(1);
+    });
   });
   consumer.on(consumer.events.CRASH, () => o.running?.set(0));
   consumer.on(consumer.events.STOP, () => o.running?.set(0));

@@ -19,6 +19,11 @@ import type { QuotaRecord } from '../../src/ratelimit/quota-record.ts';
 export const NEAR_FRACTION = 0.9;
 /** A sidecar not seen for this long no longer counts in the fair share, ms. */
 const SIDECAR_SEEN_MS = 60_000;
+/**
+ * An event older than this when counted is being replayed (after a restart or a rebalance): it
+ * still counts, but gives no fair share, whose in-flight estimate would be meaningless then.
+ */
+const REPLAY_LAG_MS = 5000;
 
 interface Count {
   readonly workload: string;
@@ -46,6 +51,12 @@ export class QuotaCounts {
 
   constructor(o: QuotaCountsOptions = {}) {
     this.#fairShare = o.fairShare ?? true;
+  }
+
+  /** Forgets every count (before a replay rebuilds them). */
+  clear(): void {
+    this.#counts.clear();
+    this.#sidecars.clear();
   }
 
   get size(): number {
@@ -94,7 +105,7 @@ export class QuotaCounts {
       if (!c.over && c.count >= c.limit) {
         c.over = true;
         out.push({ v: 1, ...base, state: 'over', share: 0 });
-      } else if (this.#fairShare && !c.near && !c.over && c.count >= Math.ceil(c.limit * NEAR_FRACTION)) {
+      } else if (this.#fairShare && !c.near && !c.over && c.count >= Math.ceil(c.limit * NEAR_FRACTION) && now - r.time < REPLAY_LAG_MS) {
         c.near = true;
         const elapsed = Math.max(1, r.time - c.windowStart);
         const lag = Math.max(0, now - r.time);
