@@ -97,6 +97,8 @@ export function createWorld(tag: string): World {
         const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
         if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => undefined);
         await admin.deleteGroups([groupId]).catch(() => undefined);
+        // The detector's quota aggregator consumes in a group of its own.
+        await admin.deleteGroups([`${groupId}.quotas`]).catch(() => undefined);
       } finally {
         await admin.disconnect();
       }
