@@ -70,4 +70,30 @@ describe('quota aggregator restart (real broker)', () => {
     await second.close();
     await p.disconnect();
   });
+
+  it('ends an entry after its window: a tombstone on the topic, so compaction drops the key', { timeout: 60_000 }, async () => {
+    const p = producer();
+    await p.connect();
+    const tenant = `tenant-${randomUUID().slice(0, 8)}`;
+    const agg = startQuotaAggregator({ kafka: world.kafka, producer: p, decisionsTopic: topics.decisions, quotasTopic: topics.quotas, groupId: `${world.groupId}.quotas-end`, logger, fairShare: false });
+    await agg.joined;
+    const r = { ...jwtAllowRecord({ id: randomUUID(), time: Date.now() }), quotas: [{ rule: 'per-second', key: tenant, limit: 1, windowMs: 1000 }] };
+    await p.send({ topic: topics.decisions, messages: [{ key: tenant, value: encodeDecisionJson(r, 'standard') }] });
+    // Over at once (a limit of 1), then a tombstone once the second has passed.
+    const ends: string[] = [];
+    const c = world.kafka.consumer({ groupId: `${world.groupId}.reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
+    await c.connect();
+    await c.subscribe({ topics: [topics.quotas], fromBeginning: true });
+    void c.run({
+      eachMessage: async ({ message }) => {
+        if (message.value === null && message.key?.toString('utf8').includes(tenant)) ends.push(message.key.toString('utf8'));
+      },
+    });
+    await eventually(() => ends.length === 1, 20_000, 'tombstone written');
+    expect(JSON.parse(ends[0] as string)).toEqual([r.policy?.name ?? '', 'per-second', tenant]);
+    expect(seen.filter((x) => x.key === tenant).map((x) => x.state)).toEqual(['over']);
+    await c.disconnect();
+    await agg.close();
+    await p.disconnect();
+  });
 });
