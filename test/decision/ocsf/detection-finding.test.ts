@@ -121,6 +121,14 @@ describe('OCSF Detection Finding from detector anomalies', () => {
     expect(toOcsfDetectionFinding(floor).severity_id).toBe(2);
   });
 
+  it('an alert whose block was withheld (guard, caps) says why and stays valid', () => {
+    // The detector's blast-radius guard and block caps publish the alert with the reason the block was not issued.
+    const e = JSON.parse(JSON.stringify(toOcsfDetectionFinding({ ...floor, id: uuidv7(T + 2), response: { action: 'alert', until: null, suppressed: 'guard' } }))) as { unmapped: { palisade: { response: unknown } } };
+    expect(e.unmapped.palisade.response).toEqual({ action: 'alert', until: null, suppressed: 'guard' });
+    expect(validateOcsf('detection-finding', e).errors).toEqual([]);
+    expect(checkEvent(ocsf, 'detection_finding', e)).toEqual([]);
+  });
+
   it('a client known by neither IP nor subject still has a valid evidence', () => {
     const odd: AnomalyInput = { ...burst, client: { key: 'unix:/run/x.sock', kind: 'ip', ip: 'unix:/run/x.sock', subject: null, spiffeId: null, tokenId: null } };
     const e = JSON.parse(JSON.stringify(toOcsfDetectionFinding(odd))) as Record<string, unknown>;
