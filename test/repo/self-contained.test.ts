@@ -13,7 +13,7 @@ const root = resolve(import.meta.dirname, '..', '..');
 const OUTSIDE = [/['"`]\.\.\/shared\b/, /['"`]\.\.['"`]\s*,\s*['"`]shared['"`]/, /\.\.\/shared\/ocsf/];
 
 describe('self-contained repository', () => {
-  it('no source, test, script or benchmark reads ../shared', () => {
+  it('no source, test, script or benchmark reads the shared folder beside the checkout', () => {
     const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '--', 'src', 'test', 'scripts', 'bench', 'detectors', 'dashboards', 'deploy', '.ci'], { cwd: root, encoding: 'utf8' })
       .split('\n')
       .filter((f) => /\.(ts|js|sh|json|yaml|yml)$/.test(f) && !f.startsWith('test/fixtures/'));
