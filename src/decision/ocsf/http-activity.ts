@@ -311,6 +311,36 @@ export function policyOf(p: NonNullable<DecisionRecord['policy']>): OcsfPolicy {
   return ocsf;
 }
 
+/**
+ * The http_request object, at either detail level (`withUrlString`: the full event keeps
+ * url.url_string, which repeats scheme, host, port and path). Facts its OCSF form would not
+ * give back exactly go into `exact`.
+ */
+export function httpRequestOf(r: DecisionRecord, knownMethod: boolean, exact: Record<string, unknown>, withUrlString: boolean): OcsfHttpRequest {
+  const request: Mutable<OcsfHttpRequest> = { uid: r.requestId };
+  if (knownMethod) request.http_method = r.request.method;
+  const url = urlOf(r, exact);
+  if (url) request.url = withUrlString || url.url_string === undefined ? url : (({ url_string: _u, ...rest }) => rest)(url);
+  if (r.request.httpVersion !== '') request.version = r.request.httpVersion;
+  if (r.request.userAgent !== null) request.user_agent = r.request.userAgent;
+  const xff = r.client.forwardedFor;
+  if (xff.length > 0) {
+    const ips = xff.filter(isIpAddress);
+    if (ips.length > 0) request.x_forwarded_for = ips;
+    if (ips.length !== xff.length) exact['client.forwardedFor'] = xff;
+  }
+  if (r.request.contentType !== null) request.http_headers = [{ name: 'Content-Type', value: r.request.contentType }];
+  request.body_length = r.request.bytesIn;
+  return request;
+}
+
+/** The http_response object (the same at both detail levels). */
+export function httpResponseOf(r: DecisionRecord): OcsfHttpResponse {
+  const response: Mutable<OcsfHttpResponse> = { code: r.response.status, length: r.response.bytesOut };
+  if (r.upstreamMs !== null) response.latency = Math.round(r.upstreamMs);
+  return response;
+}
+
 export function toOcsfHttpActivity(r: DecisionRecord): OcsfHttpActivity {
   const exact: Record<string, unknown> = {};
   const method = r.request.method;
@@ -323,23 +353,8 @@ export function toOcsfHttpActivity(r: DecisionRecord): OcsfHttpActivity {
   const status = r.code === 'ALLOWED' ? STATUS.success : STATUS.failure;
   const duration = Math.round(r.durationMs);
 
-  const request: Mutable<OcsfHttpRequest> = { uid: r.requestId };
-  if (known) request.http_method = method;
-  const url = urlOf(r, exact);
-  if (url) request.url = url;
-  if (r.request.httpVersion !== '') request.version = r.request.httpVersion;
-  if (r.request.userAgent !== null) request.user_agent = r.request.userAgent;
-  const xff = r.client.forwardedFor;
-  if (xff.length > 0) {
-    const ips = xff.filter(isIpAddress);
-    if (ips.length > 0) request.x_forwarded_for = ips;
-    if (ips.length !== xff.length) exact['client.forwardedFor'] = xff;
-  }
-  if (r.request.contentType !== null) request.http_headers = [{ name: 'Content-Type', value: r.request.contentType }];
-  request.body_length = r.request.bytesIn;
-
-  const response: Mutable<OcsfHttpResponse> = { code: r.response.status, length: r.response.bytesOut };
-  if (r.upstreamMs !== null) response.latency = Math.round(r.upstreamMs);
+  const request = httpRequestOf(r, known !== undefined, exact, true);
+  const response = httpResponseOf(r);
 
   const src = endpointOf(r.client.ip, r.client.port, exact, 'client');
   // The network class needs src_endpoint or dst_endpoint: when the socket is

@@ -30,12 +30,12 @@
 import { CODES } from '../../errors/codes.ts';
 import type { Identity, TlsFacts } from '../../pipeline/types.ts';
 import type { DecisionRecord } from '../record.ts';
-import { SHA256_NODE, fingerprintToOcsf, isIpAddress, tlsVersionFromOcsf, tlsVersionToOcsf } from './convert.ts';
+import { SHA256_NODE, fingerprintToOcsf, tlsVersionFromOcsf, tlsVersionToOcsf } from './convert.ts';
 import { ACTION, ACTIVITY_OTHER, ACTIVITY_UNKNOWN, CLASS, DISPOSITION, FINGERPRINT_SHA256, HTTP_ACTIVITY, STATUS } from './enums.ts';
-import { DECISIONS_LOG_NAME, connectionInfoOf, endpointOf, forwarded, isAlert, policyOf, severityOf, urlOf, userType, type PalisadeIdentityExtra } from './http-activity.ts';
+import { DECISIONS_LOG_NAME, connectionInfoOf, endpointOf, forwarded, httpRequestOf, httpResponseOf, isAlert, policyOf, severityOf, userType, type PalisadeIdentityExtra } from './http-activity.ts';
 import { shared } from './json.ts';
 import { productOf } from './product.ts';
-import type { OcsfActor, OcsfHttpRequest, OcsfHttpResponse, OcsfSession, OcsfTls, OcsfUser } from './types.ts';
+import type { OcsfActor, OcsfSession, OcsfTls, OcsfUser } from './types.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -147,23 +147,9 @@ export function toOcsfHttpActivityStandard(r: DecisionRecord): Record<string, un
   const status = r.code === 'ALLOWED' ? STATUS.success : STATUS.failure;
   const duration = Math.round(r.durationMs);
 
-  const request: Mutable<OcsfHttpRequest> = { uid: r.requestId };
-  if (known) request.http_method = method;
-  const url = urlOf(r, exact);
-  // url_string repeats scheme, hostname, port and path.
-  if (url) request.url = url.url_string === undefined ? url : (({ url_string: _u, ...rest }) => rest)(url);
-  if (r.request.httpVersion !== '') request.version = r.request.httpVersion;
-  if (r.request.userAgent !== null) request.user_agent = r.request.userAgent;
-  const xff = r.client.forwardedFor;
-  if (xff.length > 0) {
-    const ips = xff.filter(isIpAddress);
-    if (ips.length > 0) request.x_forwarded_for = ips;
-    if (ips.length !== xff.length) exact['client.forwardedFor'] = xff;
-  }
-  if (r.request.contentType !== null) request.http_headers = [{ name: 'Content-Type', value: r.request.contentType }];
-  request.body_length = r.request.bytesIn;
-  const response: Mutable<OcsfHttpResponse> = { code: r.response.status, length: r.response.bytesOut };
-  if (r.upstreamMs !== null) response.latency = Math.round(r.upstreamMs);
+  // url_string repeats scheme, hostname, port and path: the standard event leaves it out.
+  const request = httpRequestOf(r, known !== undefined, exact, false);
+  const response = httpResponseOf(r);
 
   const src = endpointOf(r.client.ip, r.client.port, exact, 'client');
   const dst = endpointOf(r.server.ip, r.server.port, exact, 'server') ?? { svc_name: 'palisade' };
