@@ -5,7 +5,6 @@
  * does it before the tests). The config routes every alert to one webhook receiver (a test HTTP
  * server, see startReceiver) with short group timings, so a test sees notifications within a second.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
@@ -13,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { listenOnLoopback } from './loopback.ts';
+import { startReadyServer } from './ready-server.ts';
 
 export function alertmanagerPath(): string {
   for (const dir of ['/usr/bin', '/usr/local/bin', '/bin']) {
@@ -75,35 +75,8 @@ export async function startAlertmanager(o: AlertmanagerOptions): Promise<Alertma
   writeFileSync(configFile, stringify(config));
   const port = o.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const out: string[] = [];
-  const child: ChildProcess = spawn(
-    alertmanagerPath(),
-    // An empty cluster address turns gossip off: one instance, nothing to settle, no second port.
-    [`--config.file=${configFile}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout?.on('data', (b: Buffer) => out.push(b.toString()));
-  child.stderr?.on('data', (b: Buffer) => out.push(b.toString()));
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-  });
-
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exited) throw new Error(`alertmanager exited:\n${out.join('')}`);
-    try {
-      const r = await fetch(`${url}/-/ready`);
-      if (r.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`alertmanager not ready in 30 s:\n${out.join('')}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // An empty cluster address turns gossip off: one instance, nothing to settle, no second port.
+  const server = await startReadyServer('alertmanager', alertmanagerPath(), [`--config.file=${configFile}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'], url);
 
   return {
     url,
@@ -127,15 +100,9 @@ export async function startAlertmanager(o: AlertmanagerOptions): Promise<Alertma
       if (!res.ok) throw new Error(`POST /api/v2/silences: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { silenceID: string }).silenceID;
     },
-    logs: () => out.join(''),
+    logs: server.logs,
     async close() {
-      if (!exited) {
-        const done = new Promise<void>((r) => child.once('exit', () => r()));
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await done;
-        clearTimeout(t);
-      }
+      await server.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

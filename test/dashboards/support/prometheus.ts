@@ -3,12 +3,12 @@
  * tests: own config and data directory in a temp dir, loopback port, killed on close. Installed by
  * `bash scripts/ensure-apt.sh prometheus` (scripts/test.sh does it before the tests).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { startReadyServer } from '../../support/ready-server.ts';
 
 function binary(name: string): string {
   for (const dir of ['/usr/bin', '/usr/local/bin', '/bin']) {
@@ -90,34 +90,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
   writeFileSync(configFile, stringify(config));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const logs: string[] = [];
-  const child: ChildProcess = spawn(
-    prometheusPath(),
-    [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', '--storage.tsdb.retention.time=1h'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout?.on('data', (b: Buffer) => logs.push(b.toString()));
-  child.stderr?.on('data', (b: Buffer) => logs.push(b.toString()));
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-  });
-
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exited) throw new Error(`prometheus exited:\n${logs.join('')}`);
-    try {
-      const r = await fetch(`${url}/-/ready`);
-      if (r.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`prometheus not ready in 30 s:\n${logs.join('')}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const server = await startReadyServer('prometheus', prometheusPath(), [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn', '--storage.tsdb.retention.time=1h'], url);
 
   const api = async <T>(path: string, params: Record<string, string>): Promise<T> => {
     const res = await fetch(`${url}${path}?${new URLSearchParams(params).toString()}`);
@@ -131,13 +104,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     alerts: async () => (await api<{ data: { alerts: PromAlert[] } }>('/api/v1/alerts', {})).data.alerts,
     targets: async () => (await api<{ data: { activeTargets: { labels: Record<string, string>; health: string; lastError: string }[] } }>('/api/v1/targets', {})).data.activeTargets,
     async close() {
-      if (!exited) {
-        const done = new Promise<void>((r) => child.once('exit', () => r()));
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await done;
-        clearTimeout(t);
-      }
+      await server.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
