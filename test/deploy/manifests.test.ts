@@ -17,6 +17,7 @@ import { injectManifest } from '../../src/deploy/inject/manifest.ts';
 import { DEFAULT_IMAGE, injectOptionsFromEnv, resolveInjectOptions } from '../../src/deploy/inject/options.ts';
 import { INJECT_PATH } from '../../src/deploy/webhook/server.ts';
 import { parsePolicyText, validatePolicy } from '../../src/policy/load.ts';
+import { DEFAULT_TOPICS, palisadeTopics } from '../../src/kafka/topics.ts';
 import { allProblems } from './helpers/k8s-validate.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -245,16 +246,33 @@ describe('deploy/k8s Kustomize builds (kubectl kustomize or kustomize build)', (
     expect(volumes.find((v: Obj) => v['name'] === 'palisade-policy')['configMap']['name']).toBe(cm['metadata']['name']);
   });
 
-  it('the topics exist with the documented cleanup policies; dev fits one broker', () => {
+  it('the topics are the ones the code creates, with its cleanup policies; dev fits one broker', () => {
+    // What the processes create when they find a topic missing (src/kafka/topics.ts) is the
+    // reference: a manifest that differs would be what a cluster with Strimzi really runs.
+    const code = palisadeTopics({
+      kafkaTopicDecisions: DEFAULT_TOPICS.decisions,
+      kafkaTopicBlocklist: DEFAULT_TOPICS.blocklist,
+      kafkaTopicAlerts: DEFAULT_TOPICS.alerts,
+      kafkaTopicPartitions: 6,
+      kafkaTopicReplication: 3,
+      kafkaDecisionsRetentionMs: 604800000,
+    });
     const topics = Object.fromEntries(prod.filter((o) => o['kind'] === 'KafkaTopic').map((t) => [t['metadata']['name'], t]));
-    expect(Object.keys(topics).sort()).toEqual(['palisade.alerts.v1', 'palisade.blocklist.v1', 'palisade.decisions.v1', 'palisade.detector-state.v1', 'palisade.sidecars.v1']);
-    expect(topics['palisade.sidecars.v1']['spec']['config']['cleanup.policy']).toBe('compact,delete');
-    expect(topics['palisade.decisions.v1']['spec']['config']).toMatchObject({ 'cleanup.policy': 'delete', 'retention.ms': '604800000' });
-    expect(topics['palisade.blocklist.v1']['spec']['config']['cleanup.policy']).toBe('compact');
-    expect(topics['palisade.alerts.v1']['spec']['config']['cleanup.policy']).toBe('delete');
-    expect(topics['palisade.detector-state.v1']['spec']['config']['cleanup.policy']).toBe('compact');
+    expect(Object.keys(topics).sort()).toEqual(Object.values(code).map((t) => t.name).sort());
+    for (const t of Object.values(code)) {
+      const m = topics[t.name]['spec'];
+      expect(m['config']['cleanup.policy'], `${t.name}: cleanup.policy`).toBe(t.config['cleanup.policy']);
+      if (t.config['retention.ms'] !== undefined) expect(m['config']['retention.ms'], `${t.name}: retention.ms`).toBe(t.config['retention.ms']);
+      // Topics the code makes with one partition are read whole, in one order, by every sidecar.
+      if (t.partitions === 1) expect(m['partitions'], `${t.name}: partitions`).toBe(1);
+    }
+    // Co-partitioned: the detector owning decisions partition p checkpoints into state partition p.
+    expect(topics[DEFAULT_TOPICS.detectorState]['spec']['partitions']).toBe(topics[DEFAULT_TOPICS.decisions]['spec']['partitions']);
     for (const t of Object.values(topics)) expect((t as Obj)['metadata']['namespace']).toBe('kafka');
-    for (const t of dev.filter((o) => o['kind'] === 'KafkaTopic')) expect(t['spec']['replicas']).toBe(1);
+    for (const t of dev.filter((o) => o['kind'] === 'KafkaTopic')) {
+      expect(t['spec']['replicas']).toBe(1);
+      expect(t['spec']['config']['min.insync.replicas']).toBe('1');
+    }
   });
 });
 
