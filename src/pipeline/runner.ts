@@ -15,7 +15,7 @@ export interface PipelineResult {
 const ALLOWED: PipelineResult = Object.freeze({ deny: null });
 
 /** True when `d`, found by `stage`, is enforced under `policy`; false when it is dry-run. */
-export function enforces(policy: PipelinePolicy, stage: StageName, d: Deny): boolean {
+export function enforces(policy: PipelinePolicy, stage: StageName, d: Pick<Deny, 'audit'>): boolean {
   return d.audit !== true && !policy.auditAll && !policy.auditStages.has(stage);
 }
 

@@ -13,6 +13,7 @@ import { compileAuthorization } from '../authz/evaluate.ts';
 import { PalisadeError, type Code } from '../errors/codes.ts';
 import { SINGLETON_HEADERS } from '../http/ambiguity.ts';
 import { normalizePath } from '../http/normalize-path.ts';
+import { enforces } from '../pipeline/runner.ts';
 import type { Deny, ExplainRequest, Identity, RequestContext, Stage, StageName, WouldDeny } from '../pipeline/types.ts';
 import type { CompiledPolicy } from './compiled.ts';
 
@@ -223,7 +224,8 @@ export async function explainRequest(policy: CompiledPolicy, input: ExplainInput
       if (e.deny) denied = { code: e.deny.code, rule: e.deny.rule, audit: e.deny.audit === true, detail: e.deny.reason ?? e.deny.detail ?? null };
     }
     if (!denied) continue;
-    if (denied.audit || policy.auditAll || policy.auditStages.has(stage.name)) {
+    // The runner's own rule for what is enforced and what is dry-run (rule, stage or whole policy in audit).
+    if (!enforces(policy, stage.name, denied)) {
       trace.push(`audit mode: ${denied.code} at ${stage.name} is not enforced`);
       wouldDeny.push({ stage: stage.name, code: denied.code, rule: denied.rule });
       continue;
