@@ -24,7 +24,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { DecisionRecord } from '../../record.ts';
 import type { DecisionSink, SinkStats } from '../../sink.ts';
-import type { FromThread, InnerSinkSpec, ThreadData, ToThread, WireRecord } from './protocol.ts';
+import { wireLine, type FromThread, type InnerSinkSpec, type ThreadData, type ToThread } from './protocol.ts';
 
 export interface WorkerSinkOptions {
   readonly spec: InnerSinkSpec;
@@ -169,7 +169,7 @@ export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink
     return t;
   }
 
-  // Shared objects already sent to the current thread, by reference (protocol.ts, WireRecord).
+  // Shared objects already sent to the current thread, by reference (protocol.ts, wireLine).
   // A new thread starts with none; references are never reused, so a late `forget` of an
   // earlier thread's reference is harmless.
   let refs = new WeakMap<object, number>();
@@ -190,8 +190,7 @@ export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink
   }
 
   function wire(r: DecisionRecord, defs: [number, object][]): string {
-    const w: WireRecord = { ...r, identity: refOf(r.identity, defs), tls: refOf(r.tls, defs), policy: refOf(r.policy, defs) };
-    return JSON.stringify(w);
+    return wireLine(r, refOf(r.identity, defs), refOf(r.tls, defs), refOf(r.policy, defs));
   }
 
   function send(t: Thread, defs: [number, object][], lines: string[], gone: number[]): void {

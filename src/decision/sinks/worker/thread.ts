@@ -11,8 +11,7 @@ import { createLogger } from '../../../log/logger.ts';
 import type { DecisionSink, SinkStats } from '../../sink.ts';
 import { createKafkaSink } from '../kafka/index.ts';
 import { createNdjsonSink } from '../ndjson.ts';
-import type { DecisionRecord } from '../../record.ts';
-import type { FromThread, ThreadData, ToThread, WireRecord } from './protocol.ts';
+import { fromWireLine, type FromThread, type ThreadData, type ToThread } from './protocol.ts';
 
 /** How often changed totals are sent back (acks from Kafka arrive on their own), milliseconds. */
 const STATS_EVERY_MS = 100;
@@ -50,15 +49,7 @@ try {
 
 /** The shared objects (identity, TLS facts, policy) by reference; the same instance for every record, so the OCSF mapping's per-object caches work here too. */
 const shared = new Map<number, object>();
-const lookup = <T>(ref: number | null): T | null => (ref === null ? null : ((shared.get(ref) as T | undefined) ?? null));
-/** Puts the shared objects back in place of their references; `w` was just parsed and is this thread's alone, so it is filled in rather than copied. */
-function resolve(w: WireRecord): DecisionRecord {
-  const r = w as unknown as { -readonly [K in keyof DecisionRecord]: DecisionRecord[K] };
-  r.identity = lookup(w.identity);
-  r.tls = lookup(w.tls);
-  r.policy = lookup(w.policy);
-  return r;
-}
+const lookup = (ref: number | null): object | null => (ref === null ? null : (shared.get(ref) ?? null));
 
 const decoder = new TextDecoder();
 
@@ -78,7 +69,7 @@ port.on('message', (m: ToThread) => {
   switch (m.t) {
     case 'batch':
       for (const [ref, o] of m.defs) shared.set(ref, o);
-      if (m.count > 0) for (const line of decoder.decode(m.records).split('\n')) sink.write(resolve(JSON.parse(line) as WireRecord));
+      if (m.count > 0) for (const line of decoder.decode(m.records).split('\n')) sink.write(fromWireLine(line, lookup));
       for (const ref of m.forget) shared.delete(ref);
       return;
     case 'written': {
