@@ -31,6 +31,7 @@ export interface HandlerDeps {
 }
 
 type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+type FromOptions = NonNullable<Parameters<FastifyReply['from']>[1]>;
 
 export function createRequestHandler(deps: HandlerDeps): Handler {
   const { kind, logger, record, clientIpOf } = deps;
@@ -60,6 +61,34 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
     // The cause (ECONNREFUSED...) is for the event; the client gets the code only.
     sendProblem(rep, o, code, 'upstream', ctx.allowRule, undefined, undefined, undefined, cause ? `upstream: ${cause}` : undefined);
   }
+
+  /** A whole-read upstream body failed midway (sendUpstreamBody). */
+  const bodyFailed = (err: Error, rep: FastifyReply, headers: RequestContext['headers']) => {
+    const o = rep.request.palisade as Outcome;
+    upstreamFailed(rep, o, o.ctx as RequestContext, err, headers);
+  };
+  const fromPlain: FromOptions = {
+    rewriteRequestHeaders: (request, headers) => {
+      const o = request.palisade as Outcome;
+      return o.trace.injectUpstream(upstreamHeaders(o.ctx as RequestContext, headers));
+    },
+    rewriteHeaders: downstreamHeaders,
+    onResponse: (request, rep, res) => {
+      const ctx = (request.palisade as Outcome).ctx as RequestContext;
+      const headers = (res as unknown as { headers: RequestContext['headers'] }).headers;
+      if (ctx.responseTap) return void rep.send(ctx.responseTap(res.statusCode, headers, res.stream));
+      sendUpstreamBody(rep as FastifyReply, ctx.method, res.statusCode, headers, res.stream as Readable, bodyFailed);
+    },
+    onError: (rep, { error }) => {
+      const o = (rep as FastifyReply).request.palisade as Outcome;
+      upstreamFailed(rep as FastifyReply, o, o.ctx as RequestContext, error);
+    },
+  };
+  // The path goes to reply-from alone and the raw query beside it: reply-from percent-decodes
+  // the whole target it is given, so a query it could not decode (`?q=%zz`) failed the request
+  // with a 500, and one that decodes to `../` (`?next=..%2Fx`) was refused as a path traversal.
+  // The sidecar judges the normalized path; the query is the service's, forwarded as it came.
+  const fromWithQuery: FromOptions = { ...fromPlain, queryString: (_search, _url, request) => ((request.palisade as Outcome).ctx as RequestContext).query };
 
   return async (request, reply) => {
     const o = request.palisade as Outcome;
@@ -115,24 +144,11 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
     upstreamStarted(o);
     // A stage may have wrapped the body stream (the size limiter): forward the wrapper.
     if (ctx.bodyStream !== null && ctx.bodyStream !== request.body) request.body = ctx.bodyStream;
-    // The path goes to reply-from alone and the raw query beside it: reply-from percent-decodes
-    // the whole target it is given, so a query it could not decode (`?q=%zz`) failed the request
-    // with a 500, and one that decodes to `../` (`?next=..%2Fx`) was refused as a path traversal.
-    // The sidecar judges the normalized path; the query is the service's, forwarded as it came.
     const target = np.forward;
-    const fromOpts: Parameters<FastifyReply['from']>[1] = {
-      ...(np.query ? { queryString: () => np.query } : {}),
-      // An applied method override: the upstream receives the method every stage judged.
-      ...(hv.method !== null ? { method: hv.method as 'PUT' } : {}),
-      rewriteRequestHeaders: (_req, headers) => o.trace.injectUpstream(upstreamHeaders(ctx, headers)),
-      rewriteHeaders: (headers) => downstreamHeaders(headers),
-      onResponse: (_req, rep, res) => {
-        const headers = (res as unknown as { headers: RequestContext['headers'] }).headers;
-        if (ctx.responseTap) return void rep.send(ctx.responseTap(res.statusCode, headers, res.stream));
-        sendUpstreamBody(rep, ctx.method, res.statusCode, headers, res.stream as Readable, (err) => upstreamFailed(rep as FastifyReply, o, ctx, err, headers));
-      },
-      onError: (rep, { error }) => upstreamFailed(rep as FastifyReply, o, ctx, error),
-    };
+    // The shared options (no closure made per request: each hook finds the request's context on it).
+    let fromOpts: FromOptions = np.query ? fromWithQuery : fromPlain;
+    // An applied method override: the upstream receives the method every stage judged.
+    if (hv.method !== null) fromOpts = { ...fromOpts, method: hv.method as 'PUT' };
     if (ctx.body) {
       ctx.bytesIn = ctx.body.length;
       return reply.from(target, { ...fromOpts, body: ctx.body, contentType: raw.headers['content-type'] ?? 'application/octet-stream' });

@@ -40,15 +40,16 @@ export function readsWhole(method: string, status: number, headers: Readonly<Rec
 /**
  * Sends `stream` (the upstream body) on `reply`, whole when readsWhole() says
  * so. `onBodyError` gets a failure while reading a whole body (the upstream
- * reset or timed out mid-body): nothing was sent yet, so it can answer.
+ * reset or timed out mid-body): nothing was sent yet, so it can answer. It is given the reply
+ * and the headers back, so that one function serves every request (no closure per request).
  */
-export function sendUpstreamBody(reply: Reply, method: string, status: number, headers: Readonly<Record<string, string | string[] | undefined>>, stream: BodyStream, onBodyError: (err: Error) => void): void {
+export function sendUpstreamBody<R extends Reply, H extends Readonly<Record<string, string | string[] | undefined>>>(reply: R, method: string, status: number, headers: H, stream: BodyStream, onBodyError: (err: Error, reply: R, headers: H) => void): void {
   if (typeof stream.bytes !== 'function' || !readsWhole(method, status, headers)) {
     reply.send(stream);
     return;
   }
   stream.bytes().then(
     (body) => void reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength)),
-    (err: unknown) => onBodyError(err instanceof Error ? err : new Error(String(err))),
+    (err: unknown) => onBodyError(err instanceof Error ? err : new Error(String(err)), reply, headers),
   );
 }
