@@ -20,6 +20,7 @@ import { PalisadeError } from '../errors/codes.ts';
 import { compilePolicyText, readPolicyBytes } from '../policy/load.ts';
 import { loadTrustedKeys, signaturePathOf, UNVERIFIED, verifyBlob, type PolicySignature } from '../policy/signature.ts';
 import { watchPolicyFile } from '../policy/watch.ts';
+import { releaseMemory } from '../util/release-memory.ts';
 
 /** Which keys may sign the policy, and whether a signature is required (settings PALISADE_POLICY_*). */
 export interface SignaturePolicy {
@@ -134,6 +135,8 @@ export async function startPolicyHolder(options: PolicyHolderOptions): Promise<P
       refusal = null;
       logger.info({ policy: next.name, version: next.version, hash: next.hash, previous: previous?.hash ?? null, verified: signature.verified, keyId: signature.keyId }, 'policy loaded');
       options.onLoaded?.(next);
+      // The load's garbage and the previous policy are dead now: give their pages back (src/util/release-memory.ts).
+      releaseMemory();
       return null;
     } catch (err) {
       const e = err as Error;

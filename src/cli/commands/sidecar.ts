@@ -3,6 +3,7 @@ import { loadSettings } from '../../config/settings.ts';
 import { createLogger } from '../../log/logger.ts';
 import { composeSidecar } from '../../sidecar/compose.ts';
 import { CommandFailed, EXIT_OK, listenFailure, parseCommand } from '../args.ts';
+import { releaseMemory } from '../../util/release-memory.ts';
 import { runUntilSignal } from '../shutdown.ts';
 
 const USAGE = `usage: palisade sidecar [--policy FILE] [--upstream URL] [--port N] [--admin-port N]
@@ -46,6 +47,9 @@ export async function run(argv: string[]): Promise<number> {
       ]) ?? err
     );
   }
+  // Startup's garbage (module loading, the policy's compilation, TLS setup) is dead once the
+  // listeners are up: release the pages V8 would otherwise keep (src/util/release-memory.ts).
+  releaseMemory();
   await runUntilSignal({ logger, graceMs: settings.shutdownGraceMs, message: 'shutting down: draining requests and decisions', close: () => sidecar.close() });
   logger.flush();
   return EXIT_OK;
