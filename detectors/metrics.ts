@@ -23,6 +23,7 @@
  *   d.blocksExpired.inc()
  *   d.blocksActive.set(n)
  *   d.quotaAggregatorRunning.set(0 | 1)          // the quota aggregator's consumer runs (global quotas counted)
+ *   d.quotaCheckpoints.inc({ result })           // quota counts checkpoints to the counts topic
  *   d.eventToBlock.observe(seconds)              // decision event time -> block record published
  *   d.eventProcessing.observe(seconds)           // per consumed batch, for saturation
  *   d.checkpoints.inc({ result })                // baseline checkpoints to the compacted topic
@@ -65,6 +66,7 @@ export interface DetectorMetrics {
   readonly blocksExpired: Counter;
   readonly blocksActive: Gauge;
   readonly quotaAggregatorRunning: Gauge;
+  readonly quotaCheckpoints: Counter<'result'>;
   readonly eventToBlock: Histogram;
   readonly eventProcessing: Histogram;
   readonly checkpoints: Counter<'result'>;
@@ -104,6 +106,7 @@ export function createDetectorMetrics(registry: Registry, options: DetectorMetri
     blocksExpired: counter(r, 'palisade_detector_blocks_expired_total', 'Blocks that reached their expiry and were removed.'),
     blocksActive: gauge(r, 'palisade_detector_blocks_active', 'Blocks issued by the detector and not yet expired or removed.'),
     quotaAggregatorRunning: gauge(r, 'palisade_detector_quota_aggregator_running', 'Whether the quota aggregator counts the decision stream (1): without it, fleet-wide quotas (rate-limit rules with scope: global) are not enforced (they fail open).'),
+    quotaCheckpoints: counter(r, 'palisade_detector_quota_checkpoints_total', 'Quota counts checkpoints (the counts changed since the last one, written to the quota counts topic, then the offsets they cover committed), by result (ok/error): what a restart or a rebalance resumes from, and how other instances see this one\'s counts.', ['result'] as const),
     eventToBlock: histogram(r, 'palisade_detector_event_to_block_seconds', 'Time from the decision event that tipped a detection to the block record being published, seconds.', TIME_TO_BLOCK_BUCKETS),
     eventProcessing: histogram(r, 'palisade_detector_batch_processing_seconds', 'Time to process one consumed batch, seconds.', BATCH_BUCKETS),
     checkpoints: counter(r, 'palisade_detector_checkpoints_total', 'Baseline checkpoints written to the state topic, by result (ok/error).', ['result'] as const),
@@ -117,7 +120,10 @@ export function createDetectorMetrics(registry: Registry, options: DetectorMetri
     for (const severity of options.severities ?? []) m.anomalies.inc({ detection, severity }, 0);
   }
   for (const channel of ['kafka', 'webhook', 'alertmanager'] as const) for (const result of ['ok', 'error'] as const) m.alertsPublished.inc({ channel, result }, 0);
-  for (const result of ['ok', 'error'] as const) m.checkpoints.inc({ result }, 0);
+  for (const result of ['ok', 'error'] as const) {
+    m.checkpoints.inc({ result }, 0);
+    m.quotaCheckpoints.inc({ result }, 0);
+  }
   for (const reason of SUPPRESSION_REASONS) m.blocksSuppressed.inc({ reason }, 0);
   // Standard names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds...), as the sidecar
   // does: Node/process dashboards know them, and the scrape job label tells the two apart.

@@ -117,7 +117,7 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
 
   await decisions.start();
   // Fleet-wide quotas (rate-limit rules with scope: global): a component of its own, its own group.
-  const quotas = startQuotaAggregator({ kafka, producer, decisionsTopic: topics.decisions, quotasTopic: topics.quotas, groupId: `${config.kafka.groupId}.quotas`, logger: log, now, fairShare: config.kafka.quotaFairShare, replayMs: config.kafka.quotaReplayMs, ...(m ? { running: m.quotaAggregatorRunning } : {}) });
+  const quotas = startQuotaAggregator({ kafka, producer, decisionsTopic: topics.decisions, quotasTopic: topics.quotas, countsTopic: topics.quotaCounts, groupId: `${config.kafka.groupId}.quotas`, logger: log, now, fairShare: config.kafka.quotaFairShare, replayMs: config.kafka.quotaReplayMs, checkpointMs: config.kafka.quotaCheckpointMs, ...(m ? { running: m.quotaAggregatorRunning, checkpoints: m.quotaCheckpoints } : {}) });
   const cpTimer = setInterval(() => void checkpoints.checkpoint(), config.kafka.checkpointIntervalMs);
   const expTimer = setInterval(() => void expireBlocks(), config.kafka.expirySweepMs);
   cpTimer.unref();

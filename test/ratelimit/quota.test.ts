@@ -185,12 +185,12 @@ describe('the aggregator\'s counts', () => {
     expect(counts.add(decision('t2', base + 2000), base + 2000)).toEqual([]);
     expect(counts.add(decision('t1', base + MINUTE + 5), base + MINUTE + 5)).toEqual([]);
     // The window that went over was replaced by the next one; neither key is near or over now.
-    expect(counts.sweep(base + 2 * MINUTE)).toEqual([]);
+    expect(counts.sweep(base + 2 * MINUTE)).toEqual({ quotas: [], counts: [] });
     const c2 = new QuotaCounts({ fairShare: false });
     const o2: QuotaRecord[] = [];
     for (let i = 0; i < 10; i++) o2.push(...c2.add(decision('t1', base + i), base + i));
     expect(o2.map((r) => r.state)).toEqual(['over']);
-    expect(c2.sweep(base + MINUTE)).toEqual([{ workload: 'orders', rule: 'fleet', key: 't1' }]);
+    expect(c2.sweep(base + MINUTE)).toEqual({ quotas: [{ workload: 'orders', rule: 'fleet', key: 't1' }], counts: [] });
   });
 
   it('round-trips records and tombstones through the topic encoding', () => {
