@@ -1,13 +1,12 @@
 /**
- * The detector's topics: their names (from the Kafka settings and config.kafka.stateTopic; the
- * quota aggregator's counts topic is named after the quota topic), the
+ * The detector's topics: their names (from the Kafka settings and config.kafka.stateTopic), the
  * missing ones created when allowed, and the state topic checked to be co-partitioned with the
  * decisions topic (a client's checkpoint goes to the partition its decisions arrive on).
  */
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { PalisadeError } from '../../src/errors/codes.ts';
-import { ensureTopics, palisadeTopics, type TopicSettings, type TopicSpec } from '../../src/kafka/topics.ts';
+import { ensureTopics, palisadeTopics, type TopicSettings } from '../../src/kafka/topics.ts';
 
 export interface DetectorTopics {
   readonly decisions: string;
@@ -21,14 +20,11 @@ export interface DetectorTopics {
 
 export async function prepareTopics(kafka: Kafka, settings: TopicSettings & { readonly kafkaCreateTopics: boolean }, stateTopic: string, log: Logger): Promise<DetectorTopics> {
   const topics = palisadeTopics({ ...settings, kafkaTopicDetectorState: stateTopic });
-  // Named after the quota topic, so that whoever names one (per environment, per test) names both.
-  // Compacted and one partition, like it: every aggregator instance reads all of it.
-  const quotaCounts: TopicSpec = { ...topics.quotas, name: `${topics.quotas.name}.counts` };
-  const names: DetectorTopics = { decisions: topics.decisions.name, state: topics.detectorState.name, blocklist: topics.blocklist.name, alerts: topics.alerts.name, quotas: topics.quotas.name, quotaCounts: quotaCounts.name };
+  const names: DetectorTopics = { decisions: topics.decisions.name, state: topics.detectorState.name, blocklist: topics.blocklist.name, alerts: topics.alerts.name, quotas: topics.quotas.name, quotaCounts: topics.quotaCounts.name };
   const admin = kafka.admin();
   await admin.connect();
   try {
-    if (settings.kafkaCreateTopics) await ensureTopics(admin, [topics.decisions, topics.blocklist, topics.alerts, topics.detectorState, topics.quotas, quotaCounts], log);
+    if (settings.kafkaCreateTopics) await ensureTopics(admin, [topics.decisions, topics.blocklist, topics.alerts, topics.detectorState, topics.quotas, topics.quotaCounts], log);
     const meta = await admin.fetchTopicMetadata({ topics: [names.decisions, names.state] });
     const count = (name: string) => meta.topics.find((t) => t.name === name)?.partitions.length ?? 0;
     if (count(names.state) < count(names.decisions)) {

@@ -9,6 +9,8 @@
  *                   (optional, PALISADE_KAFKA_AUTHENTICATIONS), for SIEM logon rules
  *   blocklist       cleanup.policy=compact: the latest record per block target is the state
  *   quotas          cleanup.policy=compact: the latest over/near-quota record per key (global quotas)
+ *   quota counts    "<quotas>.counts", cleanup.policy=compact: the detector's quota aggregator's
+ *                   per-partition counts (its checkpoints, read whole by every instance)
  *   detector-state  cleanup.policy=compact, same partition count as decisions (co-partitioned:
  *                   the detector owning decisions partition p checkpoints into state partition p)
  *
@@ -22,6 +24,8 @@ export const DEFAULT_TOPICS = {
   decisions: 'palisade.decisions.v1',
   blocklist: 'palisade.blocklist.v1',
   quotas: 'palisade.quotas.v1',
+  /** Named after the quotas topic: `${quotas}.counts`. */
+  quotaCounts: 'palisade.quotas.v1.counts',
   alerts: 'palisade.alerts.v1',
   authentications: 'palisade.authentications.v1',
   detectorState: 'palisade.detector-state.v1',
@@ -112,6 +116,16 @@ export function palisadeTopics(s: TopicSettings): Readonly<Record<TopicRole, Top
       partitions: 1,
       replicationFactor: rf,
       // Entries end by themselves at the window's end; the aggregator's tombstones then let compaction drop them.
+      config: { 'cleanup.policy': 'compact', 'delete.retention.ms': String(DAY_MS), 'min.cleanable.dirty.ratio': '0.1' },
+    },
+    quotaCounts: {
+      role: 'quotaCounts',
+      // Named after the quota topic, so that whoever names that one (per environment, per test) names both.
+      name: `${s.kafkaTopicQuotas ?? DEFAULT_TOPICS.quotas}.counts`,
+      // One partition: every aggregator instance reads all of it (a few records per key and window).
+      partitions: 1,
+      replicationFactor: rf,
+      // A window's counts are tombstoned when it ends.
       config: { 'cleanup.policy': 'compact', 'delete.retention.ms': String(DAY_MS), 'min.cleanable.dirty.ratio': '0.1' },
     },
     detectorState: {
