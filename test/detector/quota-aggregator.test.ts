@@ -1,18 +1,24 @@
 // The quota aggregator on the real broker (decisions topic of 3 partitions): its counts are
 // checkpointed to the counts topic with the offsets they are valid at, so a restart or a
 // rebalance resumes them exactly, and several instances in one group add up each other's
-// published counts, so a tenant whose clients land on partitions of both is counted whole.
+// published counts, so a tenant whose clients land on partitions of both is counted whole. A lost
+// aggregator fails open for global quotas only.
 import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startQuotaAggregator, type QuotaAggregator } from '../../detectors/quota/aggregator.ts';
 import { prepareTopics, type DetectorTopics } from '../../detectors/kafka/topics.ts';
 import { PRODUCER_OPTIONS } from '../../detectors/kafka/outputs.ts';
+import { createDetectorMetrics } from '../../detectors/metrics.ts';
 import { encodeDecisionJson } from '../../src/decision/encode.ts';
+import { createKafkaSink } from '../../src/decision/sinks/kafka/index.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { startQuotaFeed, type QuotaFeed } from '../../src/ratelimit/quota-feed.ts';
 import type { QuotaRecord } from '../../src/ratelimit/quota-record.ts';
-import { QuotaStore } from '../../src/ratelimit/quota-store.ts';
+import { quotaStore, QuotaStore } from '../../src/ratelimit/quota-store.ts';
+import { quotaStoreKey } from '../../src/ratelimit/quota-record.ts';
+import { send as request, startHarness } from '../support/harness.ts';
 import { jwtAllowRecord } from '../decision/ocsf/records.ts';
 import { createWorld, eventually, type World } from './support/kafka-env.ts';
 
@@ -45,7 +51,7 @@ describe('quota aggregator: checkpoints, restarts, rebalances, several instances
     await world?.close();
     const admin = world.kafka.admin();
     await admin.connect();
-    await admin.deleteGroups([`${world.groupId}.quotas-a`, `${world.groupId}.quotas-b`, `${world.groupId}.quotas-c`, `${world.groupId}.quotas-end`]).catch(() => undefined);
+    await admin.deleteGroups(['a', 'b', 'c', 'd', 'end'].map((g) => `${world.groupId}.quotas-${g}`)).catch(() => undefined);
     await admin.disconnect();
   }, 60_000);
 
@@ -57,8 +63,8 @@ describe('quota aggregator: checkpoints, restarts, rebalances, several instances
     });
     await p.send({ topic: topics.decisions, messages });
   }
-  function start(group: string, o: { checkpointMs?: number } = {}): QuotaAggregator {
-    const a = startQuotaAggregator({ kafka: world.kafka, producer: p, decisionsTopic: topics.decisions, quotasTopic: topics.quotas, countsTopic: topics.quotaCounts, groupId: `${world.groupId}.${group}`, logger, fairShare: false, replayMs: 0, checkpointMs: o.checkpointMs ?? 300 });
+  function start(group: string, o: { checkpointMs?: number; running?: { set(v: number): void } } = {}): QuotaAggregator {
+    const a = startQuotaAggregator({ kafka: world.kafka, producer: p, decisionsTopic: topics.decisions, quotasTopic: topics.quotas, countsTopic: topics.quotaCounts, groupId: `${world.groupId}.${group}`, logger, fairShare: false, replayMs: 0, checkpointMs: o.checkpointMs ?? 300, ...(o.running ? { running: o.running } : {}) });
     running.push(a);
     return a;
   }
@@ -167,6 +173,54 @@ describe('quota aggregator: checkpoints, restarts, rebalances, several instances
     await eventually(() => recordsOf(tenant).length > 0, 20_000, 'over quota published');
     for (const r of recordsOf(tenant)) expect(r).toMatchObject({ state: 'over', count: LIMIT, limit: LIMIT });
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('(d) a lost aggregator fails open for global quotas only: local limits still apply, entries already published stay, the alert\'s gauge drops to 0', { timeout: 120_000 }, async () => {
+    const POLICY = `
+apiVersion: palisade.dev/v1
+kind: Policy
+metadata: { name: quota-lost, version: "1" }
+spec:
+  authorization:
+    rules:
+      - { id: open, paths: ["/**"], public: true }
+  rateLimits:
+    rules:
+      - { id: per-client, key: [identity], rate: 1, per: hour, burst: 8, paths: ["/api/**"] }
+      - { id: fleet, scope: global, key: [identity], limit: 3, window: hour, paths: ["/api/**"] }
+`;
+    const metrics = createDetectorMetrics(new Registry(), { processMetrics: false });
+    const gauge = async () => (await metrics.quotaAggregatorRunning.get()).values[0]?.value;
+    const agg = start('quotas-d', { running: metrics.quotaAggregatorRunning });
+    await agg.joined;
+    expect(await gauge()).toBe(1);
+    const h = await startHarness(POLICY, { env: world.env, sink: await createKafkaSink(world.settings, logger) });
+    try {
+      const X = 'spiffe://test.local/ns/shop/sa/x';
+      const Y = 'spiffe://test.local/ns/shop/sa/y';
+      const x = await h.client(X);
+      const url = `${h.base}/api/orders`;
+      // With the aggregator: X is refused by the global quota once the fleet counted 3.
+      for (let i = 0; i < 3; i++) expect((await request(x, url)).status).toBe(200);
+      await eventually(() => quotaStore(h.services).get(quotaStoreKey('quota-lost', 'fleet', X), Date.now())?.state === 'over', 20_000, 'over quota at the sidecar');
+      expect((await request(x, url)).json).toMatchObject({ code: 'QUOTA_EXCEEDED' });
+
+      // The aggregator is lost: its gauge (what PalisadeQuotaAggregatorDown reads) says so.
+      await agg.close();
+      expect(await gauge()).toBe(0);
+      // Y goes past the global quota (fails open) up to the local bucket, which still refuses.
+      const y = await h.client(Y);
+      const statuses: (number | string)[] = [];
+      for (let i = 0; i < 9; i++) {
+        const r = await request(y, url);
+        statuses.push(r.status === 429 ? (r.json as { code: string }).code : r.status);
+      }
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 'RATE_LIMITED']);
+      // What was published before stays in force until its window ends.
+      expect((await request(x, url)).json).toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    } finally {
+      await h.close();
+    }
   });
 
   it('ends an entry after its window: tombstones on the quota topic and the counts topic, so compaction drops the keys', { timeout: 60_000 }, async () => {
