@@ -51,8 +51,6 @@ try {
 const shared = new Map<number, object>();
 const lookup = (ref: number | null): object | null => (ref === null ? null : (shared.get(ref) ?? null));
 
-const decoder = new TextDecoder();
-
 let last = '';
 function sendStats(): void {
   const stats: SinkStats = sink.stats();
@@ -69,7 +67,7 @@ port.on('message', (m: ToThread) => {
   switch (m.t) {
     case 'batch':
       for (const [ref, o] of m.defs) shared.set(ref, o);
-      if (m.count > 0) for (const line of decoder.decode(m.records).split('\n')) sink.write(fromWireLine(line, lookup));
+      if (m.count > 0) for (const line of m.records.split('\n')) sink.write(fromWireLine(line, lookup));
       for (const ref of m.forget) shared.delete(ref);
       return;
     case 'written': {
