@@ -3,7 +3,9 @@
 // rebalance resumes them exactly, and several instances in one group add up each other's
 // published counts, so a tenant whose clients land on partitions of both is counted whole. A lost
 // aggregator fails open for global quotas only.
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import type { Producer } from 'kafkajs';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,7 +53,7 @@ describe('quota aggregator: checkpoints, restarts, rebalances, several instances
     await world?.close();
     const admin = world.kafka.admin();
     await admin.connect();
-    await admin.deleteGroups(['a', 'b', 'c', 'd', 'end'].map((g) => `${world.groupId}.quotas-${g}`)).catch(() => undefined);
+    await admin.deleteGroups(['a', 'a2', 'b', 'c', 'd', 'end'].map((g) => `${world.groupId}.quotas-${g}`)).catch(() => undefined);
     await admin.disconnect();
   }, 60_000);
 
@@ -105,6 +107,45 @@ describe('quota aggregator: checkpoints, restarts, rebalances, several instances
     await eventually(() => recordsOf(tenant).length > 0, 20_000, 'over quota published');
     expect(recordsOf(tenant)[0]).toMatchObject({ state: 'over', rule: 'per-tenant', count: LIMIT, limit: LIMIT });
     await second.close();
+  });
+
+  it('(a2) an aggregator killed (SIGKILL: no last checkpoint) and started again counts what came after its last checkpoint exactly once', { timeout: 180_000 }, async () => {
+    const LIMIT = 40;
+    const tenant = `tenant-${randomUUID().slice(0, 8)}`;
+    // A long interval (10 s): one checkpoint after the first 10, none after the next 12.
+    const child = spawn(process.execPath, ['test/detector/support/quota-aggregator-child.ts', JSON.stringify({ env: world.env, decisions: topics.decisions, quotas: topics.quotas, counts: topics.quotaCounts, groupId: `${world.groupId}.quotas-a2`, checkpointMs: 10_000 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((r) => child.once('exit', r));
+    let stats = { counted: 0, checkpoints: 0, assigned: [] as number[] };
+    createInterface({ input: child.stdout }).on('line', (l) => (stats = JSON.parse(l) as typeof stats));
+    try {
+      // It prints once it has joined its group.
+      await eventually(() => stats.assigned.length === 3, 60_000, 'child aggregator joined');
+      await send(tenant, LIMIT, 10);
+      await eventually(() => stats.counted === 10, 20_000, 'child counted the first 10');
+      const before = stats.checkpoints;
+      await eventually(() => stats.checkpoints > before, 20_000, 'child checkpointed them');
+      await send(tenant, LIMIT, 12);
+      await eventually(() => stats.counted === 22, 20_000, 'child counted the next 12');
+      expect(stats.checkpoints).toBe(before + 1);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    // The killed member stays in the group until its session times out (30 s): the new one waits for that.
+    const again = start('quotas-a2');
+    await again.joined;
+    await eventually(() => total(again, tenant) === 22, 60_000, 'restarted aggregator: the checkpoint plus the events after it');
+    await sleep(1000);
+    expect(total(again, tenant)).toBe(22);
+    expect(again.stats().counted).toBe(12);
+    expect(recordsOf(tenant)).toEqual([]);
+    await send(tenant, LIMIT, LIMIT - 22 - 1);
+    await eventually(() => total(again, tenant) === LIMIT - 1, 20_000, 'counted up to one below the limit');
+    expect(recordsOf(tenant)).toEqual([]);
+    await send(tenant, LIMIT, 1);
+    await eventually(() => recordsOf(tenant).length > 0, 20_000, 'over quota published');
+    expect(recordsOf(tenant)[0]).toMatchObject({ state: 'over', count: LIMIT, limit: LIMIT });
+    await again.close();
   });
 
   it('(b) two instances in one group, one tenant on partitions of both: over at N, not when one instance alone reaches N', { timeout: 180_000 }, async () => {
