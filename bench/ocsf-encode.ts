@@ -8,7 +8,14 @@
  *   node bench/ocsf-encode.ts [events per round] [rounds]
  *
  * Also the two detail levels (PALISADE_EVENT_DETAIL) on the benchmark's
- * full-policy request: CPU per event and mean size.
+ * full-policy request: CPU per event (the standard level three ways, side by
+ * side: the event object through JSON.stringify, through the shared-part
+ * writer the full level uses, and the text written straight from the record,
+ * which is what the sinks run), mean size for the allowed request and for
+ * denied ones (rate limit, no matching rule, body schema, expired token,
+ * block list), and gzip bytes per event in batches of 100 (what a Kafka
+ * producer with gzip sends; event and request ids as random as in a real
+ * stream).
  *
  * "keep-alive" reuses the connection's TLS facts and the identity object, as
  * the sidecar does for every request on one connection (tls/peer.ts and
@@ -16,13 +23,17 @@
  * every record fresh ones, the worst case.
  */
 import { loadavg } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { toOcsfAuthentication } from '../src/decision/ocsf/authentication.ts';
 import { toOcsfDetectionFinding, type AnomalyInput } from '../src/decision/ocsf/detection-finding.ts';
 import { toEcs } from '../src/decision/ocsf/ecs.ts';
 import { decisionEncoder, encodeDecisionJson } from '../src/decision/encode.ts';
+import { eventJson } from '../src/decision/ocsf/json.ts';
+import { standardEventJson, toOcsfHttpActivityStandard } from '../src/decision/ocsf/standard.ts';
 import { toOcsfHttpActivity } from '../src/decision/ocsf/http-activity.ts';
 import { recordFromOcsf } from '../src/decision/ocsf/read.ts';
 import type { DecisionRecord } from '../src/decision/record.ts';
+import { requestId, uuidv7 } from '../src/util/ids.ts';
 import { benchAllowRecord, blockedServiceRecord, jwtAllowRecord } from '../test/decision/ocsf/records.ts';
 
 const N = Number(process.argv[2] ?? 20_000);
@@ -50,6 +61,27 @@ const standard = decisionEncoder('standard');
 const full = decisionEncoder('full');
 const standardLines = bench.map(standard);
 
+/** The same client's denied requests, as the sidecar records them (no upstream; the deciding stage and rule). */
+function denied(i: number): DecisionRecord[] {
+  const a = benchAllowRecord(i);
+  const deny = { ...a, verdict: 'deny' as const, upstreamMs: null, response: { status: 403, bytesOut: 310 } };
+  const stagesUpTo = (n: number) => a.stages.slice(0, n);
+  return [
+    { ...deny, decidedBy: 'ratelimit', code: 'RATE_LIMITED', rule: 'per-client', response: { status: 429, bytesOut: 330 }, stages: stagesUpTo(3), detail: 'limit per-client: 100 per 1 s' },
+    { ...deny, decidedBy: 'authz', code: 'AUTHZ_NO_MATCHING_RULE', rule: null, stages: stagesUpTo(4), detail: null },
+    { ...deny, decidedBy: 'validation', code: 'SCHEMA_VIOLATION', rule: null, response: { status: 400, bytesOut: 420 }, detail: 'body /payment: must match exactly one schema in oneOf' },
+    // Refused at authn: no identity; the peer certificate's SPIFFE ID then travels with the peer.
+    { ...deny, decidedBy: 'authn', code: 'AUTHN_TOKEN_EXPIRED', rule: null, identity: null, response: { status: 401, bytesOut: 300 }, stages: stagesUpTo(2), detail: 'token expired 12 s ago' },
+    { ...deny, decidedBy: 'blocklist', code: 'BLOCKED', rule: 'detector:burst:9f1c', identity: null, stages: stagesUpTo(1), detail: 'client is blocked until 2025-06-01T12:15:00Z' },
+  ] as DecisionRecord[];
+}
+const deniedBench = Array.from({ length: 8 }, (_, i) => denied(i)).flat();
+/** 1,000 allowed requests with the ids a real stream has (UUIDv7 event ids, random request ids, advancing time). */
+const stream: DecisionRecord[] = Array.from({ length: 1000 }, (_, i) => {
+  const r = benchAllowRecord(i);
+  return { ...r, id: uuidv7(r.time + i * 3), requestId: requestId(), time: r.time + i * 3 };
+});
+
 let sink = 0;
 type Case = { label: string; prepare?: () => DecisionRecord[]; run: (i: number, batch: DecisionRecord[] | null) => number };
 const cases: Case[] = [
@@ -59,7 +91,13 @@ const cases: Case[] = [
   { label: 'record -> event JSON, new connection', prepare: () => Array.from({ length: N }, (_, i) => fresh(keepAlive[i & 63] as DecisionRecord)), run: (i, b) => encodeDecisionJson((b as DecisionRecord[])[i] as DecisionRecord).length },
   { label: 'record -> JSON (the former identity encoding)', run: (i) => JSON.stringify(keepAlive[i & 63]).length },
   { label: 'benchmark request -> JSON, standard detail', run: (i) => standard(bench[i & 63] as DecisionRecord).length },
+  { label: '  standard: event object -> JSON.stringify', run: (i) => JSON.stringify(toOcsfHttpActivityStandard(bench[i & 63] as DecisionRecord)).length },
+  { label: '  standard: event object -> shared-part writer', run: (i) => eventJson(toOcsfHttpActivityStandard(bench[i & 63] as DecisionRecord)).length },
+  { label: '  standard: text straight from the record (sinks)', run: (i) => standardEventJson(bench[i & 63] as DecisionRecord).length },
   { label: 'benchmark request -> JSON, full detail', run: (i) => full(bench[i & 63] as DecisionRecord).length },
+  { label: 'benchmark request, new connection, standard', prepare: () => Array.from({ length: N }, (_, i) => fresh(bench[i & 63] as DecisionRecord)), run: (i, b) => standard((b as DecisionRecord[])[i] as DecisionRecord).length },
+  { label: 'denied requests -> JSON, standard detail', run: (i) => standard(deniedBench[i % deniedBench.length] as DecisionRecord).length },
+  { label: 'denied requests -> JSON, full detail', run: (i) => full(deniedBench[i % deniedBench.length] as DecisionRecord).length },
   { label: 'standard JSON line -> record', run: (i) => recordFromOcsf(JSON.parse(standardLines[i & 63] as string)).time },
   { label: 'JSON line -> record (policy diff, detector)', run: (i) => recordFromOcsf(JSON.parse(lines[i & 63] as string)).time },
   { label: '  of which JSON.parse alone', run: (i) => (JSON.parse(lines[i & 63] as string) as { time: number }).time },
@@ -95,4 +133,13 @@ for (const [label, xs] of results) console.log(`  ${label.padEnd(50)} ${Math.min
 console.log(`  event size ${eventBytes.toFixed(0)} bytes of JSON (record alone: ${recordBytes.toFixed(0)} bytes)`);
 const meanBytes = (f: (r: DecisionRecord) => string) => bench.reduce((n, r) => n + Buffer.byteLength(f(r)), 0) / bench.length;
 console.log(`  benchmark request (allowed): standard ${meanBytes(standard).toFixed(0)} bytes mean, full ${meanBytes(full).toFixed(0)} bytes mean`);
+const meanDenied = (f: (r: DecisionRecord) => string) => deniedBench.reduce((n, r) => n + Buffer.byteLength(f(r)), 0) / deniedBench.length;
+console.log(`  the same client's denied requests (5 kinds): standard ${meanDenied(standard).toFixed(0)} bytes mean, full ${meanDenied(full).toFixed(0)} bytes mean`);
+/** gzip (default level, as kafkajs's GZIP codec) of batches of 100 events: bytes per event. */
+const gzipPerEvent = (f: (r: DecisionRecord) => string) => {
+  let bytes = 0;
+  for (let b = 0; b < stream.length; b += 100) bytes += gzipSync(Buffer.from(stream.slice(b, b + 100).map(f).join('\n'))).length;
+  return bytes / stream.length;
+};
+console.log(`  gzip in batches of 100 (allowed, real-like ids): standard ${gzipPerEvent(standard).toFixed(0)} bytes per event, full ${gzipPerEvent(full).toFixed(0)} bytes per event`);
 if (sink === -1) console.log(sink); // keeps the results alive

@@ -7,7 +7,7 @@
 import { toOcsfHttpActivity, type OcsfHttpActivity } from './ocsf/http-activity.ts';
 import { eventJson } from './ocsf/json.ts';
 import { recordFromOcsf } from './ocsf/read.ts';
-import { toOcsfHttpActivityStandard } from './ocsf/standard.ts';
+import { standardEventJson, toOcsfHttpActivityStandard } from './ocsf/standard.ts';
 import type { DecisionRecord } from './record.ts';
 
 export type DecisionEvent = OcsfHttpActivity;
@@ -32,18 +32,19 @@ export function encodeDecision(record: DecisionRecord, detail: EventDetail = 'fu
 
 /** The JSON-text encoder of a detail level, for sinks. */
 export function decisionEncoder(detail: EventDetail): (record: DecisionRecord) => string {
-  return detail === 'full' ? (r) => eventJson(toOcsfHttpActivity(r)) : (r) => eventJson(toOcsfHttpActivityStandard(r));
+  return detail === 'full' ? (r) => eventJson(toOcsfHttpActivity(r)) : standardEventJson;
 }
 
 /**
  * The event's JSON text: one NDJSON line (without the newline), one Kafka
  * message value. Equal to JSON.stringify(encodeDecision(record, detail)),
  * byte for byte; the parts many events share are serialized once
- * (ocsf/json.ts). Full detail unless told (sinks use decisionEncoder with
+ * (ocsf/json.ts; the standard level's text is written straight from the
+ * record, ocsf/standard.ts). Full detail unless told (sinks use decisionEncoder with
  * the setting, default standard).
  */
 export function encodeDecisionJson(record: DecisionRecord, detail: EventDetail = 'full'): string {
-  return eventJson(detail === 'full' ? toOcsfHttpActivity(record) : toOcsfHttpActivityStandard(record));
+  return detail === 'full' ? eventJson(toOcsfHttpActivity(record)) : standardEventJson(record);
 }
 
 /** Parsed event (one NDJSON line or Kafka message value) -> the record; throws OcsfReadError. */

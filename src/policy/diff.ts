@@ -63,7 +63,8 @@ export function createDiffer(oldPolicy: CompiledPolicy, newPolicy: CompiledPolic
         return;
       }
       replayed++;
-      if (r.policy && r.policy.hash !== oldPolicy.hash) otherPolicy++;
+      // A standard event carries the hash's first 16 hex digits (src/decision/ocsf/standard.ts).
+      if (r.policy && r.policy.hash !== oldPolicy.hash && !(r.policy.hash.length >= 16 && oldPolicy.hash.startsWith(r.policy.hash))) otherPolicy++;
       const o = before.replay(r);
       const n = after.replay(r);
       if (sameOutcome(o, n)) return;

@@ -44,12 +44,13 @@ describe('reading decision events back', () => {
     expect(events.every((e) => e['observables'] === undefined && e['class_name'] === undefined)).toBe(true);
     const back = events.map(decodeDecision);
     expect(back).toStrictEqual(JSON.parse(JSON.stringify(records.map(standardRecord))));
-    // What the detector (detectors/engine) and policy diff (src/policy/diff.ts) read is exactly the original.
+    // What the detector (detectors/engine) and policy diff (src/policy/diff.ts) read is exactly the original;
+    // the policy by its hash's first 16 hex digits (diff.ts compares by prefix). No decision reads the token's issuer.
     const used = (r: DecisionRecord) => ({
       id: r.id, time: r.time, verdict: r.verdict, code: r.code, rule: r.rule, decidedBy: r.decidedBy, clientIp: r.client.ip,
       method: r.request.method, path: r.request.path, host: r.request.host, route: r.request.route, bytesIn: r.request.bytesIn, status: r.response.status,
       subject: r.identity?.subject ?? null, spiffeId: r.identity?.spiffeId ?? null, tokenId: r.identity?.tokenId ?? null, clientId: r.identity?.clientId ?? null,
-      issuer: r.identity?.issuer ?? null, scopes: r.identity?.scopes ?? null, groups: r.identity?.groups ?? null, methods: r.identity?.methods ?? null, peerSpiffeId: r.tls?.peer?.spiffeId ?? null, wouldDeny: r.wouldDeny, policyHash: r.policy?.hash ?? null,
+      scopes: r.identity?.scopes ?? null, groups: r.identity?.groups ?? null, methods: r.identity?.methods ?? null, peerSpiffeId: r.tls?.peer?.spiffeId ?? null, wouldDeny: r.wouldDeny, policyHash: r.policy?.hash.slice(0, 16) ?? null,
       peerSubject: r.tls?.peer && r.tls.peer.spiffeId === null ? r.tls.peer.subject : null,
     });
     expect(back.map(used)).toStrictEqual(JSON.parse(JSON.stringify(records.map(used))));
