@@ -14,6 +14,15 @@
  *            every variant with each, interleaved, to compare them.
  *   producer The sink alone in this process: records written in a tight loop (kept within the memory
  *            buffer), measured until the broker acknowledged every one; gzip and no compression.
+ *   rate     The sink alone in this process at a fixed rate (--rate events/s, default 2000, written
+ *            every 10 ms as the request thread hands them to the decision thread), the benchmark's
+ *            real standard event (the full-policy request: mTLS + JWT + JSON POST, 8 identities as
+ *            keys), for each combination of --compression, --batch and --linger (lists), interleaved
+ *            rounds, medians. Prints per event: the process's CPU (all threads, including zlib's),
+ *            the bytes the process wrote to the broker's socket (/proc/self/io wchar: request
+ *            framing included); and the CPU of encoding alone (the part
+ *            that is not Kafka's). One command for the study in docs/kafka.md:
+ *              node bench/kafka.ts --only rate
  *
  * Needs the broker (bash deploy/kafka/broker.sh start) at PALISADE_KAFKA_BROKERS (default
  * 127.0.0.1:19092). Topics are unique per run and deleted at the end.
@@ -23,14 +32,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { Agent, request } from 'undici';
 import { loadSettings } from '../src/config/settings.ts';
-import { encodeDecision } from '../src/decision/encode.ts';
+import { decisionEncoder, encodeDecision } from '../src/decision/encode.ts';
+import type { DecisionRecord } from '../src/decision/record.ts';
 import { createKafkaSink } from '../src/decision/sinks/kafka/index.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { createPki, loopbackSidecarEnv, startUpstream, until, type Pki, type Upstream } from '../test/support/harness.ts';
 import { startSidecarProcess, type SidecarProcess } from '../test/support/sidecar-process.ts';
 import { BROKERS, deleteTopics, makeRecord, topicCount, uniqueTopic } from '../test/decision/sinks/kafka/support.ts';
+import { benchAllowRecord } from '../test/decision/ocsf/records.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,6 +52,10 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '200000' },
     rounds: { type: 'string', default: '3' },
     thread: { type: 'string', default: 'worker' },
+    rate: { type: 'string', default: '2000' },
+    compression: { type: 'string', default: 'gzip,none' },
+    batch: { type: 'string', default: '500' },
+    linger: { type: 'string', default: '50' },
   },
 });
 const THREADS = args.thread === 'both' ? ['main', 'worker'] : [args.thread];
@@ -50,6 +66,7 @@ const EVENTS = Number(args.events);
 const ROUNDS = Number(args.rounds);
 const WARMUP_MS = 2000;
 const IDENTITIES = 8;
+const RATE = Number(args.rate);
 
 const topics: string[] = [];
 const dirs: string[] = [];
@@ -330,9 +347,148 @@ async function producerScenarios(): Promise<void> {
   }
 }
 
-try {
-  if (args.only !== 'producer') await sidecarScenarios();
-  if (args.only !== 'sidecar') await producerScenarios();
+// ---------------------------------------------------------------- fixed rate, study of the settings
+
+/** Bytes this process passed to write(2)-like calls so far (sockets included), from /proc/self/io. */
+function wcharBytes(): number {
+  const m = /^wchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+interface RateResult {
+  readonly cpuUs: number;
+  readonly bytes: number;
+  readonly events: number;
+}
+
+/** The benchmark's request, as records with unique ids (the sidecar's ids are UUIDv7, one per request). */
+function benchRecords(n: number): DecisionRecord[] {
+  return Array.from({ length: n }, (_, i) => benchAllowRecord(i));
+}
+
+async function rateScenario(c: { compression: string; batch: number; linger: number }, records: readonly DecisionRecord[]): Promise<RateResult> {
+  const s = loadSettings({
+    PALISADE_KAFKA_BROKERS: BROKERS,
+    PALISADE_KAFKA_TOPIC_DECISIONS: uniqueTopic('bench-rate'),
+    PALISADE_KAFKA_TOPIC_BLOCKLIST: uniqueTopic('bench-blocklist'),
+    PALISADE_KAFKA_TOPIC_ALERTS: uniqueTopic('bench-alerts'),
+    PALISADE_KAFKA_TOPIC_PARTITIONS: '6',
+    PALISADE_KAFKA_COMPRESSION: c.compression,
+    PALISADE_KAFKA_BATCH_SIZE: String(c.batch),
+    PALISADE_KAFKA_LINGER_MS: String(c.linger),
+    PALISADE_SPOOL_DIR: tempDir('palisade-bench-rate-spool-'),
+  });
+  topics.push(s.kafkaTopicDecisions, s.kafkaTopicBlocklist, s.kafkaTopicAlerts);
+  const sink = await createKafkaSink(s, createLogger({ level: 'warn' }));
+  const perTick = Math.max(1, Math.round(RATE / 100));
+  let seq = 0;
+  const writeTick = () => {
+    for (let k = 0; k < perTick; k++, seq++) sink.write(records[seq % records.length]!);
+  };
+  // Warm-up at the same rate: topics created, producer connected, JIT warm.
+  const warmEnd = Date.now() + WARMUP_MS;
+  while (Date.now() < warmEnd) {
+    writeTick();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await sink.flush();
+  const base = sink.stats().delivered;
+  const cpu0 = process.cpuUsage();
+  const w0 = wcharBytes();
+  const seq0 = seq;
+  // Ticks scheduled on the clock, so a late tick catches up: the offered rate stays RATE.
+  const t0 = Date.now();
+  const end = t0 + SECONDS * 1000;
+  let ticks = 0;
+  while (Date.now() < end) {
+    const due = Math.floor((Date.now() - t0) / 10) + 1;
+    while (ticks < due) {
+      writeTick();
+      ticks++;
+    }
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + ticks * 10 - Date.now())));
+  }
+  const events = seq - seq0;
+  await sink.flush();
+  await until(() => sink.stats().delivered - base >= events, 120_000);
+  const cpu = process.cpuUsage(cpu0);
+  const bytes = wcharBytes() - w0;
+  const st = sink.stats();
+  await sink.close();
+  if (st.dropped > 0 || st.spoolBytes > 0) throw new Error(`rate bench left dropped=${st.dropped} spoolBytes=${st.spoolBytes}`);
+  return { cpuUs: (cpu.user + cpu.system) / events, bytes: bytes / events, events };
+}
+
+/** CPU of serializing the event alone, microseconds per event: what any sink pays before Kafka. */
+function encodeOnlyUs(records: readonly DecisionRecord[]): number {
+  const encode = decisionEncoder('standard');
+  let n = 0;
+  for (let i = 0; i < 20_000; i++) n += encode(records[i % records.length]!).length;
+  const c0 = process.cpuUsage();
+  const N = 100_000;
+  for (let i = 0; i < N; i++) n += encode(records[i % records.length]!).length;
+  const c = process.cpuUsage(c0);
+  if (n === 0) throw new Error('nothing encoded');
+  return (c.user + c.system) / N;
+}
+
+/** One rate run where the sink runs in production: a worker thread of its own (--thread worker) or this thread. */
+async function rateRun(c: { compression: string; batch: number; linger: number }, records: readonly DecisionRecord[], thread: string): Promise<RateResult> {
+  if (thread === 'main') return rateScenario(c, records);
+  const w = new Worker(new URL(import.meta.url), { argv: process.argv.slice(2), workerData: { rate: c } });
+  const msg = await new Promise<{ result: RateResult; topics: string[] } | { error: string }>((resolve) => {
+    w.once('message', resolve);
+    w.once('error', (err) => resolve({ error: String(err.stack ?? err) }));
+    w.once('exit', (code) => resolve({ error: `rate worker exited (${code}) without a result` }));
+  });
+  await w.terminate();
+  if ('error' in msg) throw new Error(msg.error);
+  topics.push(...msg.topics);
+  return msg.result;
+}
+
+async function rateScenarios(): Promise<void> {
+  const list = (v: string | undefined) => (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const configs = list(args.compression).flatMap((compression) =>
+    list(args.batch).flatMap((b) => list(args.linger).map((l) => ({ compression, batch: Number(b), linger: Number(l) }))),
+  );
+  const records = benchRecords(4096);
+  const eventBytes = records.slice(0, 64).reduce((n, r) => n + Buffer.byteLength(decisionEncoder('standard')(r)), 0) / 64;
+  const results = configs.map(() => [] as RateResult[]);
+  const encode: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    encode.push(encodeOnlyUs(records));
+    for (const [i, c] of configs.entries()) results[i]!.push(await rateRun(c, records, THREADS[0]!));
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const enc = median(encode);
+  console.log(`\n## Kafka sink alone at ${RATE} events/s on the ${THREADS[0]} thread, ${SECONDS} s after ${WARMUP_MS / 1000} s warm-up, median of ${ROUNDS} interleaved rounds`);
+  console.log(`the benchmark's standard event: ${eventBytes.toFixed(0)} bytes of JSON; encoding it alone: ${enc.toFixed(1)} µs CPU\n`);
+  console.log('| compression | batch | linger ms | CPU µs/event (all runs) | of which Kafka (minus encoding) | bytes written/event |');
+  console.log('| --- | ---: | ---: | --- | ---: | ---: |');
+  for (const [i, c] of configs.entries()) {
+    const rs = results[i]!;
+    const cpu = median(rs.map((r) => r.cpuUs));
+    console.log(`| ${c.compression} | ${c.batch} | ${c.linger} | ${cpu.toFixed(1)} (${rs.map((r) => r.cpuUs.toFixed(1)).join(', ')}) | ${(cpu - enc).toFixed(1)} | ${median(rs.map((r) => r.bytes)).toFixed(0)} |`);
+  }
+}
+
+if (!isMainThread && (workerData as { rate?: unknown } | null)?.rate) {
+  // A rate run in its own thread, as the sidecar's decision thread: result and topics to the parent.
+  try {
+    const result = await rateScenario((workerData as { rate: { compression: string; batch: number; linger: number } }).rate, benchRecords(4096));
+    parentPort!.postMessage({ result, topics });
+  } catch (err) {
+    parentPort!.postMessage({ error: String((err as Error).stack ?? err) });
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+} else try {
+  if (args.only === 'rate') await rateScenarios();
+  else {
+    if (args.only !== 'producer') await sidecarScenarios();
+    if (args.only !== 'sidecar') await producerScenarios();
+  }
 } finally {
   await deleteTopics(topics);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });

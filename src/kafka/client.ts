@@ -13,10 +13,16 @@ import { Kafka, logLevel as KafkaLogLevel, type Consumer, type KafkaConfig, type
 import type { Logger } from 'pino';
 import { PalisadeError } from '../errors/codes.ts';
 import { backoffMs } from '../util/backoff.ts';
+import { installKafkaCodecs } from './codecs.ts';
+import { speedUpKafkajsEncoder } from './encoder-speed.ts';
 import { fixKafkajsRequestQueueTimer } from './request-queue-timer.ts';
 
 // Before any client exists: kafkajs's idle 1 ms timer loop and its TimeoutNegativeWarning (see the module).
 fixKafkajsRequestQueueTimer();
+// Every process that talks to Kafka compresses and decompresses alike (zstd needs it on both sides).
+installKafkaCodecs();
+// Varints and buffer growth without a Buffer per varint or zero-filling (same bytes; see the module).
+speedUpKafkajsEncoder();
 
 /** The settings this module reads (a subset of src/config/settings.ts, so the detector can pass its own). */
 export interface KafkaClientSettings {

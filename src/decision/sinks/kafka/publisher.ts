@@ -12,10 +12,11 @@
  */
 import kafkajs, { type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
+import { compressionType, type Compression } from '../../../kafka/codecs.ts';
 import { ensureTopics, type TopicSpec } from '../../../kafka/topics.ts';
 import type { SpoolEntry } from './spool.ts';
 
-export type Compression = 'none' | 'gzip';
+export type { Compression } from '../../../kafka/codecs.ts';
 
 export interface PublisherOptions {
   readonly kafka: Kafka;
@@ -39,8 +40,8 @@ export interface Publisher {
   close(): Promise<void>;
 }
 
-// kafkajs is CommonJS and Node's named-export detection stops before CompressionTypes.
-const { CompressionTypes, Partitioners } = kafkajs;
+// kafkajs is CommonJS and Node's named-export detection stops before Partitioners.
+const { Partitioners } = kafkajs;
 
 /** A produce request stays below the broker's default max.message.bytes (1 MiB) before compression. */
 const MAX_REQUEST_BYTES = 768 * 1024;
@@ -62,7 +63,8 @@ export function messageOf(e: SpoolEntry): Message {
 }
 
 export function createPublisher(o: PublisherOptions): Publisher {
-  const compression = o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+  // The codecs themselves (gzip level 1, zstd) are installed by src/kafka/client.ts.
+  const compression = compressionType(o.compression);
   let producer: Producer | null = null;
   let topicsReady = o.ensure.length === 0;
 
