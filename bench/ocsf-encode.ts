@@ -17,12 +17,21 @@
  * producer with gzip sends; event and request ids as random as in a real
  * stream).
  *
+ * Last, the decision thread's CPU per event: the real worker sink
+ * (PALISADE_DECISIONS_THREAD=worker, the default) writing NDJSON to a temp
+ * file at each detail level, its thread's CPU time (Worker.cpuUsage: it
+ * reads the hand-over lines, maps, serializes and writes) and the request
+ * thread's share (batching and the hand-over) over 50,000 records.
+ *
  * "keep-alive" reuses the connection's TLS facts and the identity object, as
  * the sidecar does for every request on one connection (tls/peer.ts and
  * authn cache them), so their OCSF form is reused; "new connection" gives
  * every record fresh ones, the worst case.
  */
-import { loadavg } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import { toOcsfAuthentication } from '../src/decision/ocsf/authentication.ts';
 import { toOcsfDetectionFinding, type AnomalyInput } from '../src/decision/ocsf/detection-finding.ts';
@@ -33,6 +42,8 @@ import { standardEventJson, toOcsfHttpActivityStandard } from '../src/decision/o
 import { toOcsfHttpActivity } from '../src/decision/ocsf/http-activity.ts';
 import { recordFromOcsf } from '../src/decision/ocsf/read.ts';
 import type { DecisionRecord } from '../src/decision/record.ts';
+import { createWorkerSink } from '../src/decision/sinks/worker/sink.ts';
+import { createLogger } from '../src/log/logger.ts';
 import { requestId, uuidv7 } from '../src/util/ids.ts';
 import { benchAllowRecord, blockedServiceRecord, jwtAllowRecord } from '../test/decision/ocsf/records.ts';
 
@@ -142,4 +153,37 @@ const gzipPerEvent = (f: (r: DecisionRecord) => string) => {
   return bytes / stream.length;
 };
 console.log(`  gzip in batches of 100 (allowed, real-like ids): standard ${gzipPerEvent(standard).toFixed(0)} bytes per event, full ${gzipPerEvent(full).toFixed(0)} bytes per event`);
+
+/** The worker sink's thread and the request thread, CPU per record, NDJSON to a temp file. */
+async function threadCost(detail: 'standard' | 'full', records: number): Promise<{ thread: number; request: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'palisade-ocsf-bench-'));
+  try {
+    let worker: Worker | null = null;
+    const s = await createWorkerSink({ spec: { kind: 'ndjson', target: join(dir, 'd.ndjson'), detail }, logger: createLogger({ level: 'warn' }), onThread: (w) => (worker = w) });
+    const feed = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        s.write(bench[i & 63] as DecisionRecord);
+        // Let batches go out as the sidecar's event loop would (and stay far below maxQueued).
+        if ((i & 1023) === 1023) await new Promise((r) => setImmediate(r));
+      }
+      await s.flush();
+    };
+    await feed(10_000); // warm-up: JIT, the shared identity, TLS and policy definitions sent
+    const w = worker as Worker | null;
+    if (!w) throw new Error('no decision thread');
+    const t0 = await w.cpuUsage();
+    const m0 = process.threadCpuUsage();
+    await feed(records);
+    const m = process.threadCpuUsage(m0);
+    const t = await w.cpuUsage(t0);
+    await s.close();
+    return { thread: (t.user + t.system) / records, request: (m.user + m.system) / records };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+for (const detail of ['standard', 'full'] as const) {
+  const c = await threadCost(detail, 50_000);
+  console.log(`  decision thread, NDJSON, ${detail.padEnd(8)}: ${c.thread.toFixed(1)} µs CPU per event on the thread, ${c.request.toFixed(1)} µs on the request thread (batching, hand-over; includes this loop)`);
+}
 if (sink === -1) console.log(sink); // keeps the results alive
