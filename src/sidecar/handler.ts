@@ -133,7 +133,8 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
     };
     o.ctx = ctx;
     o.trace.beginStages();
-    const result = await runPipeline(p.stages, ctx);
+    const run = runPipeline(p.stages, ctx);
+    const result = run instanceof Promise ? await run : run;
     if (result.deny) {
       const d = result.deny;
       return sendProblem(reply, o, d.code, d.stage, d.rule, d.detail, d.extensions, d.headers, d.reason);

@@ -71,4 +71,34 @@ describe('pipeline runner', () => {
     expect(judge(enforced, 'validation', deny('BODY_MALFORMED', 'op-a'))).toBe(true);
     expect(enforced.wouldDeny).toEqual([]);
   });
+
+  it('answers synchronously while the stages do, and from the first stage that answers with a promise goes on after it', async () => {
+    const p = policy([passes('blocklist'), passes('authn'), passes('authz')]);
+    const ctx = context(p);
+    const sync = runPipeline(p.stages, ctx);
+    expect(sync).not.toBeInstanceOf(Promise);
+    expect(sync).toEqual({ deny: null });
+    expect(ctx.timings.map((t) => t.stage)).toEqual(['blocklist', 'authn', 'authz']);
+
+    const order: string[] = [];
+    const later: Stage = { name: 'validation', run: () => new Promise((resolve) => setTimeout(() => (order.push('validation'), resolve(CONTINUE)), 5)) };
+    const after: Stage = { name: 'ratelimit', run: () => (order.push('ratelimit'), deny('RATE_LIMITED', 'r')) };
+    const q = policy([passes('blocklist'), later, after, denies('authz', 'BLOCKED')]);
+    const c2 = context(q);
+    const pending = runPipeline(q.stages, c2);
+    expect(pending).toBeInstanceOf(Promise);
+    expect(order).toEqual([]);
+    expect((await pending).deny).toMatchObject({ code: 'RATE_LIMITED', stage: 'ratelimit' });
+    expect(order).toEqual(['validation', 'ratelimit']);
+    expect(c2.timings.map((t) => `${t.stage}:${t.outcome}`)).toEqual(['blocklist:continue', 'validation:continue', 'ratelimit:deny']);
+  });
+
+  it('a stage that throws fails the run (the handler turns it into a problem answer), sync or after a promise', async () => {
+    const boom: Stage = { name: 'authz', run: () => { throw new Error('stage failed'); } };
+    const p = policy([passes('blocklist'), boom]);
+    expect(() => runPipeline(p.stages, context(p))).toThrow('stage failed');
+    const slow: Stage = { name: 'validation', run: () => Promise.resolve(CONTINUE) };
+    const q = policy([slow, boom]);
+    await expect(runPipeline(q.stages, context(q))).rejects.toThrow('stage failed');
+  });
 });
