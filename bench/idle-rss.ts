@@ -2,17 +2,19 @@
  * Idle memory of `palisade sidecar` (the real CLI, its own process): RSS a
  * few seconds after /readyz, with no traffic, for each policy and each set
  * of Node/V8 flags, the bare fastify + @fastify/reply-from proxy beside it.
+ * The sidecar's own defaults (docs/deploy.md, "Memory settings") are the
+ * first row; the others override one of them.
  * Idle RSS barely depends on other load on the machine, unlike CPU figures.
  *
  *   node bench/idle-rss.ts [settle seconds] [runs] [policy name filter, e.g. 100k]
  *
  * Policies: "minimal" (one public rule), "full, no blocks" (mTLS + JWT +
  * RBAC + rate limits + body schema), "full" (the same + the benchmark's
- * 100,000 block entries). Flags: none, and the young-generation cap
- * (--max-semi-space-size, MiB per semi-space), which is what most of an idle
- * Node heap's headroom is, and glibc's malloc arenas (MALLOC_ARENA_MAX: each
- * thread's arena keeps what it freed). The decision sink runs in its thread (default)
- * and, for comparison, on the request thread (PALISADE_DECISIONS_THREAD=main).
+ * 100,000 block entries). Settings: the defaults, glibc's own number of malloc
+ * arenas (MALLOC_ARENA_MAX: each thread's arena keeps what it freed), and a
+ * young-generation cap (--max-semi-space-size, MiB per semi-space). The
+ * decision sink runs in its thread (default) and, for comparison, on the
+ * request thread (PALISADE_DECISIONS_THREAD=main).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -56,11 +58,12 @@ try {
     ['full, no blocks', fullPolicy(fx, jwksUri, 0)],
     ['full, 100k blocks', fullPolicy(fx, jwksUri, 100_000)],
   ];
+  // `palisade sidecar` applies its defaults itself (src/cli/node-flags.ts: MALLOC_ARENA_MAX=2),
+  // unless the environment or node's command line already sets them: the other rows override them.
   const flagSets: [string, string[], Record<string, string>][] = [
-    ['(no flags)', [], {}],
-    ['--max-semi-space-size=1', ['--max-semi-space-size=1'], {}],
-    ['MALLOC_ARENA_MAX=2', [], { MALLOC_ARENA_MAX: '2' }],
-    ['both', ['--max-semi-space-size=1'], { MALLOC_ARENA_MAX: '2' }],
+    ['defaults', [], {}],
+    ['MALLOC_ARENA_MAX=16 (glibc default here)', [], { MALLOC_ARENA_MAX: '16' }],
+    ['--max-semi-space-size=2', ['--max-semi-space-size=2'], {}],
   ];
   const rows: string[] = [];
   let n = 0;

@@ -65,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`palisade: unknown command "${name}"\n\n${usage()}`);
     return EXIT_USAGE;
   }
+  // The sidecar's measured Node/V8 settings, before it loads anything else (node-flags.ts).
+  if (name === 'sidecar') (await import('./node-flags.ts')).ensureNodeFlags();
   const mod = await cmd.load();
   return mod.run(rest);
 }

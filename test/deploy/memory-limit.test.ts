@@ -1,0 +1,196 @@
+// `palisade sidecar` at saturation inside a 256 MiB memory limit, as the injector's default
+// (src/deploy/inject/options.ts) gives a pod: the benchmark's full policy (mTLS + JWT + RBAC +
+// rate limits + body schema + 100,000 block entries), NDJSON decisions, a closed loop of 32
+// keep-alive mTLS connections for 10 s. The process runs in a memory cgroup of its own from its
+// first instruction (cgroup v1 memory.limit_in_bytes, or v2 memory.max): it must not be killed,
+// every request must be answered, and there must be exactly one decision per answered request.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Pool } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fullPolicy, makeFixtures, type Fixtures } from '../../bench/lib/fixtures.ts';
+import { startUpstream, until, type Upstream } from '../support/harness.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const LIMIT = 256 * 1024 * 1024;
+const CONNECTIONS = 32;
+const SECONDS = 10;
+
+/** A memory cgroup this machine lets us create, or why not. */
+interface MemoryCgroup {
+  readonly dir: string;
+  /** The file a process id is written to, to move that process in. */
+  readonly procs: string;
+  /** Peak usage, bytes. */
+  peak(): number;
+  /** Times the kernel's OOM killer killed a process of the group. */
+  oomKills(): number;
+  remove(): void;
+}
+
+function makeCgroup(name: string, limit: number): MemoryCgroup | string {
+  const v1 = '/sys/fs/cgroup/memory';
+  const v2 = '/sys/fs/cgroup';
+  try {
+    if (existsSync(join(v1, 'memory.limit_in_bytes'))) {
+      const dir = join(v1, name);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'memory.limit_in_bytes'), String(limit));
+      // With swap accounting, the same limit on memory + swap: the limit must not become "spill to swap".
+      if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(dir, 'memory.memsw.limit_in_bytes'), String(limit));
+      return {
+        dir,
+        procs: join(dir, 'cgroup.procs'),
+        peak: () => Number(readFileSync(join(dir, 'memory.max_usage_in_bytes'), 'utf8')),
+        oomKills: () => Number(/oom_kill (\d+)/.exec(readFileSync(join(dir, 'memory.oom_control'), 'utf8'))?.[1] ?? 0),
+        remove: () => rmdirSync(dir),
+      };
+    }
+    if (readFileSync(join(v2, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('memory')) {
+      const dir = join(v2, name);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'memory.max'), String(limit));
+      if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
+      return {
+        dir,
+        procs: join(dir, 'cgroup.procs'),
+        peak: () => (existsSync(join(dir, 'memory.peak')) ? Number(readFileSync(join(dir, 'memory.peak'), 'utf8')) : NaN),
+        oomKills: () => Number(/oom_kill (\d+)/.exec(readFileSync(join(dir, 'memory.events'), 'utf8'))?.[1] ?? 0),
+        remove: () => rmdirSync(dir),
+      };
+    }
+    return 'no memory cgroup controller on this machine (neither /sys/fs/cgroup/memory nor a cgroup v2 memory controller)';
+  } catch (err) {
+    return `cannot create a memory cgroup here (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the test needs root or a delegated cgroup`;
+  }
+}
+
+const name = `palisade-memory-test-${process.pid}`;
+const cgroup = makeCgroup(name, LIMIT);
+const reason = typeof cgroup === 'string' ? cgroup : null;
+
+describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB memory limit${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'palisade-memory-limit-'));
+  let fx: Fixtures;
+  let upstream: Upstream;
+  let jwks: Server;
+  let sidecar: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    fx = await makeFixtures(dir);
+    upstream = await startUpstream();
+    const jwksText = readFileSync(fx.jwksFile);
+    jwks = createServer((_req, res) => res.end(jwksText));
+    await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    // A failed test may leave the sidecar running: it must not outlive the file (nor keep the group busy).
+    if (sidecar && sidecar.exitCode === null && sidecar.signalCode === null) {
+      const gone = new Promise((r) => sidecar!.once('exit', r));
+      sidecar.kill('SIGKILL');
+      await gone;
+    }
+    await upstream?.close();
+    jwks?.close();
+    rmSync(dir, { recursive: true, force: true });
+    if (typeof cgroup !== 'string') {
+      // Emptied when its process exited; a group still holding a process (a failed test) is left for the kernel to refuse.
+      try {
+        cgroup.remove();
+      } catch {
+        // reported by the test that failed
+      }
+    }
+  });
+
+  it('is not killed, answers every request and writes one decision per request', { timeout: 180_000 }, async () => {
+    const group = cgroup as MemoryCgroup;
+    const jwksUri = `http://127.0.0.1:${(jwks.address() as { port: number }).port}/jwks.json`;
+    const policy = join(dir, 'policy', 'policy.json');
+    mkdirSync(join(dir, 'policy'));
+    writeFileSync(policy, fullPolicy(fx, jwksUri, 100_000));
+    const decisions = join(dir, 'decisions.ndjson');
+    // The shell moves itself into the group, then becomes the sidecar: every byte it ever uses is counted.
+    const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1" && exec "$0" src/cli/main.ts sidecar', process.execPath, group.procs], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        PALISADE_POLICY: policy,
+        PALISADE_LISTEN_HOST: '127.0.0.1',
+        PALISADE_LISTEN_PORT: '0',
+        PALISADE_ADMIN_HOST: '127.0.0.1',
+        PALISADE_ADMIN_PORT: '0',
+        PALISADE_UPSTREAM: upstream.url,
+        PALISADE_TLS_CERT: fx.server.cert,
+        PALISADE_TLS_KEY: fx.server.key,
+        PALISADE_TLS_CA: fx.caFile,
+        PALISADE_DECISIONS_FILE: decisions,
+        PALISADE_LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    sidecar = child;
+    const log: string[] = [];
+    let port = 0;
+    let buf = '';
+    child.stderr.on('data', (c: Buffer) => {
+      buf += c.toString('utf8');
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (log.length < 2000) log.push(line);
+        if (line.includes('"sidecar listening"')) port = (JSON.parse(line) as { tlsPort: number }).tlsPort;
+      }
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('close', (code, signal) => r({ code, signal })));
+    await until(() => port > 0 || child.exitCode !== null, 120_000);
+    expect(port, log.join('\n')).toBeGreaterThan(0);
+
+    const pool = new Pool(`https://127.0.0.1:${port}`, { connections: CONNECTIONS, pipelining: 1, connect: { ca: fx.ca, cert: fx.client.cert, key: fx.client.key, servername: 'localhost' } });
+    const answered = new Set<string>();
+    const statuses = new Map<number, number>();
+    let errors = 0;
+    let sent = 0;
+    const end = Date.now() + SECONDS * 1000;
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async () => {
+        while (Date.now() < end) {
+          const i = sent++;
+          try {
+            const res = await pool.request({ method: 'POST', path: '/orders', body: fx.body, headers: { 'content-type': 'application/json', authorization: `Bearer ${fx.tokens[i % fx.tokens.length]}` } });
+            await res.body.dump();
+            statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+            const id = res.headers['x-request-id'];
+            if (typeof id === 'string') answered.add(id);
+          } catch {
+            errors++;
+          }
+        }
+      }),
+    );
+    await pool.close();
+    const peakMiB = group.peak() / 1024 / 1024;
+    const oomKills = group.oomKills();
+    const alive = child.exitCode === null && child.signalCode === null;
+    child.kill('SIGTERM');
+    const exit = await exited;
+    // The figures, for the report: what the limit had to hold.
+    process.stderr.write(`memory-limit test: ${sent} requests in ${SECONDS} s (${Math.round(sent / SECONDS)}/s), statuses ${JSON.stringify(Object.fromEntries(statuses))}, errors ${errors}; cgroup peak ${peakMiB.toFixed(0)} MiB of ${LIMIT / 1024 / 1024}, OOM kills ${oomKills}\n`);
+
+    expect(alive, log.slice(-20).join('\n')).toBe(true);
+    expect(oomKills).toBe(0);
+    expect(exit, log.slice(-20).join('\n')).toEqual({ code: 0, signal: null });
+    expect(errors).toBe(0);
+    expect(statuses.get(200)).toBe(sent); // the benchmark's client and tokens are allowed
+    expect(answered.size).toBe(sent);
+
+    const events = readFileSync(decisions, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { http_request: { uid: string } });
+    const ids = new Set(events.map((e) => e.http_request.uid));
+    expect(ids.size).toBe(events.length); // one event per request
+    expect(events.length).toBe(sent);
+    for (const id of answered) expect(ids.has(id), `no decision for request ${id}`).toBe(true);
+  });
+});
