@@ -59,7 +59,11 @@ export function buildApp(kind: 'tls' | 'plain', deps: AppDeps): FastifyInstance 
   // Bodies are not parsed by fastify: they stream to the upstream, and the
   // validation stage reads them itself (bounded) when a schema needs them.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  const passThrough = (_req: unknown, payload: unknown, done: (err: null, body: unknown) => void) => done(null, payload);
+  app.addContentTypeParser('*', passThrough);
+  // The same parser under the usual API type: fastify caches the parser it finds for a named
+  // type, but looks the catch-all up again (parsing the header) on every request: 0.35 µs.
+  app.addContentTypeParser('application/json', passThrough);
   app.register(replyFrom, {
     base: settings.upstream,
     disableRequestLogging: true,
