@@ -13,9 +13,9 @@
  * writer the full level uses, and the text written straight from the record,
  * which is what the sinks run), mean size for the allowed request and for
  * denied ones (rate limit, no matching rule, body schema, expired token,
- * block list), and gzip bytes per event in batches of 100 (what a Kafka
- * producer with gzip sends; event and request ids as random as in a real
- * stream).
+ * block list), and compressed bytes per event in batches of 100 (what the
+ * Kafka sink sends with gzip or zstd; event and request ids as random as in
+ * a real stream).
  *
  * Last, the decision thread's CPU per event: the real worker sink
  * (PALISADE_DECISIONS_THREAD=worker, the default) writing NDJSON to a temp
@@ -32,7 +32,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { gzipSync } from 'node:zlib';
+import { gzipSync, zstdCompressSync } from 'node:zlib';
 import { toOcsfAuthentication } from '../src/decision/ocsf/authentication.ts';
 import { toOcsfDetectionFinding, type AnomalyInput } from '../src/decision/ocsf/detection-finding.ts';
 import { toEcs } from '../src/decision/ocsf/ecs.ts';
@@ -146,13 +146,18 @@ const meanBytes = (f: (r: DecisionRecord) => string) => bench.reduce((n, r) => n
 console.log(`  benchmark request (allowed): standard ${meanBytes(standard).toFixed(0)} bytes mean, full ${meanBytes(full).toFixed(0)} bytes mean`);
 const meanDenied = (f: (r: DecisionRecord) => string) => deniedBench.reduce((n, r) => n + Buffer.byteLength(f(r)), 0) / deniedBench.length;
 console.log(`  the same client's denied requests (5 kinds): standard ${meanDenied(standard).toFixed(0)} bytes mean, full ${meanDenied(full).toFixed(0)} bytes mean`);
-/** gzip (default level, as kafkajs's GZIP codec) of batches of 100 events: bytes per event. */
-const gzipPerEvent = (f: (r: DecisionRecord) => string) => {
+/** Batches of 100 events compressed as the Kafka sink's codecs do (src/kafka/codecs.ts): bytes per event. */
+const compressedPerEvent = (f: (r: DecisionRecord) => string, compress: (b: Buffer) => Buffer) => {
   let bytes = 0;
-  for (let b = 0; b < stream.length; b += 100) bytes += gzipSync(Buffer.from(stream.slice(b, b + 100).map(f).join('\n'))).length;
+  for (let b = 0; b < stream.length; b += 100) bytes += compress(Buffer.from(stream.slice(b, b + 100).map(f).join('\n'))).length;
   return bytes / stream.length;
 };
-console.log(`  gzip in batches of 100 (allowed, real-like ids): standard ${gzipPerEvent(standard).toFixed(0)} bytes per event, full ${gzipPerEvent(full).toFixed(0)} bytes per event`);
+const codecs: readonly [string, (b: Buffer) => Buffer][] = [
+  ['gzip level 1 (the sink\'s)', (b) => gzipSync(b, { level: 1 })],
+  ['gzip level 6', (b) => gzipSync(b, { level: 6 })],
+  ['zstd level 3', (b) => zstdCompressSync(b)],
+];
+for (const [name, c] of codecs) console.log(`  ${name}, batches of 100 (allowed, real-like ids): standard ${compressedPerEvent(standard, c).toFixed(0)} bytes per event, full ${compressedPerEvent(full, c).toFixed(0)}`);
 
 /** The worker sink's thread and the request thread, CPU per record, NDJSON to a temp file. */
 async function threadCost(detail: 'standard' | 'full', records: number): Promise<{ thread: number; request: number }> {

@@ -53,7 +53,7 @@ import type { Identity, TlsFacts } from '../../pipeline/types.ts';
 import type { DecisionRecord } from '../record.ts';
 import { SHA256_NODE, fingerprintToOcsf, isIpAddress, joinHost, splitHost, tlsVersionFromOcsf, tlsVersionToOcsf } from './convert.ts';
 import { ACTION, ACTIVITY_OTHER, ACTIVITY_UNKNOWN, CLASS, DISPOSITION, HTTP_ACTIVITY, OCSF_VERSION, STATUS } from './enums.ts';
-import { endpointOf, forwarded, isAlert, severityOf, userType, type PalisadeIdentityExtra } from './http-activity.ts';
+import { forwarded, isAlert, severityOf, userType, type PalisadeIdentityExtra } from './http-activity.ts';
 import { productOf } from './product.ts';
 import type { OcsfActor, OcsfHttpRequest, OcsfPolicy, OcsfProduct, OcsfSession, OcsfTls, OcsfUrl, OcsfUser } from './types.ts';
 
@@ -208,6 +208,39 @@ function statusDetailOf(r: DecisionRecord): string | undefined {
   return r.detail !== null && r.detail !== CODES[r.code].title ? r.detail : undefined;
 }
 
+// A sidecar sees the same Host header and the same few addresses request after request:
+// their checks (a regex split, an address parse) are remembered, boundedly.
+let lastHost = '';
+let lastHostParts: { readonly hostname: string; readonly port?: number; readonly exact: boolean } = { hostname: '', exact: false };
+function hostParts(host: string): { readonly hostname: string; readonly port?: number; readonly exact: boolean } {
+  if (host !== lastHost) {
+    const parts = splitHost(host);
+    lastHostParts = { ...parts, exact: joinHost(parts.hostname, parts.port) === host };
+    lastHost = host;
+  }
+  return lastHostParts;
+}
+
+const ipChecked = new Map<string, boolean>();
+function isIp(value: string): boolean {
+  let ok = ipChecked.get(value);
+  if (ok === undefined) {
+    ok = isIpAddress(value);
+    if (ipChecked.size >= 1024) ipChecked.clear();
+    ipChecked.set(value, ok);
+  }
+  return ok;
+}
+
+/** src_endpoint / dst_endpoint ({ ip, port }), or undefined with the odd values kept in `exact` (as the full event does). */
+function endpointOf(ip: string, port: number, exact: Record<string, unknown>, path: 'client' | 'server'): { ip: string; port: number } | undefined {
+  if (isIp(ip)) return { ip, port };
+  // An endpoint needs an ip (or a name); an unknown one (socket already gone) is left out.
+  if (ip !== '') exact[`${path}.ip`] = ip;
+  if (port !== 0) exact[`${path}.port`] = port;
+  return undefined;
+}
+
 /** The url object (no url_string unless it is the only way to say the host; no scheme when TLS says it). */
 function urlOf(r: DecisionRecord, withTls: boolean, exact: Record<string, unknown>): OcsfUrl | undefined {
   const { host, path, scheme } = r.request;
@@ -219,8 +252,8 @@ function urlOf(r: DecisionRecord, withTls: boolean, exact: Record<string, unknow
   const url: Mutable<OcsfUrl> = {};
   if (scheme !== (withTls ? 'https' : 'http')) url.scheme = scheme;
   if (host !== '') {
-    const parts = splitHost(host);
-    if (joinHost(parts.hostname, parts.port) !== host) exact['request.host'] = host;
+    const parts = hostParts(host);
+    if (!parts.exact) exact['request.host'] = host;
     if (parts.hostname !== '') url.hostname = parts.hostname;
     if (parts.port !== undefined) url.port = parts.port;
     // OCSF's url needs a path or a url_string.
@@ -241,7 +274,7 @@ function httpRequestOf(r: DecisionRecord, knownMethod: boolean, withTls: boolean
   if (r.request.userAgent !== null) request.user_agent = r.request.userAgent;
   const xff = r.client.forwardedFor;
   if (xff.length > 0) {
-    const ips = xff.filter(isIpAddress);
+    const ips = xff.filter(isIp);
     if (ips.length > 0) request.x_forwarded_for = ips;
     if (ips.length !== xff.length) exact['client.forwardedFor'] = xff;
   }
@@ -375,7 +408,7 @@ export function standardEventJson(r: DecisionRecord): string {
   if (rq.userAgent !== null) req += `,"user_agent":${str(rq.userAgent)}`;
   const xff = r.client.forwardedFor;
   if (xff.length > 0) {
-    const ips = xff.filter(isIpAddress);
+    const ips = xff.filter(isIp);
     if (ips.length > 0) req += `,"x_forwarded_for":${JSON.stringify(ips)}`;
     if (ips.length !== xff.length) exact['client.forwardedFor'] = xff;
   }
