@@ -15,6 +15,7 @@ import { PalisadeError } from '../errors/codes.ts';
 import { backoffMs } from '../util/backoff.ts';
 import { installKafkaCodecs } from './codecs.ts';
 import { speedUpKafkajsEncoder } from './encoder-speed.ts';
+import { speedUpKafkajsRecordBatches } from './record-batch.ts';
 import { fixKafkajsRequestQueueTimer } from './request-queue-timer.ts';
 
 // Before any client exists: kafkajs's idle 1 ms timer loop and its TimeoutNegativeWarning (see the module).
@@ -23,6 +24,8 @@ fixKafkajsRequestQueueTimer();
 installKafkaCodecs();
 // Varints and buffer growth without a Buffer per varint or zero-filling (same bytes; see the module).
 speedUpKafkajsEncoder();
+// Each partition's records written into one buffer, not an Encoder per record and header (same bytes).
+speedUpKafkajsRecordBatches();
 
 /** The settings this module reads (a subset of src/config/settings.ts, so the detector can pass its own). */
 export interface KafkaClientSettings {

@@ -93,8 +93,20 @@ describe('kafkajs Encoder, faster writes', () => {
   });
 
   it('encodes a whole record batch (records with keys, values and headers) exactly as kafkajs did', async () => {
-    const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: object) => Enc;
-    const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (o: object) => Promise<Enc> };
+    // kafkajs's own Record and RecordBatch code (fresh copies: src/kafka/record-batch.ts replaces the
+    // cached ones for produce requests), running on the patched Encoder.
+    const fresh = (path: string) => {
+      const p = require.resolve(path);
+      const cached = require.cache[p];
+      delete require.cache[p];
+      try {
+        return require(p) as unknown;
+      } finally {
+        require.cache[p] = cached;
+      }
+    };
+    const Record = fresh('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: object) => Enc;
+    const { RecordBatch } = fresh('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (o: object) => Promise<Enc> };
     const records = Array.from({ length: 50 }, (_, i) =>
       Record({ offsetDelta: i, timestampDelta: i * 3, key: `client-${i % 7}`, value: JSON.stringify({ i, pad: 'x'.repeat(i * 40) }), headers: { 'event-id': `id-${i}`, 'content-type': 'application/json' } }),
     );
