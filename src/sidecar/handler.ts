@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { PalisadeError } from '../errors/codes.ts';
 import type { ClientIpResolver } from '../http/client-ip.ts';
 import { normalizePath } from '../http/normalize-path.ts';
-import { runPipeline } from '../pipeline/runner.ts';
+import { runPipeline, type PipelineResult } from '../pipeline/runner.ts';
 import type { Decider, RequestContext } from '../pipeline/types.ts';
 import type { CompiledPolicy } from '../policy/compiled.ts';
 import { tlsFactsOf } from '../tls/peer.ts';
@@ -30,7 +30,12 @@ export interface HandlerDeps {
   readonly clientIpOf: ClientIpResolver;
 }
 
-type Handler = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+/**
+ * Returns nothing, on purpose: the answer is sent by reply.from or sendProblem. A handler that
+ * returns the reply, or a promise (an async function), has fastify wait for the response's end
+ * through the reply's then(): an end-of-stream watcher with its listeners on every response.
+ */
+type Handler = (request: FastifyRequest, reply: FastifyReply) => void;
 type FromOptions = NonNullable<Parameters<FastifyReply['from']>[1]>;
 
 export function createRequestHandler(deps: HandlerDeps): Handler {
@@ -90,18 +95,49 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
   // The sidecar judges the normalized path; the query is the service's, forwarded as it came.
   const fromWithQuery: FromOptions = { ...fromPlain, queryString: (_search, _url, request) => ((request.palisade as Outcome).ctx as RequestContext).query };
 
-  return async (request, reply) => {
+  /** A stage, or the forwarding, failed after the pipeline awaited (past fastify's own catch): the error handler answers. */
+  function stageFailed(reply: FastifyReply, err: unknown): void {
+    if (reply.sent) return void logger.error({ err, requestId: reply.request.id }, 'request failed after its answer was sent');
+    reply.send(err instanceof Error ? err : new Error(String(err)));
+  }
+
+  /** After the stages: the enforced deny's problem answer, or the request forwarded. */
+  function proceed(request: FastifyRequest, reply: FastifyReply, o: Outcome, ctx: RequestContext, result: PipelineResult, target: string, query: string, methodOverride: string | null): void {
+    if (result.deny) {
+      const d = result.deny;
+      sendProblem(reply, o, d.code, d.stage, d.rule, d.detail, d.extensions, d.headers, d.reason);
+      return;
+    }
+    decide(o, 'ALLOWED', 'forward', ctx.allowRule, null);
+    if (ctx.responseHeaders) reply.headers(ctx.responseHeaders);
+    reply.header('x-request-id', ctx.id);
+    upstreamStarted(o);
+    // A stage may have wrapped the body stream (the size limiter): forward the wrapper.
+    if (ctx.bodyStream !== null && ctx.bodyStream !== request.body) request.body = ctx.bodyStream;
+    // The shared options (no closure made per request: each hook finds the request's context on it).
+    let fromOpts: FromOptions = query ? fromWithQuery : fromPlain;
+    // An applied method override: the upstream receives the method every stage judged.
+    if (methodOverride !== null) fromOpts = { ...fromOpts, method: methodOverride as 'PUT' };
+    if (ctx.body) {
+      ctx.bytesIn = ctx.body.length;
+      reply.from(target, { ...fromOpts, body: ctx.body, contentType: request.raw.headers['content-type'] ?? 'application/octet-stream' });
+      return;
+    }
+    reply.from(target, fromOpts);
+  }
+
+  return (request, reply) => {
     const o = request.palisade as Outcome;
     const p = deps.policy();
     o.policy = p;
-    if (!p) return sendProblem(reply, o, 'POLICY_UNAVAILABLE', 'sidecar', null);
+    if (!p) return void sendProblem(reply, o, 'POLICY_UNAVAILABLE', 'sidecar', null);
     const raw = request.raw;
     const np = normalizePath(raw.url ?? '', { allowMatrixParams: p.allowMatrixParams });
-    if (!np.ok) return sendProblem(reply, o, 'PATH_INVALID', 'request', null, np.reason);
+    if (!np.ok) return void sendProblem(reply, o, 'PATH_INVALID', 'request', null, np.reason);
     o.path = np.path;
     // One reading of the request: no duplicate singletons, no method or path override left for the service to honour.
     const hv = p.checkHeaders(raw.method ?? 'GET', raw.rawHeaders, raw.headers);
-    if (!hv.ok) return sendProblem(reply, o, hv.code, 'request', null, hv.detail, undefined, undefined, hv.reason);
+    if (!hv.ok) return void sendProblem(reply, o, hv.code, 'request', null, hv.detail, undefined, undefined, hv.reason);
     const method = hv.method ?? raw.method ?? 'GET';
     const socket = raw.socket as Socket;
     const ctx: RequestContext = {
@@ -134,26 +170,10 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
     o.ctx = ctx;
     o.trace.beginStages();
     const run = runPipeline(p.stages, ctx);
-    const result = run instanceof Promise ? await run : run;
-    if (result.deny) {
-      const d = result.deny;
-      return sendProblem(reply, o, d.code, d.stage, d.rule, d.detail, d.extensions, d.headers, d.reason);
+    if (run instanceof Promise) {
+      run.then((result) => proceed(request, reply, o, ctx, result, np.forward, np.query, hv.method)).catch((err: unknown) => stageFailed(reply, err));
+      return;
     }
-    decide(o, 'ALLOWED', 'forward', ctx.allowRule, null);
-    if (ctx.responseHeaders) reply.headers(ctx.responseHeaders);
-    reply.header('x-request-id', ctx.id);
-    upstreamStarted(o);
-    // A stage may have wrapped the body stream (the size limiter): forward the wrapper.
-    if (ctx.bodyStream !== null && ctx.bodyStream !== request.body) request.body = ctx.bodyStream;
-    const target = np.forward;
-    // The shared options (no closure made per request: each hook finds the request's context on it).
-    let fromOpts: FromOptions = np.query ? fromWithQuery : fromPlain;
-    // An applied method override: the upstream receives the method every stage judged.
-    if (hv.method !== null) fromOpts = { ...fromOpts, method: hv.method as 'PUT' };
-    if (ctx.body) {
-      ctx.bytesIn = ctx.body.length;
-      return reply.from(target, { ...fromOpts, body: ctx.body, contentType: raw.headers['content-type'] ?? 'application/octet-stream' });
-    }
-    return reply.from(target, fromOpts);
+    proceed(request, reply, o, ctx, run, np.forward, np.query, hv.method);
   };
 }
