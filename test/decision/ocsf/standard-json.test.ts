@@ -98,6 +98,13 @@ describe('the standard event text (standardEventJson)', () => {
     }
   });
 
+  it("keeps the benchmark's allowed request within issue 16's 1,200 bytes mean, a third of the full level's", () => {
+    const records = Array.from({ length: 64 }, (_, i) => benchAllowRecord(i));
+    const mean = (f: (r: DecisionRecord) => string) => records.reduce((n, r) => n + Buffer.byteLength(f(r)), 0) / records.length;
+    expect(mean(standardEventJson)).toBeLessThanOrEqual(1200);
+    expect(mean(standardEventJson)).toBeLessThan(mean(decisionEncoder('full')) / 3);
+  });
+
   it('is valid against our schema and the official OCSF 1.8.0 definition, and reads back to standardRecord()', () => {
     for (const r of variants(false)) {
       const e = JSON.parse(standardEventJson(r)) as Record<string, unknown>;
