@@ -109,7 +109,7 @@ describe('palisade inject: what the sidecar looks like', () => {
       seccompProfile: { type: 'RuntimeDefault' },
     });
     for (const p of ['startupProbe', 'readinessProbe', 'livenessProbe']) expect(sidecar[p].httpGet.port).toBe(9901);
-    expect(sidecar.resources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '256Mi' } });
+    expect(sidecar.resources).toEqual({ requests: { cpu: '100m', memory: '160Mi' }, limits: { cpu: '1', memory: '256Mi' } });
     const env = Object.fromEntries(sidecar.env.map((e: Obj) => [e['name'], e['value']]));
     expect(env['PALISADE_UPSTREAM']).toBe('http://127.0.0.1:8080');
     expect(env['PALISADE_LISTEN_PORT']).toBe('8443');

@@ -45,9 +45,17 @@ export const INJECT_OPTIONS = {
   kafkaBrokers: { env: 'PALISADE_INJECT_KAFKA_BROKERS', flag: 'kafka-brokers', type: 'string', default: '', pattern: '^[A-Za-z0-9.,:_-]*$', description: 'Comma-separated host:port list for decision events; empty = NDJSON on the sidecar\'s stdout.' },
   kafkaCreateTopics: { env: 'PALISADE_INJECT_KAFKA_CREATE_TOPICS', flag: 'kafka-create-topics', type: 'string', default: 'false', enum: ['true', 'false'], description: 'PALISADE_KAFKA_CREATE_TOPICS of the sidecar. false: the topics are provisioned with the platform (deploy/k8s/topics), and sidecars need no CREATE right on the cluster.' },
   logLevel: { env: 'PALISADE_INJECT_LOG_LEVEL', flag: 'log-level', type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'PALISADE_LOG_LEVEL of the sidecar.' },
+  // Resources, from what the sidecar measured (docs/deploy.md, "Memory settings"): idle RSS 120 MiB
+  // with a small policy and 147-149 MiB with 100,000 block entries (bench/idle-rss.ts, the decision
+  // thread on), so the memory request covers a pod's steady state with a large block list; at
+  // saturation (32 connections) with that policy the sidecar runs inside 256 MiB without being
+  // killed (test/deploy/memory-limit.test.ts), so that is the limit. CPU: ~0.3 to 0.4 ms of CPU per
+  // request at 2,000 req/s, so the 100m request is ~300 requests a second of steady traffic
+  // (raise it per workload with palisade.dev/cpu-request), and the limit of one core is what the
+  // benchmark pins the sidecar to.
   cpuRequest: { env: 'PALISADE_INJECT_CPU_REQUEST', flag: 'cpu-request', type: 'string', default: '100m', pattern: QUANTITY_PATTERN, description: 'Sidecar CPU request (Kubernetes quantity, cores).' },
   cpuLimit: { env: 'PALISADE_INJECT_CPU_LIMIT', flag: 'cpu-limit', type: 'string', default: '1', pattern: QUANTITY_PATTERN, description: 'Sidecar CPU limit (Kubernetes quantity, cores).' },
-  memoryRequest: { env: 'PALISADE_INJECT_MEMORY_REQUEST', flag: 'memory-request', type: 'string', default: '128Mi', pattern: QUANTITY_PATTERN, description: 'Sidecar memory request (Kubernetes quantity, bytes).' },
+  memoryRequest: { env: 'PALISADE_INJECT_MEMORY_REQUEST', flag: 'memory-request', type: 'string', default: '160Mi', pattern: QUANTITY_PATTERN, description: 'Sidecar memory request (Kubernetes quantity, bytes).' },
   memoryLimit: { env: 'PALISADE_INJECT_MEMORY_LIMIT', flag: 'memory-limit', type: 'string', default: '256Mi', pattern: QUANTITY_PATTERN, description: 'Sidecar memory limit (Kubernetes quantity, bytes).' },
   spoolSize: { env: 'PALISADE_INJECT_SPOOL_SIZE', flag: 'spool-size', type: 'string', default: '256Mi', pattern: QUANTITY_PATTERN, description: 'sizeLimit of the spool emptyDir that buffers decision events while Kafka is unreachable (bytes); the sidecar\'s PALISADE_SPOOL_MAX_BYTES is set to 80% of it.' },
 } as const satisfies Record<string, OptionSpec>;
