@@ -32,7 +32,7 @@ import { createKafkaOutputs, PRODUCER_OPTIONS } from './outputs.ts';
 import { OwnedPartitions } from './partitions.ts';
 import { createStateRestorer } from './state.ts';
 import { prepareTopics } from './topics.ts';
-import { startQuotaAggregator } from '../quota/aggregator.ts';
+import { startQuotaAggregator, type QuotaAggregator } from '../quota/aggregator.ts';
 
 export type DetectorKafkaSettings = KafkaClientSettings &
   TopicSettings & {
@@ -72,6 +72,8 @@ export interface KafkaDetector {
    */
   readonly started: Promise<void>;
   stats(): KafkaDetectorStats;
+  /** The quota aggregator's (its own consumer group): partitions assigned, counts, records published. */
+  quotaStats(): ReturnType<QuotaAggregator['stats']>;
   /** Writes changed state and commits offsets now. */
   checkpoint(): Promise<void>;
   close(): Promise<void>;
@@ -129,6 +131,7 @@ export async function startKafkaDetector(o: KafkaDetectorOptions): Promise<Kafka
     started: decisions.started,
     ready: () => decisions.joined() && partitions.allRestored(),
     stats: () => ({ assigned: partitions.sorted(), restoredClients: state.restoredClients(), ...decisions.stats(), ...out.counts(), checkpoints: checkpoints.count() }),
+    quotaStats: () => quotas.stats(),
     checkpoint: checkpoints.checkpoint,
     async close() {
       if (closing) return;

@@ -117,7 +117,7 @@ export function startQuotaAggregator(o: QuotaAggregatorOptions): QuotaAggregator
         if (invalidCounts++ < 10) log.warn({ key: d.key, reason: d.reason }, 'invalid quota count record skipped');
         return;
       }
-      publishLater(counts.onPublished(d.id, d.type === 'count' ? d.record : null, now()));
+      publishLater(counts.onPublished(d.id, d.type === 'count' ? d.record : null, now(), Number(msg.timestamp)));
     },
     onBatchApplied(next, partition) {
       position.set(partition, next);

@@ -18,8 +18,9 @@
  * "near": once a key has used NEAR_FRACTION of its quota, each sidecar gets
  * a fair share of what is left, less what is estimated to be in flight (the
  * key's rate over the window so far, times twice the stream's lag, plus the
- * age of other instances' counts: requests already let through but not yet
- * counted, and those let through while the record travels). Sidecars then
+ * age of other instances' counts near the quota, when it has some: requests
+ * already let through but not yet counted, and those let through while the
+ * record travels). Sidecars then
  * stop by themselves at their share, so the overshoot no longer depends on
  * the time an "over" record takes to reach them.
  */
@@ -35,6 +36,12 @@ const SIDECAR_SEEN_MS = 60_000;
  * still counts, but gives no fair share, whose in-flight estimate would be meaningless then.
  */
 const REPLAY_LAG_MS = 5000;
+/**
+ * How old other instances' counts are once a key is near its quota: they then checkpoint within
+ * 100 ms (the aggregator's early checkpoint), and the record takes a fetch wait (50 ms) and a
+ * write to arrive, ms. Used in the fair share's in-flight estimate.
+ */
+const REMOTE_NEAR_MS = 200;
 
 /** One owned partition's live count of a key. */
 interface Part {
@@ -185,16 +192,18 @@ export class QuotaCounts {
   }
 
   /**
-   * What to publish for `c` now, if anything. `eventTime`: the time of the live event just counted,
-   * or null (a replayed event, a restore, another instance's count): no fair share then, since its
-   * in-flight estimate would be meaningless.
+   * What to publish for `c` now, if anything. `eventTime`: the time of the live event just counted
+   * (or of another instance's count just published), or null (a replayed event, a restore, an old
+   * count read back): no fair share then, since its in-flight estimate would be meaningless.
    */
   #decide(c: Count, k: string, now: number, eventTime: number | null): QuotaRecord | null {
     const until = c.windowStart + c.windowMs;
     if (until <= now || c.over) return null;
     const { total, remote } = this.#total(c, k);
     const nearAt = Math.ceil(c.limit * NEAR_FRACTION);
-    if (total >= nearAt) this.#hot = true;
+    // Hot before the total reaches "near": other instances see our part up to one checkpoint
+    // interval late, so checkpoint early from where that interval's growth would take it there.
+    if (total + (total / Math.max(1, now - c.windowStart)) * this.#remoteDelayMs >= nearAt) this.#hot = true;
     const n = this.#sidecarsOf(c.workload, now);
     const base = { workload: c.workload, rule: c.rule, key: c.key, until, windowStart: c.windowStart, limit: c.limit, count: total, sidecars: n, at: now };
     if (total >= c.limit) {
@@ -205,7 +214,7 @@ export class QuotaCounts {
       c.near = true;
       const elapsed = Math.max(1, eventTime - c.windowStart);
       const lag = Math.max(0, now - eventTime);
-      const inFlight = (total / elapsed) * (2 * lag + (remote > 0 ? this.#remoteDelayMs : 0));
+      const inFlight = (total / elapsed) * (2 * lag + (remote > 0 ? Math.min(this.#remoteDelayMs, REMOTE_NEAR_MS) : 0));
       return { v: 1, ...base, state: 'near', share: Math.max(0, Math.floor((c.limit - total - inFlight) / n)) };
     }
     return null;
@@ -213,9 +222,10 @@ export class QuotaCounts {
 
   /**
    * A count published on the counts topic (by any instance; ours come back too), or its end
-   * (`record` null). Returns what to publish when it takes a key this instance counts over its quota.
+   * (`record` null), published at `publishedAt` (the record's timestamp). Returns what to publish
+   * when it takes a key this instance counts near or over its quota.
    */
-  onPublished(id: QuotaCountId, record: QuotaCountRecord | null, now: number): QuotaRecord[] {
+  onPublished(id: QuotaCountId, record: QuotaCountRecord | null, now: number, publishedAt?: number): QuotaRecord[] {
     const k = joinKey(id.workload, id.rule, id.key);
     let pub = this.#published.get(k);
     if (record === null) {
@@ -229,7 +239,10 @@ export class QuotaCounts {
     if (this.#owned.has(id.partition)) return [];
     const c = this.#counts.get(k);
     if (!c || c.windowStart !== record.windowStart || c.windowMs !== record.windowMs) return [];
-    const rec = this.#decide(c, k, now, null);
+    // A count just published is live news: it may take the key near its quota (fair shares), not
+    // one read back after a restart.
+    const live = publishedAt !== undefined && now - publishedAt < REPLAY_LAG_MS ? publishedAt : null;
+    const rec = this.#decide(c, k, now, live);
     return rec ? [rec] : [];
   }
 

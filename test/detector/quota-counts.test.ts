@@ -71,6 +71,28 @@ describe('quota counts per partition', () => {
     expect(e.total('orders', 'fleet', 't3')).toBe(1);
   });
 
+  it('near the quota, a count just published by another instance gives fair shares too; one read back after a restart does not', () => {
+    const t = base + 30_000;
+    const c = new QuotaCounts({ fairShare: true, remoteDelayMs: 1000 }, new Set([0]));
+    for (let i = 0; i < 5; i++) c.add({ ...decision('t1', t, 100, MINUTE), server: { ip: `10.0.0.${i % 2}`, port: 8443 } } as DecisionRecord, t, 0, BigInt(i));
+    // At 5 of 100 after 30 s, nothing to hurry: no early checkpoint.
+    expect(c.takeHot()).toBe(false);
+    const id = { partition: 1, workload: 'orders', rule: 'fleet', key: 't1' };
+    // An old count (read back at a restart) taking the total to 90: no share from it.
+    const old = new QuotaCounts({ fairShare: true }, new Set([0]));
+    old.add(decision('t1', t, 100, MINUTE), t, 0, 0n);
+    expect(old.onPublished(id, { v: 1, windowStart: base, windowMs: MINUTE, limit: 100, count: 89, next: '89' }, t, t - 10_000)).toEqual([]);
+    // Just published: near, with the share less what may be in flight (the key's rate times the age
+    // of published counts near the quota: 200 ms).
+    const near = c.onPublished(id, { v: 1, windowStart: base, windowMs: MINUTE, limit: 100, count: 85, next: '85' }, t, t);
+    expect(near.map((r) => [r.state, r.count, r.sidecars])).toEqual([['near', 90, 2]]);
+    // (100 - 90 - 3/s * 0.2 s) / 2 sidecars = 4.7
+    expect(near[0]?.share).toBe(4);
+    // Near the quota: checkpoint early (other instances add up this one's counts).
+    expect(c.takeHot()).toBe(true);
+    expect(c.takeHot()).toBe(false);
+  });
+
   it('takes a partition over from its checkpoint: the events below the checkpoint\'s offset are not counted again; ended windows are not restored', () => {
     const owned = new Set<number>();
     const c = new QuotaCounts({ fairShare: false }, owned);
