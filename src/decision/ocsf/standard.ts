@@ -16,14 +16,16 @@
  *   (always palisade.decisions), metadata.product.vendor_name (= name),
  *   policy.is_applied (always true), policy.data when the policy was not
  *   signed (present: it was, and by which key), connection_info (always TCP,
- *   direction unknown; the IP version is src_endpoint.ip's);
+ *   direction unknown; the IP version is src_endpoint.ip's),
+ *   http_request.version when it is 1.1 (the reader's default);
  * - values given twice: metadata.correlation_uid and metadata.event_code
  *   (http_request.uid and status_code), start_time and end_time (time and
  *   duration), app_protocol_name, url.url_string (scheme, host, port and
  *   path are there), url.scheme when TLS says it (https with a tls object,
- *   http without), firewall_rule.name (= uid), actor.user.name (= uid),
- *   actor.session.issuer (= actor.idp.name); observables (optional: a SIEM
- *   derives them);
+ *   http without), firewall_rule.name (= uid), actor.user.name (= uid);
+ *   the full policy hash (policy.uid is its first 16 hex digits: 64 bits
+ *   tell policies apart, and policy diff compares by prefix); observables
+ *   (optional: a SIEM derives them);
  * - per-connection facts: tls keeps only its version. The peer certificate
  *   (subject, issuer, serial, validity, SANs), the cipher and SNI are the
  *   connection's; OCSF's certificate object requires issuer and
@@ -32,16 +34,19 @@
  *   the upstream sees in X-Forwarded-Client-Cert), its subject when no
  *   SPIFFE ID names the peer, and its SPIFFE ID when no identity in the
  *   event carries it;
- * - request headers: the Content-Type header (http_headers): neither the
- *   detector nor policy diff reads it;
+ * - what neither the detector nor policy diff reads and OCSF does not
+ *   require or recommend: actor.idp and actor.session.issuer (the token's
+ *   issuer), actor.session.expiration_time (the token's expiry),
+ *   http_response.length and .latency (the response's size, the upstream's
+ *   time: duration stays); and the Content-Type header (http_headers);
  * - from unmapped.palisade: verdict, code and rule (status_code and
  *   firewall_rule carry them), stage for an allowed request (always
  *   "forward"), per-stage timings, the exact duration and upstream time
- *   (duration and http_response.latency, whole ms), route params, an empty
+ *   (duration stays, in whole ms), route params, an empty
  *   would_deny, the detail (status_detail has it); of the identity an
  *   absent SPIFFE ID, empty scopes or claims, and the claims carried
  *   elsewhere (sub, iss, jti, scope, scp, client_id, azp) or only about the
- *   token's lifetime (exp, iat, nbf); the token's expiry.
+ *   token's lifetime (exp, iat, nbf).
  *
  * standardRecord() says exactly which record a standard event reads back to.
  * standardEventJson() writes the event's JSON text directly from the record
