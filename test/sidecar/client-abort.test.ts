@@ -41,7 +41,13 @@ describe('client aborts and request ids', () => {
         s.on('data', () => undefined);
       });
     h.upstream.handler = (req, _body, res) => {
-      if (req.url === '/open/headers-only') {
+      if (req.url === '/open/slow') {
+        // Nothing for a while: the client leaves before the upstream answers at all.
+        setTimeout(() => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{"late":true}');
+        }, 600);
+      } else if (req.url === '/open/headers-only') {
         // Headers out, body late: the client leaves while fastify holds the body stream.
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
         res.flushHeaders();
@@ -75,6 +81,23 @@ describe('client aborts and request ids', () => {
     for (const d of mine) expect(d).toMatchObject({ code: 'REQUEST_TIMEOUT', response: { status: 499 } });
     expect(loud()).toEqual([]);
     expect(log.records().some((r) => r['msg'] === 'client closed the connection')).toBe(true);
+  });
+
+  it('records a client that leaves before the upstream answers as one 499 decision, with no warning or error line', async () => {
+    const a = await h.client('spiffe://test.local/ns/a/sa/b');
+    for (let i = 0; i < 3; i++) {
+      const seen = h.upstream.requests.length;
+      const ac = new AbortController();
+      const pending = request(`${h.base}/open/slow`, { dispatcher: a, signal: ac.signal, method: i === 0 ? 'GET' : 'POST', body: i === 0 ? undefined : '{"a":1}', headers: i === 0 ? {} : { 'content-type': 'application/json' } }).then((r) => r.body.text());
+      await until(() => h.upstream.requests.length > seen);
+      ac.abort();
+      await expect(pending).rejects.toThrow();
+    }
+    await new Promise((r) => setTimeout(r, 900)); // the upstream's late answers arrive after the clients left
+    const mine = h.decisions.filter((d) => d.request.path === '/open/slow');
+    expect(mine).toHaveLength(3);
+    for (const d of mine) expect(d).toMatchObject({ code: 'REQUEST_TIMEOUT', response: { status: 499 } });
+    expect(loud()).toEqual([]);
   });
 
   it('records an upload cut short as the client leaving (499), not a malformed request or an upstream error', async () => {
