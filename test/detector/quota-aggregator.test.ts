@@ -268,9 +268,10 @@ spec:
     const tenant = `tenant-${randomUUID().slice(0, 8)}`;
     const agg = start('quotas-end');
     await agg.joined;
-    // Sent early in a second, so the checkpoint (every 300 ms) writes the count before the window ends.
-    await sleep(1000 - (Date.now() % 1000));
-    await send(tenant, 1, 1, 1000, [0]);
+    // A 5-second window, sent at its start: the checkpoint (every 300 ms) writes the count well
+    // before the window ends, even on a loaded machine.
+    await sleep(5000 - (Date.now() % 5000));
+    await send(tenant, 1, 1, 5000, [0]);
     const ends: string[] = [];
     const c = world.kafka.consumer({ groupId: `${world.groupId}.reader-${randomUUID()}`, maxWaitTimeInMs: 100 });
     await c.connect();
