@@ -6,6 +6,7 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 import type { PolicyDocument } from '../policy/document.ts';
+import { policyBlocklist } from './policy-blocklist.ts';
 
 /** What trackBlocklist needs of the block-list store (store.ts). */
 export interface BlocklistSource {
@@ -47,15 +48,9 @@ export function createBlocklistMetrics(r: Registry): BlocklistMetrics {
       });
     },
     countPolicyBlocks(document) {
-      for (const kind of POLICY_BLOCK_KINDS) blocklistEntries.set({ kind, source: 'policy' }, 0);
-      // Optional chaining: a policy compiled before the blocklist section existed has none.
-      const entries = document.spec.blocklist?.entries ?? [];
-      const n = new Map<string, number>();
-      for (const e of entries) {
-        const kind = POLICY_BLOCK_KINDS.find((k) => typeof e[k] === 'string');
-        if (kind) n.set(kind, (n.get(kind) ?? 0) + 1);
-      }
-      for (const [kind, c] of n) blocklistEntries.set({ kind, source: 'policy' }, c);
+      // The compiled form: a loaded policy keeps no entry objects (policy-blocklist.ts).
+      const { byKind } = policyBlocklist(document, Date.now());
+      for (const kind of POLICY_BLOCK_KINDS) blocklistEntries.set({ kind, source: 'policy' }, byKind.get(kind) ?? 0);
     },
   };
 }

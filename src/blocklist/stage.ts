@@ -13,39 +13,10 @@
 import { parseIp } from '../http/cidr.ts';
 import { CONTINUE, deny, type Deny, type ExplainRequest, type Identity, type RequestContext, type Stage, type StageExplanation, type StageBuilder } from '../pipeline/types.ts';
 import type { PolicyDocument } from '../policy/document.ts';
-import { BlockIndex, stronger } from './block-index.ts';
-import { BLOCK_KINDS, BlockEntryError, makeEntry, type BlockEntry } from './entry.ts';
+import { stronger, type BlockIndex } from './block-index.ts';
+import type { BlockEntry } from './entry.ts';
+import { policyBlocklist } from './policy-blocklist.ts';
 import { blockListStore, type BlockListStore } from './store.ts';
-
-/** Static entries compiled once per policy document, shared by both checks. */
-const compiled = new WeakMap<PolicyDocument, BlockIndex>();
-
-function staticIndex(doc: PolicyDocument, now: number): BlockIndex {
-  let idx = compiled.get(doc);
-  if (idx) return idx;
-  idx = new BlockIndex();
-  doc.spec.blocklist.entries.forEach((spec, i) => {
-    const where = `spec.blocklist.entries[${i}]`;
-    const kinds = BLOCK_KINDS.filter((k) => spec[k] !== undefined);
-    if (kinds.length !== 1) {
-      throw new Error(`${where}: give exactly one of ${BLOCK_KINDS.join(', ')} (found ${kinds.length === 0 ? 'none' : kinds.join(' and ')})`);
-    }
-    const kind = kinds[0] as (typeof BLOCK_KINDS)[number];
-    let expiresAt: number | null = null;
-    if (spec.expires !== undefined) expiresAt = Date.parse(spec.expires);
-    let entry: BlockEntry;
-    try {
-      entry = makeEntry({ kind, value: spec[kind] as string, reason: spec.reason, source: 'policy', expiresAt, ...(spec.id ? { rule: spec.id } : {}), audit: spec.audit }, now);
-    } catch (err) {
-      if (err instanceof BlockEntryError) throw new Error(`${where}.${kind}: ${err.message}`);
-      throw err;
-    }
-    const dup = idx.set(entry);
-    if (dup) throw new Error(`${where}: ${kind} "${entry.value}" is already blocked by an earlier entry (${dup.rule}); remove one of them`);
-  });
-  compiled.set(doc, idx);
-  return idx;
-}
 
 // The reason (a ticket, a detection with its baseline and threshold) is for operators: it goes
 // to the decision event only. A blocked client learns that it is blocked, not why nor how far
@@ -91,7 +62,7 @@ function explainWith(parts: { idx: BlockIndex; store: BlockListStore; now: numbe
 /** First check: client IP / network and mTLS peer SPIFFE ID, before authn. */
 export const buildBlocklistStage: StageBuilder = (doc, cc) => {
   const now = cc.services.now;
-  const idx = staticIndex(doc, now());
+  const idx = policyBlocklist(doc, now()).index;
   const store = blockListStore(cc.services);
   const stage: Stage = {
     name: 'blocklist',
@@ -117,7 +88,7 @@ export const buildBlocklistStage: StageBuilder = (doc, cc) => {
 /** Second check, right after authn: the authenticated identity (subject, SPIFFE ID, client id, token id). */
 export const buildBlocklistIdentityStage: StageBuilder = (doc, cc) => {
   const now = cc.services.now;
-  const idx = staticIndex(doc, now());
+  const idx = policyBlocklist(doc, now()).index;
   const store = blockListStore(cc.services);
   const stage: Stage = {
     name: 'blocklist',

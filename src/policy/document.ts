@@ -147,6 +147,10 @@ export interface BlocklistEntrySpec {
 }
 
 export interface BlocklistSpec {
+  /**
+   * Empty in a policy loaded from its text (src/policy/load.ts), which keeps the entries
+   * compiled instead: read them with policyBlocklist (src/blocklist/policy-blocklist.ts).
+   */
   readonly entries: readonly BlocklistEntrySpec[];
 }
 

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { detachBlockEntries } from '../blocklist/policy-blocklist.ts';
 import { PalisadeError } from '../errors/codes.ts';
 import { compileAmbiguityCheck } from '../http/ambiguity.ts';
 import type { CompileContext, Stage, StageName } from '../pipeline/types.ts';
@@ -108,13 +109,29 @@ export function validatePolicy(data: unknown, source: string): { document: Polic
  * the canonical JSON of the filled document, streamed (util/canonical-hash.ts): the same digest
  * as before, without the 6 MB string.
  */
-function validateOwned(data: unknown, source: string): { document: PolicyDocument; hash: string } {
+function validateOwned(data: unknown, source: string, beforeFreeze?: (doc: PolicyDocument) => void): { document: PolicyDocument; hash: string } {
   if (!validate(data)) {
     const lines = describeAjvErrors(validate.errors, 'policy', data);
     throw new PalisadeError('POLICY_INVALID', `${source}: invalid policy:\n  - ${lines.join('\n  - ')}`);
   }
   const hash = canonicalJsonSha256(data);
+  beforeFreeze?.(data as PolicyDocument);
   return { document: deepFreeze(data as PolicyDocument), hash };
+}
+
+/**
+ * The block list's entries compiled while the policy loads, after its hash: the document keeps
+ * the compiled form only (src/blocklist/policy-blocklist.ts), not 100,000 entry objects. Its
+ * errors read as the stage's own did when it compiled them.
+ */
+function detachBlocklist(services: Services): (doc: PolicyDocument) => void {
+  return (doc) => {
+    try {
+      detachBlockEntries(doc, services.now());
+    } catch (err) {
+      throw new PalisadeError('POLICY_INVALID', `policy.spec (blocklist stage): ${(err as Error).message}`, { cause: err });
+    }
+  };
 }
 
 /** The headers the policy reads a token from (tokenSource from: header): singletons too. */
@@ -174,7 +191,7 @@ export async function readPolicyBytes(path: string): Promise<Buffer> {
 
 /** Parses, validates and compiles a policy text read from `path` (relative paths in it resolve against its directory). */
 export function compilePolicyText(text: string, path: string, services: Services, signature: PolicySignature = UNVERIFIED): Promise<CompiledPolicy> {
-  const { document, hash } = validateOwned(parsePolicyText(text, path), path);
+  const { document, hash } = validateOwned(parsePolicyText(text, path), path, detachBlocklist(services));
   return compilePolicy(document, hash, dirname(resolve(path)), services, signature);
 }
 

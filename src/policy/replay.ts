@@ -25,6 +25,7 @@
  * come out as would_deny.
  */
 import { compileAuthorization, type Authorizer } from '../authz/evaluate.ts';
+import { policyBlocklist } from '../blocklist/policy-blocklist.ts';
 import type { Code } from '../errors/codes.ts';
 import type { DecisionRecord } from '../decision/record.ts';
 import type { Deny, ExplainRequest, Identity, StageName, WouldDeny } from '../pipeline/types.ts';
@@ -95,7 +96,7 @@ export function createReplayer(policy: CompiledPolicy, recordedUnder: CompiledPo
   const rl = policy.document.spec.rateLimits;
   const rateRules = new Map(rl.rules.map((x) => [x.id, x.audit] as const));
   const audits = (p: CompiledPolicy, s: StageName) => p.auditAll || p.auditStages.has(s);
-  const recordedEntries = new Set(recordedUnder.document.spec.blocklist.entries.flatMap((e) => (e.id ? [e.id] : [])));
+  const recordedEntries = policyBlocklist(recordedUnder.document, Date.now()).ids;
 
   /** A kept fact on this side: null when its rule is gone; else a deny with this policy's dry-run status. */
   function keptDeny(k: Kept): (Deny & { readonly audit: boolean }) | null {
