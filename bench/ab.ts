@@ -4,7 +4,7 @@
  * (10-30% between runs here) hits both alike.
  *
  *   git worktree add /tmp/base <commit> && ln -s "$PWD/node_modules" /tmp/base/node_modules
- *   node bench/ab.ts /tmp/base [--policy full|minimal] [--rounds 3] [--seconds 10] [--connections 8] [--phases 2] [--warmup 10]
+ *   node bench/ab.ts /tmp/base [--policy full|minimal] [--rounds 3] [--seconds 10] [--connections 8] [--phases 2] [--warmup 10] [--pin]
  *   git worktree remove --force /tmp/base
  *
  * Or one checkout against itself with different settings (BASE = "."):
@@ -24,6 +24,7 @@
  * p99, and at the end the corrected ratios. Short rounds are noisy (2 s
  * rounds: ±7% with the same code on both sides); keep the defaults.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -46,6 +47,7 @@ const { values: opts, positionals } = parseArgs({
     warmup: { type: 'string', default: '10' },
     'env-this': { type: 'string', multiple: true, default: [] },
     'env-base': { type: 'string', multiple: true, default: [] },
+    pin: { type: 'boolean', default: false },
   },
 });
 /** NAME=VALUE options -> an env object. */
@@ -68,6 +70,16 @@ const WARMUP = Number(opts.warmup);
 if (!Number.isInteger(PHASES) || PHASES < 2 || PHASES % 2 !== 0) throw new Error(`--phases takes an even number, at least 2 (each start order equally often); got ${opts.phases}`);
 const log = (line: string) => process.stderr.write(line + '\n');
 
+/**
+ * --pin (issue 16's method, as in bench/run.ts): the load generator (this process) and the
+ * upstream on core 0, both sidecars on core 1 (taskset, every thread), so they also compete
+ * for one core as a pinned sidecar does with its decision thread.
+ */
+function pin(pid: number | undefined, core: number): void {
+  if (!opts.pin || pid === undefined) return;
+  execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+}
+
 interface Side {
   readonly label: 'this' | 'base';
   readonly child: Child;
@@ -77,6 +89,7 @@ interface Side {
 async function startSide(fx: Fixtures, upstream: string, label: Side['label'], root: string, phase: number): Promise<Side> {
   const policyText = opts.policy === 'minimal' ? minimalPolicy() : fullPolicy(fx, `${upstream}/jwks.json`);
   const s = await startBenchSidecar({ name: `${label}-${phase}`, root, fx, upstream, policyText, env: ENV[label], log });
+  pin(s.child.proc.pid, 1);
   return { label, child: s.child, pool: makePool(s.origin, { ca: fx.ca, cert: fx.client.cert, key: fx.client.key }, CONNECTIONS) };
 }
 
@@ -87,6 +100,8 @@ try {
   const [httpPort, tlsPort] = [await freePort(), await freePort()];
   const up = startChild('upstream', [join(ROOT, 'bench/targets/upstream.ts')], { BENCH_CERT: fx.server.cert, BENCH_KEY: fx.server.key, BENCH_CA: fx.caFile, BENCH_HTTP_PORT: String(httpPort), BENCH_TLS_PORT: String(tlsPort), BENCH_JWKS: fx.jwksFile }, log);
   children.push(up);
+  pin(process.pid, 0);
+  pin(up.proc.pid, 0);
   const upstream = `http://127.0.0.1:${httpPort}`;
   await waitFor(async () => (await request(`${upstream}/jwks.json`)).statusCode === 200, 'upstream');
   const spec: RequestSpec = { method: 'POST', path: '/orders', body: fx.body, headers: (i) => ({ 'content-type': 'application/json', authorization: `Bearer ${fx.tokens[i % fx.tokens.length]}` }) };

@@ -25,8 +25,39 @@ export interface Child {
 
 const CLK_TCK = 100;
 
+/**
+ * The children still running. A benchmark stopped by a signal (Ctrl-C, a kill) stops them
+ * first: its finally blocks do not run then, and the targets it had started stayed behind,
+ * loading the machine for whoever measured next.
+ */
+const live = new Set<ChildProcess>();
+let signalsHandled = false;
+function stopChildrenOnSignal(): void {
+  if (signalsHandled) return;
+  signalsHandled = true;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      const left = [...live];
+      const exit = () => process.exit(sig === 'SIGINT' ? 130 : 143);
+      if (left.length === 0) return exit();
+      let pending = left.length;
+      for (const c of left) {
+        c.once('exit', () => --pending === 0 && exit());
+        c.kill('SIGTERM');
+      }
+      setTimeout(() => {
+        for (const c of left) c.kill('SIGKILL');
+        exit();
+      }, 5000).unref();
+    });
+  }
+}
+
 export function startChild(name: string, args: string[], env: Record<string, string>, log: (line: string) => void): Child {
   const proc = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  stopChildrenOnSignal();
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
   let tail = '';
   const keep = (d: Buffer) => {
     tail = (tail + d.toString()).slice(-4000);
