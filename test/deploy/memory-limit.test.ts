@@ -1,6 +1,6 @@
 // `palisade sidecar` at saturation inside a 256 MiB memory limit, as the injector's default
 // (src/deploy/inject/options.ts) gives a pod: the benchmark's full policy (mTLS + JWT + RBAC +
-// rate limits + body schema + 100,000 block entries), NDJSON decisions, a closed loop of 32
+// rate limits + body schema + 100,000 block entries), NDJSON or Kafka decisions (the real broker), a closed loop of 32
 // keep-alive mTLS connections for 10 s. The process runs in a memory cgroup of its own from its
 // first instruction (cgroup v1 memory.limit_in_bytes, or v2 memory.max): it must not be killed,
 // every request must be answered, and there must be exactly one decision per answered request.
@@ -13,6 +13,7 @@ import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fullPolicy, makeFixtures, type Fixtures } from '../../bench/lib/fixtures.ts';
 import { startUpstream, until, type Upstream } from '../support/harness.ts';
+import { BROKERS, deleteTopics, readTopic, uniqueTopic } from '../decision/sinks/kafka/support.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const LIMIT = 256 * 1024 * 1024;
@@ -68,9 +69,11 @@ function makeCgroup(name: string, limit: number): MemoryCgroup | string {
   }
 }
 
-const name = `palisade-memory-test-${process.pid}`;
-const cgroup = makeCgroup(name, LIMIT);
-const reason = typeof cgroup === 'string' ? cgroup : null;
+const name = (what: string) => `palisade-memory-test-${process.pid}-${what}`;
+// Whether this machine lets the test make a memory cgroup at all: a probe group, removed at once.
+const probe = makeCgroup(name('probe'), LIMIT);
+const reason = typeof probe === 'string' ? probe : null;
+if (typeof probe !== 'string') probe.remove();
 
 describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB memory limit${reason ? ` (skipped: ${reason})` : ''}`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'palisade-memory-limit-'));
@@ -78,6 +81,8 @@ describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB mem
   let upstream: Upstream;
   let jwks: Server;
   let sidecar: ChildProcess | undefined;
+  const groups: MemoryCgroup[] = [];
+  const topics: string[] = [];
 
   beforeAll(async () => {
     fx = await makeFixtures(dir);
@@ -96,23 +101,32 @@ describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB mem
     await upstream?.close();
     jwks?.close();
     rmSync(dir, { recursive: true, force: true });
-    if (typeof cgroup !== 'string') {
-      // Emptied when its process exited; a group still holding a process (a failed test) is left for the kernel to refuse.
+    await deleteTopics(topics);
+    for (const g of groups) {
+      // Emptied when its process exited (the SIGKILL above included).
       try {
-        cgroup.remove();
+        g.remove();
       } catch {
         // reported by the test that failed
       }
     }
   });
 
-  it('is not killed, answers every request and writes one decision per request', { timeout: 180_000 }, async () => {
-    const group = cgroup as MemoryCgroup;
+  for (const sink of ['ndjson', 'kafka'] as const) {
+  it(`${sink === 'kafka' ? 'Kafka' : 'NDJSON'} sink: is not killed, answers every request and writes one decision per request`, { timeout: 180_000 }, async () => {
+    const group = makeCgroup(name(sink), LIMIT);
+    if (typeof group === 'string') throw new Error(group);
+    groups.push(group);
+    const topic = uniqueTopic('memory-limit');
+    if (sink === 'kafka') topics.push(topic, uniqueTopic('memory-limit-blocklist'), uniqueTopic('memory-limit-alerts'));
+    const kafkaEnv: Record<string, string> =
+      sink === 'kafka'
+        ? { PALISADE_KAFKA_BROKERS: BROKERS, PALISADE_KAFKA_TOPIC_DECISIONS: topic, PALISADE_KAFKA_TOPIC_BLOCKLIST: topics.at(-2)!, PALISADE_KAFKA_TOPIC_ALERTS: topics.at(-1)!, PALISADE_KAFKA_TOPIC_PARTITIONS: '3', PALISADE_SPOOL_DIR: join(dir, `spool-${sink}`) }
+        : { PALISADE_DECISIONS_FILE: join(dir, 'decisions.ndjson') };
     const jwksUri = `http://127.0.0.1:${(jwks.address() as { port: number }).port}/jwks.json`;
-    const policy = join(dir, 'policy', 'policy.json');
-    mkdirSync(join(dir, 'policy'));
+    const policy = join(dir, `policy-${sink}`, 'policy.json');
+    mkdirSync(join(dir, `policy-${sink}`));
     writeFileSync(policy, fullPolicy(fx, jwksUri, 100_000));
-    const decisions = join(dir, 'decisions.ndjson');
     // The shell moves itself into the group, then becomes the sidecar: every byte it ever uses is counted.
     const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1" && exec "$0" src/cli/main.ts sidecar', process.execPath, group.procs], {
       cwd: ROOT,
@@ -127,8 +141,8 @@ describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB mem
         PALISADE_TLS_CERT: fx.server.cert,
         PALISADE_TLS_KEY: fx.server.key,
         PALISADE_TLS_CA: fx.caFile,
-        PALISADE_DECISIONS_FILE: decisions,
         PALISADE_LOG_LEVEL: 'info',
+        ...kafkaEnv,
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -178,7 +192,7 @@ describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB mem
     child.kill('SIGTERM');
     const exit = await exited;
     // The figures, for the report: what the limit had to hold.
-    process.stderr.write(`memory-limit test: ${sent} requests in ${SECONDS} s (${Math.round(sent / SECONDS)}/s), statuses ${JSON.stringify(Object.fromEntries(statuses))}, errors ${errors}; cgroup peak ${peakMiB.toFixed(0)} MiB of ${LIMIT / 1024 / 1024}, OOM kills ${oomKills}\n`);
+    process.stderr.write(`memory-limit test, ${sink} sink: ${sent} requests in ${SECONDS} s (${Math.round(sent / SECONDS)}/s), statuses ${JSON.stringify(Object.fromEntries(statuses))}, errors ${errors}; cgroup peak ${peakMiB.toFixed(0)} MiB of ${LIMIT / 1024 / 1024}, OOM kills ${oomKills}\n`);
 
     expect(alive, log.slice(-20).join('\n')).toBe(true);
     expect(oomKills).toBe(0);
@@ -187,10 +201,12 @@ describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB mem
     expect(statuses.get(200)).toBe(sent); // the benchmark's client and tokens are allowed
     expect(answered.size).toBe(sent);
 
-    const events = readFileSync(decisions, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { http_request: { uid: string } });
+    const lines = sink === 'kafka' ? (await readTopic(topic, sent, 60_000)).map((m) => m.value) : readFileSync(kafkaEnv['PALISADE_DECISIONS_FILE']!, 'utf8').split('\n').filter(Boolean);
+    const events = lines.map((l) => JSON.parse(l) as { http_request: { uid: string } });
     const ids = new Set(events.map((e) => e.http_request.uid));
     expect(ids.size).toBe(events.length); // one event per request
     expect(events.length).toBe(sent);
     for (const id of answered) expect(ids.has(id), `no decision for request ${id}`).toBe(true);
   });
+  }
 });
