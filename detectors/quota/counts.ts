@@ -233,10 +233,11 @@ export class QuotaCounts {
       if (pub?.parts.size === 0) this.#published.delete(k);
       return [];
     }
-    if (record.windowStart + record.windowMs <= now) return [];
+    // Kept even when its window has ended (a record read back after a restart): the next sweep
+    // writes its tombstone if its partition is ours, or drops it.
     if (!pub) this.#published.set(k, (pub = { workload: id.workload, rule: id.rule, key: id.key, parts: new Map() }));
     pub.parts.set(id.partition, { windowStart: record.windowStart, windowMs: record.windowMs, limit: record.limit, count: record.count, next: BigInt(record.next) });
-    if (this.#owned.has(id.partition)) return [];
+    if (this.#owned.has(id.partition) || record.windowStart + record.windowMs <= now) return [];
     const c = this.#counts.get(k);
     if (!c || c.windowStart !== record.windowStart || c.windowMs !== record.windowMs) return [];
     // A count just published is live news: it may take the key near its quota (fair shares), not

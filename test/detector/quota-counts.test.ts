@@ -128,6 +128,8 @@ describe('quota counts per partition', () => {
     d.onPublished({ partition: 0, workload: 'orders', rule: 'fleet', key: 't9' }, { v: 1, windowStart: base, windowMs: HOUR, limit: 10, count: 10, next: '5' }, t);
     expect(d.restore([0], t).map((r) => [r.state, r.count, r.until])).toEqual([['over', 10, base + HOUR]]);
 
+    // The ended hour's record of partition 2, now ours, is ended on the topic at the next sweep.
+    expect(c.sweep(t).counts).toEqual([{ partition: 2, workload: 'orders', rule: 'fleet', key: 'old' }]);
     // Handed over to another instance: the live count goes; its published count is what remains.
     c.drop([2]);
     owned.delete(2);
