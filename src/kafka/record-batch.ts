@@ -10,9 +10,10 @@
  * in the decision thread, that record building and the garbage collection after it were
  * the largest part of the Kafka sink's CPU per event (docs/kafka.md). Here `Record`
  * only notes the fields, and `RecordBatch` measures every record first, allocates the
- * records' bytes once and writes them in place; the batch header (timestamps, producer
- * id and epoch, sequence, CRC-32C) is still written by kafkajs's Encoder and CRC code,
- * and compression is still kafkajs's codec lookup (src/kafka/codecs.ts's codecs).
+ * records' bytes once and writes them in place; the batch header's fields (timestamps,
+ * producer id and epoch, sequence) are still written by kafkajs's Encoder, compression is
+ * still kafkajs's codec lookup (src/kafka/codecs.ts's codecs), and the CRC-32C is
+ * src/kafka/crc32c.ts's (eight bytes per step instead of one).
  *
  * How: kafkajs's produce request modules (produce/v3/request.js, which v4-v7 reuse)
  * are loaded at the first produce request and take `Record` and `RecordBatch` from
@@ -21,6 +22,7 @@
  * and kafkajs's own encoding stays (returns false).
  */
 import { createRequire } from 'node:module';
+import { crc32c } from './crc32c.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -263,15 +265,14 @@ export function speedUpKafkajsRecordBatches(): boolean {
   const recordPath = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/index.js');
   if (require.cache[produceRequest]) return (applied = false);
   const Encoder = require('kafkajs/src/protocol/encoder.js') as EncoderClass;
-  const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/index.js') as (b: Buffer) => number;
   const { lookupCodec } = require('kafkajs/src/protocol/message/compression/index.js') as { lookupCodec: (t: number) => { compress(e: KafkajsEncoder): Promise<Buffer> } | null };
   const batchModule = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch?: unknown; MAGIC_BYTE?: unknown };
   require(recordPath);
   const recordModule = require.cache[recordPath];
-  if (typeof Encoder !== 'function' || typeof crc32C !== 'function' || typeof lookupCodec !== 'function' || typeof batchModule.RecordBatch !== 'function' || batchModule.MAGIC_BYTE !== MAGIC_BYTE || !recordModule) {
+  if (typeof Encoder !== 'function' || typeof lookupCodec !== 'function' || typeof batchModule.RecordBatch !== 'function' || batchModule.MAGIC_BYTE !== MAGIC_BYTE || !recordModule) {
     return (applied = false);
   }
-  const fast = createFastRecordBatch(Encoder, crc32C, lookupCodec);
+  const fast = createFastRecordBatch(Encoder, crc32c, lookupCodec);
   recordModule.exports = fast.Record;
   batchModule.RecordBatch = fast.RecordBatch;
   return (applied = true);
