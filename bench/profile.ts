@@ -4,12 +4,13 @@
  * per thread, the busy time per request by source file and by function,
  * counted only while the load ran (not policy load, warm-up or shutdown).
  *
- *   node bench/profile.ts bare|minimal|full [--seconds 12] [--thread worker|main] [--top 25] [--keep DIR]
+ *   node bench/profile.ts bare|minimal|full [--seconds 12] [--thread worker|main] [--top 25] [--keep DIR] [--pin]
  *
  * Read the caveat in bench/lib/cpu-profile.ts: the times are wall-clock, so a
  * second busy thread or process shows up as longer system calls. The CPU per
  * request printed first comes from /proc and is the figure to compare.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,6 +30,7 @@ const { values: opts, positionals } = parseArgs({
     thread: { type: 'string', default: 'worker' },
     top: { type: 'string', default: '25' },
     keep: { type: 'string' },
+    pin: { type: 'boolean', default: false },
   },
 });
 const TARGET = positionals[0];
@@ -36,6 +38,11 @@ if (TARGET !== 'bare' && TARGET !== 'minimal' && TARGET !== 'full') throw new Er
 const SECONDS = Number(opts.seconds);
 const TOP = Number(opts.top);
 const log = (line: string) => process.stderr.write(line + '\n');
+/** --pin: the load generator and the upstream on core 0, the target (every thread) on core 1, as npm run bench -- --pin. */
+function pin(pid: number | undefined, core: number): void {
+  if (!opts.pin || pid === undefined) return;
+  execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+}
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 const dir = mkdtempSync(join(tmpdir(), 'palisade-profile-'));
@@ -48,6 +55,8 @@ try {
   const tls = { BENCH_CERT: fx.server.cert, BENCH_KEY: fx.server.key, BENCH_CA: fx.caFile };
   const upstream = startChild('upstream', [join(ROOT, 'bench/targets/upstream.ts')], { ...tls, BENCH_HTTP_PORT: String(httpPort), BENCH_TLS_PORT: String(tlsPort), BENCH_JWKS: fx.jwksFile }, log);
   children.push(upstream);
+  pin(process.pid, 0);
+  pin(upstream.proc.pid, 0);
   const upstreamHttp = `http://127.0.0.1:${httpPort}`;
   await waitFor(async () => (await request(`${upstreamHttp}/jwks.json`)).statusCode === 200, 'upstream');
   const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${profiles}`];
@@ -63,6 +72,7 @@ try {
     origin = s.origin;
   }
   children.push(child);
+  pin(child.proc.pid, 1);
   const pool = makePool(origin, { ca: fx.ca, cert: fx.client.cert, key: fx.client.key }, 16);
   const spec: RequestSpec = { method: 'POST', path: '/orders', body: fx.body, headers: (i) => ({ 'content-type': 'application/json', authorization: `Bearer ${fx.tokens[i % fx.tokens.length]}` }) };
   await waitFor(async () => (await closedLoop(pool, spec, 1, 0.2)).non2xx === 0, `${TARGET} answering 2xx`);
