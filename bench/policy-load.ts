@@ -1,6 +1,8 @@
 /**
  * What loading the full benchmark policy (4 MB of JSON, 100,000 block-list
- * entries) costs: `loadPolicyFile` time, peak RSS and the garbage it leaves.
+ * entries) costs: `loadPolicyFile` time, peak RSS and the garbage it leaves,
+ * and the RSS after an ordinary full GC and after the memory-reducing one the
+ * sidecar runs after each load (src/util/release-memory.ts).
  * Each load runs in a fresh process, so that the peak RSS is this load's alone
  * and no earlier load has warmed the parser; the median of the runs is shown.
  * The same document written as block YAML is measured too (YAML files keep
@@ -20,6 +22,7 @@ import { stringify } from 'yaml';
 import { createLogger } from '../src/log/logger.ts';
 import { compilePolicy, loadPolicyFile, parsePolicyText, validatePolicy } from '../src/policy/load.ts';
 import { createServices } from '../src/sidecar/compose.ts';
+import { releaseMemory } from '../src/util/release-memory.ts';
 import { fullPolicy, makeFixtures } from './lib/fixtures.ts';
 
 interface Sample {
@@ -28,6 +31,10 @@ interface Sample {
   peakRssMiB: number;
   heapAfterMiB: number;
   heapAfterGcMiB: number;
+  /** RSS after an ordinary full GC: V8 keeps the emptied pages. */
+  rssAfterGcMiB: number;
+  /** RSS after the memory-reducing GC the sidecar runs after a load (src/util/release-memory.ts). */
+  rssAfterReleaseMiB: number;
 }
 
 const MiB = 1024 * 1024;
@@ -69,7 +76,10 @@ if (process.argv[2] === '--child') {
   const heapAfterMiB = process.memoryUsage().heapUsed / MiB;
   gc();
   const heapAfterGcMiB = process.memoryUsage().heapUsed / MiB;
-  const sample: Sample = { ms, rssBeforeMiB, peakRssMiB, heapAfterMiB, heapAfterGcMiB };
+  const rssAfterGcMiB = process.memoryUsage().rss / MiB;
+  releaseMemory();
+  const rssAfterReleaseMiB = process.memoryUsage().rss / MiB;
+  const sample: Sample = { ms, rssBeforeMiB, peakRssMiB, heapAfterMiB, heapAfterGcMiB, rssAfterGcMiB, rssAfterReleaseMiB };
   process.stdout.write(JSON.stringify(sample) + '\n');
   process.exit(0);
 }
@@ -102,7 +112,8 @@ try {
     console.log(
       `${kind.padEnd(4)} ${(statSync(file).size / MiB).toFixed(1)} MiB, median of ${RUNS}: ` +
         `loadPolicyFile ${m('ms')} ms; RSS ${m('rssBeforeMiB')} -> peak ${m('peakRssMiB')} MiB; ` +
-        `heap after load ${m('heapAfterMiB')} MiB, after a full GC ${m('heapAfterGcMiB')} MiB`,
+        `heap after load ${m('heapAfterMiB')} MiB, after a full GC ${m('heapAfterGcMiB')} MiB; ` +
+        `RSS after that GC ${m('rssAfterGcMiB')} MiB, after the sidecar's memory-reducing GC ${m('rssAfterReleaseMiB')} MiB`,
     );
     const steps = JSON.parse(await child('--steps', file)) as Record<string, number>;
     console.log(`     steps (ms): ${Object.entries(steps).map(([k, v]) => `${k} ${v}`).join(', ')}`);
