@@ -46,10 +46,10 @@ export const INJECT_OPTIONS = {
   kafkaCreateTopics: { env: 'PALISADE_INJECT_KAFKA_CREATE_TOPICS', flag: 'kafka-create-topics', type: 'string', default: 'false', enum: ['true', 'false'], description: 'PALISADE_KAFKA_CREATE_TOPICS of the sidecar. false: the topics are provisioned with the platform (deploy/k8s/topics), and sidecars need no CREATE right on the cluster.' },
   logLevel: { env: 'PALISADE_INJECT_LOG_LEVEL', flag: 'log-level', type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'PALISADE_LOG_LEVEL of the sidecar.' },
   // Resources, from what the sidecar measured (docs/deploy.md, "Memory settings"): idle RSS 120 MiB
-  // with a small policy and 147-149 MiB with 100,000 block entries (bench/idle-rss.ts, the decision
-  // thread on), so the memory request covers a pod's steady state with a large block list; at
-  // saturation (32 connections) with that policy the sidecar runs inside 256 MiB without being
-  // killed (test/deploy/memory-limit.test.ts), so that is the limit. CPU: ~0.3 to 0.4 ms of CPU per
+  // with a small policy and 128 MiB with 100,000 block entries (bench/idle-rss.ts, the decision
+  // thread on), and 109-121 MiB at most at saturation inside a 256 MiB cgroup with that policy
+  // (test/deploy/memory-limit.test.ts: not killed), so the memory request covers a pod's steady
+  // state with a large block list with some room, and 256Mi is the limit. CPU: ~0.3 to 0.4 ms of CPU per
   // request at 2,000 req/s, so the 100m request is ~300 requests a second of steady traffic
   // (raise it per workload with palisade.dev/cpu-request), and the limit of one core is what the
   // benchmark pins the sidecar to.
