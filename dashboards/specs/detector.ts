@@ -73,6 +73,30 @@ export const detectorView: DashboardSpec = {
       ],
     },
     {
+      // Fleet-wide quotas (docs/quotas.md): the aggregator in the detector process.
+      title: 'Quotas',
+      panels: [
+        {
+          title: 'Quota aggregator running',
+          description: 'Whether each detector\'s quota aggregator counts the decision stream: 1, or 0 while it restores its counts, after a crash, once stopped (alert PalisadeQuotaAggregatorDown when no detector counts while sidecars have global quotas: they fail open). docs/quotas.md.',
+          kind: 'timeseries',
+          unit: 'short',
+          w: 12,
+          expect: 'detector',
+          queries: [{ expr: `max by (instance) (palisade_detector_quota_aggregator_running{${SEL}})`, legend: '{{instance}}' }],
+        },
+        {
+          title: 'Quota counts checkpoints',
+          description: 'Checkpoints of the quota counts to the counts topic per second, by result: what a restart or a rebalance resumes from, and how other detector instances see this one\'s counts (only errors for 10 minutes: alert PalisadeQuotaCheckpointsFailing).',
+          kind: 'timeseries',
+          unit: 'ops',
+          w: 12,
+          expect: 'detector',
+          queries: [{ expr: `sum by (instance, result) (${rate('palisade_detector_quota_checkpoints_total')})`, legend: '{{result}} {{instance}}' }],
+        },
+      ],
+    },
+    {
       // From the sidecars' status records (palisade fleet status; docs/deploy.md, "Fleet status and drift").
       title: 'Fleet',
       panels: [
