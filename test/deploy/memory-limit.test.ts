@@ -2,10 +2,11 @@
 // (src/deploy/inject/options.ts) gives a pod: the benchmark's full policy (mTLS + JWT + RBAC +
 // rate limits + body schema + 100,000 block entries), NDJSON or Kafka decisions (the real broker), a closed loop of 32
 // keep-alive mTLS connections for 10 s. The process runs in a memory cgroup of its own from its
-// first instruction (cgroup v1 memory.limit_in_bytes, or v2 memory.max): it must not be killed,
-// every request must be answered, and there must be exactly one decision per answered request.
+// first instruction (cgroup v1 memory.limit_in_bytes, or v2 memory.max), and the policy is
+// reloaded midway (both 100,000-entry policies held at once): it must not be killed, every
+// request must be answered, the new policy applied, and one decision per answered request.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -113,7 +114,7 @@ describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB mem
   });
 
   for (const sink of ['ndjson', 'kafka'] as const) {
-  it(`${sink === 'kafka' ? 'Kafka' : 'NDJSON'} sink: is not killed, answers every request and writes one decision per request`, { timeout: 180_000 }, async () => {
+  it(`${sink === 'kafka' ? 'Kafka' : 'NDJSON'} sink, a policy reload midway: is not killed, answers every request, applies the new policy and writes one decision per request`, { timeout: 180_000 }, async () => {
     const group = makeCgroup(name(sink), LIMIT);
     if (typeof group === 'string') throw new Error(group);
     groups.push(group);
@@ -126,7 +127,8 @@ describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB mem
     const jwksUri = `http://127.0.0.1:${(jwks.address() as { port: number }).port}/jwks.json`;
     const policy = join(dir, `policy-${sink}`, 'policy.json');
     mkdirSync(join(dir, `policy-${sink}`));
-    writeFileSync(policy, fullPolicy(fx, jwksUri, 100_000));
+    const policyText = fullPolicy(fx, jwksUri, 100_000);
+    writeFileSync(policy, policyText);
     // The shell moves itself into the group, then becomes the sidecar: every byte it ever uses is counted.
     const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1" && exec "$0" src/cli/main.ts sidecar', process.execPath, group.procs], {
       cwd: ROOT,
@@ -169,6 +171,14 @@ describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB mem
     let errors = 0;
     let sent = 0;
     const end = Date.now() + SECONDS * 1000;
+    // Midway, the policy is replaced by its next version (renamed into place, as a ConfigMap
+    // update does): for a moment the sidecar holds both 100,000-entry policies, under load.
+    const reload = setTimeout(() => {
+      const next = JSON.parse(policyText) as { metadata: { version: string } };
+      next.metadata.version = '2';
+      writeFileSync(`${policy}.next`, JSON.stringify(next));
+      renameSync(`${policy}.next`, policy);
+    }, (SECONDS * 1000) / 3);
     await Promise.all(
       Array.from({ length: CONNECTIONS }, async () => {
         while (Date.now() < end) {
@@ -186,6 +196,8 @@ describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB mem
       }),
     );
     await pool.close();
+    clearTimeout(reload);
+    await until(() => log.some((l) => l.includes('"policy loaded"') && l.includes('"version":"2"')), 60_000).catch(() => undefined);
     const peakMiB = group.peak() / 1024 / 1024;
     const oomKills = group.oomKills();
     const alive = child.exitCode === null && child.signalCode === null;
@@ -195,6 +207,7 @@ describe.skipIf(reason !== null)(`the sidecar at saturation inside a 256 MiB mem
     process.stderr.write(`memory-limit test, ${sink} sink: ${sent} requests in ${SECONDS} s (${Math.round(sent / SECONDS)}/s), statuses ${JSON.stringify(Object.fromEntries(statuses))}, errors ${errors}; cgroup peak ${peakMiB.toFixed(0)} MiB of ${LIMIT / 1024 / 1024}, OOM kills ${oomKills}\n`);
 
     expect(alive, log.slice(-20).join('\n')).toBe(true);
+    expect(log.filter((l) => l.includes('"policy loaded"')).map((l) => (JSON.parse(l) as { version: string }).version)).toEqual(['1', '2']);
     expect(oomKills).toBe(0);
     expect(exit, log.slice(-20).join('\n')).toEqual({ code: 0, signal: null });
     expect(errors).toBe(0);
