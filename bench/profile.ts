@@ -88,16 +88,24 @@ try {
   const f1 = (us: number) => (us / r.requests).toFixed(2).padStart(8);
   process.stdout.write(`${TARGET}${TARGET === 'bare' ? '' : ` (decision sink on the ${opts.thread} thread)`}: ${r.requests} requests in ${r.seconds.toFixed(1)} s, ${r.rps.toFixed(0)} req/s; CPU (/proc, all threads) ${((1e6 * (cpu1 - cpu0)) / r.requests).toFixed(1)} µs per request\n`);
   // One file per thread: CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile, thread 0 the main one.
+  // `palisade sidecar` re-executes itself once (same pid, src/cli/node-flags.ts): the image
+  // before that writes a profile of its own start, with nothing in the measured window.
   const files = readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile') && f.includes(`.${child.proc.pid}.`)).sort();
+  let shown = 0;
   for (const f of files) {
     const thread = f.split('.').at(-3) === '0' ? 'main thread' : `worker thread ${f.split('.').at(-3)}`;
+    if (profileWindow(join(profiles, f), from, to, 'file').samples === 0) {
+      log(`${f}: no samples in the measured window (skipped)`);
+      continue;
+    }
+    shown++;
     for (const by of ['file', 'function'] as const) {
       const w = profileWindow(join(profiles, f), from, to, by);
-      if (w.samples === 0) throw new Error(`${f}: no samples in the measured window; is the profile from this run?`);
       process.stdout.write(`\n${thread}, busy ${(w.busyUs / r.requests).toFixed(1)} µs per request (wall-clock), by ${by}:\n`);
       for (const [k, us] of w.byKey.slice(0, TOP)) process.stdout.write(`${f1(us)}  ${k}\n`);
     }
   }
+  if (shown === 0) throw new Error(`none of ${files.join(', ') || 'no profile'} has samples in the measured window; are the profiles from this run?`);
   if (opts.keep) process.stderr.write(`profiles kept in ${profiles} (open them in Chrome DevTools or VS Code)\n`);
 } finally {
   for (const c of children.reverse()) await c.stop();
