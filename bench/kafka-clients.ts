@@ -1,7 +1,10 @@
 /**
- * kafkajs (the client Palisade uses, as its decision sink configures it) and
- * @platformatic/kafka (pure JS, measured only: not used by Palisade) side by side,
- * producing the same events with the same guarantees to the real broker.
+ * kafkajs (the client Palisade uses, as its decision sink configures it), kafkajs as
+ * shipped (no Palisade patches: its own gzip at level 6, record encoding and CRC, and its
+ * idle timer loop) and @platformatic/kafka (pure JS, measured only: not used by Palisade)
+ * side by side, producing the same events with the same guarantees to the real broker.
+ * Every run is a fresh worker thread (its own module instances: kafkajs as shipped there is
+ * really unpatched), so the clients do not share JIT or heap state.
  *
  *   node bench/kafka-clients.ts [--events 60000] [--batch 500] [--rounds 3] [--compression none,zstd,gzip]
  *
@@ -20,12 +23,11 @@
  * medians of interleaved rounds, and checks that the topic holds every event.
  */
 import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { compatibilityPartitioner, Producer, ProduceAcks, stringSerializers } from '@platformatic/kafka';
 import { decisionEncoder } from '../src/decision/encode.ts';
-import { createPublisher } from '../src/decision/sinks/kafka/publisher.ts';
 import type { SpoolEntry } from '../src/decision/sinks/kafka/spool.ts';
 import { partitionKey } from '../src/decision/sinks/kafka/key.ts';
-import { createKafkaClient } from '../src/kafka/client.ts';
 import type { Compression } from '../src/kafka/codecs.ts';
 import { loadSettings } from '../src/config/settings.ts';
 import { createLogger } from '../src/log/logger.ts';
@@ -78,6 +80,9 @@ interface Client {
 }
 
 async function kafkajsClient(topic: string, compression: Compression): Promise<Client> {
+  // Loaded here, not at the top: src/kafka/client.ts patches kafkajs in the thread that loads it.
+  const { createPublisher } = await import('../src/decision/sinks/kafka/publisher.ts');
+  const { createKafkaClient } = await import('../src/kafka/client.ts');
   const settings = loadSettings({ PALISADE_KAFKA_BROKERS: BROKERS, PALISADE_KAFKA_CLIENT_ID: 'bench-kafkajs' });
   const publisher = createPublisher({ kafka: createKafkaClient(settings, logger), topic, ensure: [], compression, ackTimeoutMs: 10_000, logger });
   return {
@@ -86,6 +91,26 @@ async function kafkajsClient(topic: string, compression: Compression): Promise<C
       if (rejected > 0) throw new Error(`kafkajs: ${rejected} refused`);
     },
     close: () => publisher.close(),
+  };
+}
+
+/** kafkajs with none of src/kafka/'s changes: this thread never loads src/kafka/client.ts. */
+async function kafkajsStockClient(topic: string, compression: Compression): Promise<Client> {
+  const { default: kafkajs } = await import('kafkajs');
+  const kafka = new kafkajs.Kafka({ clientId: 'bench-kafkajs-stock', brokers: [BROKERS], logLevel: kafkajs.logLevel.NOTHING });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: kafkajs.Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  await producer.connect();
+  const type = compression === 'gzip' ? kafkajs.CompressionTypes.GZIP : kafkajs.CompressionTypes.None;
+  return {
+    async send(batch) {
+      await producer.send({
+        topic,
+        acks: -1,
+        compression: type,
+        messages: batch.map((e) => ({ key: e.key, value: e.value, headers: { 'event-id': e.id, 'content-type': HEADER_CONTENT_TYPE } })),
+      });
+    },
+    close: () => producer.disconnect(),
   };
 }
 
@@ -140,24 +165,49 @@ async function run(make: (topic: string, c: Compression) => Promise<Client>, com
 }
 
 const clients = [
-  { name: 'kafkajs 2.2.4 (Palisade publisher)', make: kafkajsClient },
-  { name: '@platformatic/kafka 2.12.1', make: platformaticClient },
-];
+  { name: 'kafkajs 2.2.4 as Palisade runs it', make: kafkajsClient, compressions: ['none', 'gzip', 'zstd'] },
+  { name: 'kafkajs 2.2.4 as shipped', make: kafkajsStockClient, compressions: ['none', 'gzip'] },
+  { name: '@platformatic/kafka 2.12.1', make: platformaticClient, compressions: ['none', 'gzip', 'zstd'] },
+] as const;
 
-try {
-  const cases = COMPRESSIONS.flatMap((c) => clients.map((cl) => ({ ...cl, compression: c })));
-  const results = cases.map(() => [] as Run[]);
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, c] of cases.entries()) results[i]!.push(await run(c.make, c.compression));
+if (!isMainThread) {
+  // One run in this fresh thread: its result (and its topic, for the parent to delete).
+  const { client, compression } = workerData as { client: number; compression: Compression };
+  try {
+    const result = await run(clients[client]!.make, compression);
+    parentPort!.postMessage({ result, topics });
+  } catch (err) {
+    parentPort!.postMessage({ error: String((err as Error).stack ?? err), topics });
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log(`\n## producers side by side: ${EVENTS} events per run in batches of ${BATCH}, one request in flight, idempotent, acks=all, ${PARTITIONS} partitions, median of ${ROUNDS} interleaved rounds; event JSON ${eventBytes.toFixed(0)} bytes\n`);
-  console.log('| client | compression | events/s (all runs) | CPU µs/event (all runs) |');
-  console.log('| --- | --- | --- | --- |');
-  for (const [i, c] of cases.entries()) {
-    const rs = results[i]!;
-    console.log(`| ${c.name} | ${c.compression} | ${median(rs.map((r) => r.eps)).toFixed(0)} (${rs.map((r) => r.eps.toFixed(0)).join(', ')}) | ${median(rs.map((r) => r.cpuUs)).toFixed(1)} (${rs.map((r) => r.cpuUs.toFixed(1)).join(', ')}) |`);
+} else {
+  try {
+    const cases = COMPRESSIONS.flatMap((compression) =>
+      clients.flatMap((c, client) => ((c.compressions as readonly string[]).includes(compression) ? [{ name: c.name, client, compression }] : [])),
+    );
+    const results = cases.map(() => [] as Run[]);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, c] of cases.entries()) {
+        const w = new Worker(new URL(import.meta.url), { argv: process.argv.slice(2), workerData: { client: c.client, compression: c.compression } });
+        const msg = await new Promise<{ result?: Run; error?: string; topics?: string[] }>((resolve) => {
+          w.once('message', resolve);
+          w.once('error', (err) => resolve({ error: String(err.stack ?? err) }));
+          w.once('exit', (code) => resolve({ error: `worker exited (${code}) without a result` }));
+        });
+        await w.terminate();
+        topics.push(...(msg.topics ?? []));
+        if (!msg.result) throw new Error(`${c.name}, ${c.compression}: ${msg.error}`);
+        results[i]!.push(msg.result);
+      }
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    console.log(`\n## producers side by side: ${EVENTS} events per run in batches of ${BATCH}, one request in flight, idempotent, acks=all, ${PARTITIONS} partitions, median of ${ROUNDS} interleaved rounds; event JSON ${eventBytes.toFixed(0)} bytes\n`);
+    console.log('| client | compression | events/s (all runs) | CPU µs/event (all runs) |');
+    console.log('| --- | --- | --- | --- |');
+    for (const [i, c] of cases.entries()) {
+      const rs = results[i]!;
+      console.log(`| ${c.name} | ${c.compression} | ${median(rs.map((r) => r.eps)).toFixed(0)} (${rs.map((r) => r.eps.toFixed(0)).join(', ')}) | ${median(rs.map((r) => r.cpuUs)).toFixed(1)} (${rs.map((r) => r.cpuUs.toFixed(1)).join(', ')}) |`);
+    }
+  } finally {
+    await deleteTopics(topics);
   }
-} finally {
-  await deleteTopics(topics);
 }
