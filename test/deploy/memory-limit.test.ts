@@ -36,10 +36,12 @@ interface MemoryCgroup {
 function makeCgroup(name: string, limit: number): MemoryCgroup | string {
   const v1 = '/sys/fs/cgroup/memory';
   const v2 = '/sys/fs/cgroup';
+  let made: string | null = null;
   try {
     if (existsSync(join(v1, 'memory.limit_in_bytes'))) {
       const dir = join(v1, name);
       mkdirSync(dir);
+      made = dir;
       writeFileSync(join(dir, 'memory.limit_in_bytes'), String(limit));
       // With swap accounting, the same limit on memory + swap: the limit must not become "spill to swap".
       if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(dir, 'memory.memsw.limit_in_bytes'), String(limit));
@@ -54,6 +56,7 @@ function makeCgroup(name: string, limit: number): MemoryCgroup | string {
     if (readFileSync(join(v2, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('memory')) {
       const dir = join(v2, name);
       mkdirSync(dir);
+      made = dir;
       writeFileSync(join(dir, 'memory.max'), String(limit));
       if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
       return {
@@ -66,6 +69,14 @@ function makeCgroup(name: string, limit: number): MemoryCgroup | string {
     }
     return 'no memory cgroup controller on this machine (neither /sys/fs/cgroup/memory nor a cgroup v2 memory controller)';
   } catch (err) {
+    // A group made but not usable (no memory controller delegated to it) is not left behind.
+    if (made) {
+      try {
+        rmdirSync(made);
+      } catch {
+        // nothing more to do
+      }
+    }
     return `cannot create a memory cgroup here (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the test needs root or a delegated cgroup`;
   }
 }
