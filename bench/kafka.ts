@@ -1,8 +1,8 @@
 /**
  * Benchmark of the Kafka decision sink (docs/kafka.md has the figures).
  *
- *   node bench/kafka.ts [--only sidecar|producer] [--seconds 10] [--concurrency 32] [--rounds 3] [--events 200000]
- *                       [--thread worker|main|both]
+ *   node bench/kafka.ts [--only sidecar|producer|rate] [--seconds 10] [--concurrency 32] [--rounds 3] [--events 200000]
+ *                       [--thread worker|main|both] [--rate 2000] [--compression gzip,none] [--batch 500] [--linger 50]
  *
  * Scenarios:
  *   sidecar  The real `palisade sidecar` process with the full policy (bench/kafka-policy.yaml: mTLS
@@ -14,7 +14,7 @@
  *            every variant with each, interleaved, to compare them.
  *   producer The sink alone in this process: records written in a tight loop (kept within the memory
  *            buffer), measured until the broker acknowledged every one; gzip and no compression.
- *   rate     The sink alone in this process at a fixed rate (--rate events/s, default 2000, written
+ *   rate     The sink alone, in a worker thread of its own (--thread main: in this one), at a fixed rate (--rate events/s, default 2000, written
  *            every 10 ms as the request thread hands them to the decision thread), the benchmark's
  *            real standard event (the full-policy request: mTLS + JWT + JSON POST, 8 identities as
  *            keys), for each combination of --compression, --batch and --linger (lists), interleaved
@@ -436,14 +436,14 @@ function encodeOnlyUs(records: readonly DecisionRecord[]): number {
 async function rateRun(c: { compression: string; batch: number; linger: number }, records: readonly DecisionRecord[], thread: string): Promise<RateResult> {
   if (thread === 'main') return rateScenario(c, records);
   const w = new Worker(new URL(import.meta.url), { argv: process.argv.slice(2), workerData: { rate: c } });
-  const msg = await new Promise<{ result: RateResult; topics: string[] } | { error: string }>((resolve) => {
+  const msg = await new Promise<{ result: RateResult; topics: string[] } | { error: string; topics?: string[] }>((resolve) => {
     w.once('message', resolve);
     w.once('error', (err) => resolve({ error: String(err.stack ?? err) }));
     w.once('exit', (code) => resolve({ error: `rate worker exited (${code}) without a result` }));
   });
   await w.terminate();
+  topics.push(...(msg.topics ?? []));
   if ('error' in msg) throw new Error(msg.error);
-  topics.push(...msg.topics);
   return msg.result;
 }
 
@@ -479,17 +479,19 @@ if (!isMainThread && (workerData as { rate?: unknown } | null)?.rate) {
     const result = await rateScenario((workerData as { rate: { compression: string; batch: number; linger: number } }).rate, benchRecords(4096));
     parentPort!.postMessage({ result, topics });
   } catch (err) {
-    parentPort!.postMessage({ error: String((err as Error).stack ?? err) });
+    parentPort!.postMessage({ error: String((err as Error).stack ?? err), topics });
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
-} else try {
-  if (args.only === 'rate') await rateScenarios();
-  else {
-    if (args.only !== 'producer') await sidecarScenarios();
-    if (args.only !== 'sidecar') await producerScenarios();
+} else {
+  try {
+    if (args.only === 'rate') await rateScenarios();
+    else {
+      if (args.only !== 'producer') await sidecarScenarios();
+      if (args.only !== 'sidecar') await producerScenarios();
+    }
+  } finally {
+    await deleteTopics(topics);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
-} finally {
-  await deleteTopics(topics);
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
