@@ -10,9 +10,10 @@
  * The price is at-least-once across failures: a batch the broker wrote but did
  * not acknowledge is sent again (consumers de-duplicate by event id).
  */
-import kafkajs, { type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { Admin, Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { compressionType, type Compression } from '../../../kafka/codecs.ts';
+import { CachedDefaultPartitioner } from '../../../kafka/partitioner.ts';
 import { ensureTopics, type TopicSpec } from '../../../kafka/topics.ts';
 import type { SpoolEntry } from './spool.ts';
 
@@ -40,8 +41,6 @@ export interface Publisher {
   close(): Promise<void>;
 }
 
-// kafkajs is CommonJS and Node's named-export detection stops before Partitioners.
-const { Partitioners } = kafkajs;
 
 /** A produce request stays below the broker's default max.message.bytes (1 MiB) before compression. */
 const MAX_REQUEST_BYTES = 768 * 1024;
@@ -83,8 +82,9 @@ export function createPublisher(o: PublisherOptions): Publisher {
       const p = o.kafka.producer({
         idempotent: true,
         maxInFlightRequests: 1,
-        // murmur2 of the key, as the Java client: a key lands on the same partition whoever produces it.
-        createPartitioner: Partitioners.DefaultPartitioner,
+        // murmur2 of the key, as the Java client: a key lands on the same partition whoever produces it
+        // (kafkajs's DefaultPartitioner, with each recent key's answer remembered).
+        createPartitioner: CachedDefaultPartitioner,
         allowAutoTopicCreation: false,
         // Few retries inside kafkajs: when the broker stays away the sink spools and retries itself.
         retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
