@@ -18,17 +18,17 @@
 /**
  * No V8 flag by default, measured: --max-semi-space-size=2 (the young generation capped at 2 MiB
  * semi-spaces instead of growing to 16) cost 23% more CPU per request under a 32-connection
- * load (bench/ab.ts, both at once), and took little off idle RSS once the load's garbage is
- * given back (src/util/release-memory.ts): 115 against 119 MiB. The list stays, for a flag that
- * measures well later.
+ * load (bench/ab.ts, both at once), and took nothing off idle RSS once the load's garbage is
+ * given back (src/util/release-memory.ts): 117 against 116 MiB (bench/idle-rss.ts, 3 runs,
+ * one-rule policy). The list stays, for a flag that measures well later.
  */
 export const SIDECAR_NODE_FLAGS: readonly string[] = [];
 
 /**
  * MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (the decision thread, V8's and
  * libuv's helpers) an arena of its own, up to 8 per core, and each keeps what it freed. Two
- * arenas: 10 MiB less idle RSS (minimal policy: 119 against 129 MiB with the decision thread,
- * 103 against 112 without it), and no CPU cost under load (bench/ab.ts, 4 phases: 7% less CPU
+ * arenas: 8-16 MiB less idle RSS (bench/idle-rss.ts, 3 runs, one-rule policy: 116 against 130
+ * MiB with the decision thread, 104 against 112 without it), and no CPU cost under load (bench/ab.ts, 4 phases: 7% less CPU
  * per request, within that run's noise). glibc reads it when the process starts, hence here.
  */
 export const SIDECAR_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
