@@ -11,6 +11,7 @@ import type { DetectorEngine } from '../engine/engine.ts';
 import type { DetectorMetrics } from '../metrics.ts';
 import type { OwnedPartitions } from './partitions.ts';
 import { POPULATION_KEY } from './restore.ts';
+import { singleFlight } from '../../src/util/single-flight.ts';
 
 /** State records per produce request. */
 const STATE_CHUNK = 500;
@@ -37,7 +38,6 @@ export function createCheckpointer(o: CheckpointerOptions): Checkpointer {
   const { engine: e, partitions: parts } = o;
   const m = o.metrics;
   let count = 0;
-  let running: Promise<void> | null = null;
 
   async function write(): Promise<void> {
     const written: { dirty: boolean }[] = [];
@@ -67,15 +67,7 @@ export function createCheckpointer(o: CheckpointerOptions): Checkpointer {
     m?.clientsTracked.set(e.clients.size);
   }
 
-  async function checkpoint(): Promise<void> {
-    if (running) return running;
-    running = write();
-    try {
-      await running;
-    } finally {
-      running = null;
-    }
-  }
+  const checkpoint = singleFlight(write);
 
   return { checkpoint, count: () => count };
 }

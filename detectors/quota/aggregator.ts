@@ -34,6 +34,7 @@ import { backoffMs } from '../../src/util/backoff.ts';
 import { OwnedPartitions } from '../kafka/partitions.ts';
 import { decodeQuotaCount, quotaCountKey, QUOTA_COUNT_VERSION } from './count-record.ts';
 import { QuotaCounts } from './counts.ts';
+import { singleFlight } from '../../src/util/single-flight.ts';
 
 export interface QuotaAggregatorOptions {
   readonly kafka: Kafka;
@@ -251,7 +252,6 @@ export function startQuotaAggregator(o: QuotaAggregatorOptions): QuotaAggregator
     }
   }
 
-  let running: Promise<void> | null = null;
   async function write(): Promise<void> {
     const cp = counts.checkpoint((p) => parts.next.get(p));
     const offsets = [...parts.next].filter(([p, next]) => parts.owned.has(p) && committed.get(p) !== next);
@@ -272,15 +272,7 @@ export function startQuotaAggregator(o: QuotaAggregatorOptions): QuotaAggregator
       log.warn({ err: (err as Error).message }, 'quota counts checkpoint failed; retrying at the next interval');
     }
   }
-  async function checkpoint(): Promise<void> {
-    if (running) return running;
-    running = write();
-    try {
-      await running;
-    } finally {
-      running = null;
-    }
-  }
+  const checkpoint = singleFlight(write);
 
   let soon: NodeJS.Timeout | null = null;
   function checkpointSoon(): void {
