@@ -239,15 +239,19 @@ function mapTls(tls: TlsFacts): TlsMapping {
   return { tls: shared(out), exact };
 }
 
-export function endpointOf(ip: string, port: number, exact: Record<string, unknown>, path: 'client' | 'server'): OcsfNetworkEndpoint | undefined {
-  if (isIpAddress(ip)) return { ip, port };
+/**
+ * src_endpoint / dst_endpoint ({ ip, port }), or undefined with the odd values kept in `exact`.
+ * `isIp`: the address check (the standard level passes one that remembers recent addresses).
+ */
+export function endpointOf(ip: string, port: number, exact: Record<string, unknown>, path: 'client' | 'server', isIp: (value: string) => boolean = isIpAddress): OcsfNetworkEndpoint | undefined {
+  if (isIp(ip)) return { ip, port };
   // An endpoint needs an ip (or a name); an unknown one (socket already gone) is left out.
   if (ip !== '') exact[`${path}.ip`] = ip;
   if (port !== 0) exact[`${path}.port`] = port;
   return undefined;
 }
 
-export function urlOf(r: DecisionRecord, exact: Record<string, unknown>): OcsfUrl | undefined {
+function urlOf(r: DecisionRecord, exact: Record<string, unknown>): OcsfUrl | undefined {
   const { host, path, scheme } = r.request;
   if (host === '' && path === '') return undefined;
   const url: Mutable<OcsfUrl> = { scheme };
@@ -302,7 +306,7 @@ function identityExtraOf(identity: Identity): PalisadeIdentityExtra {
 // The active policy changes rarely: every event of one policy shares its OCSF form.
 let lastPolicy: { readonly key: NonNullable<DecisionRecord['policy']>; readonly ocsf: OcsfPolicy } | null = null;
 
-export function policyOf(p: NonNullable<DecisionRecord['policy']>): OcsfPolicy {
+function policyOf(p: NonNullable<DecisionRecord['policy']>): OcsfPolicy {
   const last = lastPolicy;
   if (last && (last.key === p || (last.key.hash === p.hash && last.key.name === p.name && last.key.version === p.version && last.key.keyId === p.keyId))) return last.ocsf;
   const signature = p.keyId !== undefined ? { verified: true, key_id: p.keyId } : { verified: false };
@@ -312,15 +316,14 @@ export function policyOf(p: NonNullable<DecisionRecord['policy']>): OcsfPolicy {
 }
 
 /**
- * The http_request object, at either detail level (`withUrlString`: the full event keeps
- * url.url_string, which repeats scheme, host, port and path). Facts its OCSF form would not
- * give back exactly go into `exact`.
+ * The full event's http_request object (the standard level writes its own, leaner one in
+ * standard.ts). Facts its OCSF form would not give back exactly go into `exact`.
  */
-export function httpRequestOf(r: DecisionRecord, knownMethod: boolean, exact: Record<string, unknown>, withUrlString: boolean): OcsfHttpRequest {
+function httpRequestOf(r: DecisionRecord, knownMethod: boolean, exact: Record<string, unknown>): OcsfHttpRequest {
   const request: Mutable<OcsfHttpRequest> = { uid: r.requestId };
   if (knownMethod) request.http_method = r.request.method;
   const url = urlOf(r, exact);
-  if (url) request.url = withUrlString || url.url_string === undefined ? url : (({ url_string: _u, ...rest }) => rest)(url);
+  if (url) request.url = url;
   if (r.request.httpVersion !== '') request.version = r.request.httpVersion;
   if (r.request.userAgent !== null) request.user_agent = r.request.userAgent;
   const xff = r.client.forwardedFor;
@@ -334,8 +337,8 @@ export function httpRequestOf(r: DecisionRecord, knownMethod: boolean, exact: Re
   return request;
 }
 
-/** The http_response object (the same at both detail levels). */
-export function httpResponseOf(r: DecisionRecord): OcsfHttpResponse {
+/** The full event's http_response object (the standard level keeps the status code only). */
+function httpResponseOf(r: DecisionRecord): OcsfHttpResponse {
   const response: Mutable<OcsfHttpResponse> = { code: r.response.status, length: r.response.bytesOut };
   if (r.upstreamMs !== null) response.latency = Math.round(r.upstreamMs);
   return response;
@@ -353,7 +356,7 @@ export function toOcsfHttpActivity(r: DecisionRecord): OcsfHttpActivity {
   const status = r.code === 'ALLOWED' ? STATUS.success : STATUS.failure;
   const duration = Math.round(r.durationMs);
 
-  const request = httpRequestOf(r, known !== undefined, exact, true);
+  const request = httpRequestOf(r, known !== undefined, exact);
   const response = httpResponseOf(r);
 
   const src = endpointOf(r.client.ip, r.client.port, exact, 'client');
@@ -457,7 +460,7 @@ function connectionInfo(v: 4 | 6 | null): OcsfConnectionInfo {
 // Three possible values: built once, shared by every event.
 const CONNECTION_INFO = { 4: connectionInfo(4), 6: connectionInfo(6), none: connectionInfo(null) } as const;
 
-export function connectionInfoOf(clientIp: string): OcsfConnectionInfo {
+function connectionInfoOf(clientIp: string): OcsfConnectionInfo {
   const family = isIP(clientIp);
   if (family === 0) return CONNECTION_INFO.none;
   // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d; it is IPv4 on the wire.

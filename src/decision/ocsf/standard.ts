@@ -58,7 +58,7 @@ import type { Identity, TlsFacts } from '../../pipeline/types.ts';
 import type { DecisionRecord } from '../record.ts';
 import { SHA256_NODE, fingerprintToOcsf, isIpAddress, joinHost, splitHost, tlsVersionFromOcsf, tlsVersionToOcsf } from './convert.ts';
 import { ACTION, ACTIVITY_OTHER, ACTIVITY_UNKNOWN, CLASS, DISPOSITION, HTTP_ACTIVITY, OCSF_VERSION, STATUS } from './enums.ts';
-import { forwarded, isAlert, severityOf, userType, type PalisadeIdentityExtra } from './http-activity.ts';
+import { endpointOf, forwarded, isAlert, severityOf, userType, type PalisadeIdentityExtra } from './http-activity.ts';
 import { productOf } from './product.ts';
 import type { OcsfActor, OcsfHttpRequest, OcsfPolicy, OcsfProduct, OcsfSession, OcsfTls, OcsfUrl, OcsfUser } from './types.ts';
 
@@ -237,14 +237,6 @@ function isIp(value: string): boolean {
   return ok;
 }
 
-/** src_endpoint / dst_endpoint ({ ip, port }), or undefined with the odd values kept in `exact` (as the full event does). */
-function endpointOf(ip: string, port: number, exact: Record<string, unknown>, path: 'client' | 'server'): { ip: string; port: number } | undefined {
-  if (isIp(ip)) return { ip, port };
-  // An endpoint needs an ip (or a name); an unknown one (socket already gone) is left out.
-  if (ip !== '') exact[`${path}.ip`] = ip;
-  if (port !== 0) exact[`${path}.port`] = port;
-  return undefined;
-}
 
 /** The url object (no url_string unless it is the only way to say the host; no scheme when TLS says it). */
 function urlOf(r: DecisionRecord, withTls: boolean, exact: Record<string, unknown>): OcsfUrl | undefined {
@@ -304,9 +296,9 @@ export function toOcsfHttpActivityStandard(r: DecisionRecord): Record<string, un
   const request = httpRequestOf(r, known !== undefined, tls !== null, exact);
   // The response's status only: its length and the upstream's time are neither read back nor required (the full event has them).
   const response = { code: r.response.status };
-  const src = endpointOf(r.client.ip, r.client.port, exact, 'client');
+  const src = endpointOf(r.client.ip, r.client.port, exact, 'client', isIp);
   // The network class needs src_endpoint or dst_endpoint: with the socket gone, the sidecar names itself.
-  const dst = endpointOf(r.server.ip, r.server.port, exact, 'server') ?? { svc_name: 'palisade' };
+  const dst = endpointOf(r.server.ip, r.server.port, exact, 'server', isIp) ?? { svc_name: 'palisade' };
   const id = r.identity ? identityParts(r.identity) : null;
   // For an unknown method the request's own method is kept (the full event puts it in activity_name).
   if (!known && method !== '') exact['request.method'] = method;
@@ -427,9 +419,9 @@ export function standardEventJson(r: DecisionRecord): string {
   if (r.policy) out += `,"policy":${policyParts(r.policy).json}`;
   if (r.rule !== null) out += `,"firewall_rule":{"uid":${str(r.rule)}}`;
   if (id) out += `,"actor":${id.actorJson}`;
-  const src = endpointOf(r.client.ip, r.client.port, exact, 'client');
+  const src = endpointOf(r.client.ip, r.client.port, exact, 'client', isIp);
   if (src) out += `,"src_endpoint":{"ip":${str(src.ip as string)},"port":${num(src.port as number)}}`;
-  const dst = endpointOf(r.server.ip, r.server.port, exact, 'server');
+  const dst = endpointOf(r.server.ip, r.server.port, exact, 'server', isIp);
   out += dst ? `,"dst_endpoint":{"ip":${str(dst.ip as string)},"port":${num(dst.port as number)}}` : ',"dst_endpoint":{"svc_name":"palisade"}';
   if (tls) out += `,"tls":${tls.tlsJson}`;
   out += `,${req}`;
