@@ -20,13 +20,9 @@ key=${PALISADE_SIGNING_KEY:?set PALISADE_SIGNING_KEY to the policy-signing priva
 pub=${PALISADE_POLICY_PUBLIC_KEYS:?set PALISADE_POLICY_PUBLIC_KEYS to the public key file(s) the sidecars trust}
 [ "$#" -eq 0 ] && set -- .
 
-mapfile -d '' files < <(
-  find "$@" -type d \( -name node_modules -o -name .git \) -prune -o \
-    -type f \( -name '*.yaml' -o -name '*.yml' \) -print0 |
-  xargs -0 -r grep -lZ -E '^kind:[[:space:]]*Policy[[:space:]]*$' |
-  xargs -0 -r grep -lZ -E '^apiVersion:[[:space:]]*palisade\.dev/v1[[:space:]]*$' |
-  sort -z
-)
+# shellcheck source=deploy/ci/policy-files.sh
+source "$(dirname "${BASH_SOURCE[0]}")/policy-files.sh"
+mapfile -d '' files < <(policy_files "$@")
 if [ "${#files[@]}" -eq 0 ]; then
   echo "sign-policies: no Palisade policy files under: $*" >&2
   exit 1
