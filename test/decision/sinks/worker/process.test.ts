@@ -1,5 +1,5 @@
 // The real `palisade sidecar` process with the NDJSON sink, on its own thread
-// (the default) and on the request thread: SIGTERM under load loses nothing
+// and on the request thread (what the default, auto, picks for NDJSON): SIGTERM under load loses nothing
 // (every decided response has its event, written before the process exits),
 // to standard output as well as to a file.
 import { readFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ describe('palisade sidecar process with the NDJSON sink', () => {
     { thread: 'worker', target: 'stdout' },
     { thread: 'worker', target: 'file' },
     { thread: 'main', target: 'file' },
+    { thread: 'auto', target: 'stdout' },
   ] as const;
   for (const { thread, target } of cases) {
     it(`SIGTERM during load, sink on the ${thread} thread, to ${target}: every decided response has its event`, { timeout: 60_000 }, async () => {
@@ -53,6 +54,9 @@ describe('palisade sidecar process with the NDJSON sink', () => {
       await Promise.all(load);
       await Promise.all(clients.map((a) => a.close()));
       expect(exit, p.log.join('\n').slice(-4000)).toEqual({ code: 0, signal: null });
+      // auto puts the NDJSON sink on the request thread; the start says where it runs.
+      const opening = p.log.find((l) => l.includes('decision sink opening'));
+      expect(opening, p.log.join('\n').slice(-4000)).toContain(`"thread":"${thread === 'auto' ? 'main' : thread}"`);
 
       const text = target === 'stdout' ? p.stdout() : readFileSync(file, 'utf8');
       expect(text.endsWith('\n'), JSON.stringify(text.slice(-300)) + ' length ' + text.length).toBe(true);
