@@ -1,34 +1,50 @@
 /**
  * Idle memory of `palisade sidecar` (the real CLI, its own process): RSS a
- * few seconds after /readyz, with no traffic, for each policy and each set
- * of Node/V8 flags, the bare fastify + @fastify/reply-from proxy beside it.
- * The sidecar's own defaults (docs/deploy.md, "Memory settings") are the
- * first row; the others override one of them.
+ * few seconds after /readyz, with no traffic, for each policy, decision sink,
+ * sink thread and set of Node settings, the bare fastify + @fastify/reply-from
+ * proxy beside it. The sidecar's own defaults (docs/deploy.md, "Memory
+ * settings") are the "defaults" rows; the others override one of them.
  * Idle RSS barely depends on other load on the machine, unlike CPU figures.
  *
  *   node bench/idle-rss.ts [settle seconds] [runs] [policy name filter, e.g. 100k]
+ *       [--sinks ndjson,kafka] [--threads worker,main] [--settings defaults,no-compile-cache,arenas-16,semi-2]
  *
  * Policies: "minimal" (one public rule), "full, no blocks" (mTLS + JWT +
- * RBAC + rate limits + body schema), "full" (the same + the benchmark's
- * 100,000 block entries). Settings: the defaults, glibc's own number of malloc
- * arenas (MALLOC_ARENA_MAX: each thread's arena keeps what it freed), and a
- * young-generation cap (--max-semi-space-size, MiB per semi-space). The
- * decision sink runs in its thread (default) and, for comparison, on the
- * request thread (PALISADE_DECISIONS_THREAD=main).
+ * RBAC + rate limits + body schema), "full, 100k blocks" (the same + the
+ * benchmark's 100,000 block entries). Sinks: NDJSON to a file; Kafka (the
+ * broker at PALISADE_KAFKA_BROKERS, default 127.0.0.1:19092; topics unique to
+ * the run, spool in a temp directory). Threads: PALISADE_DECISIONS_THREAD
+ * (worker: the decision sink in its thread; main: on the request thread; or
+ * any other value the setting takes). Settings: "defaults" (the sidecar's
+ * own: src/cli/node-flags.ts), "no-compile-cache" (NODE_DISABLE_COMPILE_CACHE=1:
+ * every .ts file type-stripped at start, as before the cache), "arenas-16"
+ * (glibc's own number of malloc arenas here), "semi-2" (--max-semi-space-size=2).
+ * The compile cache is filled first (bin/warm-compile-cache.js), as the image's is.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { fullPolicy, makeFixtures, minimalPolicy } from './lib/fixtures.ts';
 import { freePort, startChild, waitFor, type Child } from './lib/proc.ts';
 import { startBenchSidecar } from './lib/sidecar.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const SETTLE_S = Number(process.argv[2] ?? 5);
-const RUNS = Number(process.argv[3] ?? 3);
-const ONLY = process.argv[4] ?? '';
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    sinks: { type: 'string', default: 'ndjson' },
+    threads: { type: 'string', default: 'worker,main' },
+    settings: { type: 'string', default: 'defaults,no-compile-cache' },
+  },
+});
+const SETTLE_S = Number(positionals[0] ?? 5);
+const RUNS = Number(positionals[1] ?? 3);
+const ONLY = positionals[2] ?? '';
+const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
 const log = (line: string) => process.stderr.write(line + '\n');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -40,6 +56,17 @@ const portOpen = (port: number) =>
     });
     c.on('error', () => done(false));
   });
+
+// `palisade sidecar` applies its defaults itself (src/cli/node-flags.ts), unless the environment
+// or node's command line already sets them: the other rows override one.
+const SETTINGS: Record<string, [string[], Record<string, string>]> = {
+  defaults: [[], {}],
+  'no-compile-cache': [[], { NODE_DISABLE_COMPILE_CACHE: '1' }],
+  'arenas-16': [[], { MALLOC_ARENA_MAX: '16' }],
+  'semi-2': [['--max-semi-space-size=2'], {}],
+};
+for (const name of list(opts.settings)) if (!SETTINGS[name]) throw new Error(`--settings: unknown "${name}"; known: ${Object.keys(SETTINGS).join(', ')}`);
+for (const sink of list(opts.sinks)) if (sink !== 'ndjson' && sink !== 'kafka') throw new Error(`--sinks: unknown "${sink}"; known: ndjson, kafka`);
 
 const dir = mkdtempSync(join(tmpdir(), 'palisade-idle-rss-'));
 const children: Child[] = [];
@@ -58,13 +85,7 @@ try {
     ['full, no blocks', fullPolicy(fx, jwksUri, 0)],
     ['full, 100k blocks', fullPolicy(fx, jwksUri, 100_000)],
   ];
-  // `palisade sidecar` applies its defaults itself (src/cli/node-flags.ts: MALLOC_ARENA_MAX=2),
-  // unless the environment or node's command line already sets them: the other rows override them.
-  const flagSets: [string, string[], Record<string, string>][] = [
-    ['defaults', [], {}],
-    ['MALLOC_ARENA_MAX=16 (glibc default here)', [], { MALLOC_ARENA_MAX: '16' }],
-    ['--max-semi-space-size=2', ['--max-semi-space-size=2'], {}],
-  ];
+  execFileSync(process.execPath, [join(ROOT, 'bin/warm-compile-cache.js')], { stdio: 'ignore' });
   const rows: string[] = [];
   let n = 0;
 
@@ -79,20 +100,36 @@ try {
       rss.push(bare.rssMiB());
       await bare.stop();
     }
-    rows.push(`  ${'bare fastify + reply-from proxy'.padEnd(44)} ${median(rss).toFixed(0).padStart(5)} MiB`);
+    rows.push(`  ${'bare fastify + reply-from proxy'.padEnd(58)} ${median(rss).toFixed(1).padStart(6)} MiB   (runs: ${rss.map((x) => x.toFixed(1)).join(', ')})`);
   }
   for (const [policyName, policyText] of policies.filter(([name]) => name.includes(ONLY))) {
-    for (const [flagName, flags, flagEnv] of flagSets) {
-      for (const thread of ['worker', 'main']) {
-        const rss: number[] = [];
-        for (let r = 0; r < RUNS; r++) {
-          const s = await startBenchSidecar({ name: `idle-${n++}`, root: ROOT, fx, upstream: upstreamHttp, policyText, nodeArgs: flags, env: { ...flagEnv, PALISADE_DECISIONS_THREAD: thread }, log });
-          await sleep(SETTLE_S * 1000);
-          rss.push(s.child.rssMiB());
-          await s.child.stop();
+    for (const sink of list(opts.sinks)) {
+      for (const settingName of list(opts.settings)) {
+        const [flags, settingEnv] = SETTINGS[settingName]!;
+        for (const thread of list(opts.threads)) {
+          const rss: number[] = [];
+          for (let r = 0; r < RUNS; r++) {
+            const name = `idle-${process.pid}-${n++}`;
+            const env: Record<string, string> = { ...settingEnv, PALISADE_DECISIONS_THREAD: thread };
+            if (sink === 'kafka') {
+              const spool = join(dir, `spool-${name}`);
+              mkdirSync(spool, { recursive: true });
+              Object.assign(env, {
+                PALISADE_KAFKA_BROKERS: process.env['PALISADE_KAFKA_BROKERS'] || '127.0.0.1:19092',
+                PALISADE_KAFKA_TOPIC_DECISIONS: `${name}-decisions`,
+                PALISADE_KAFKA_TOPIC_BLOCKLIST: `${name}-blocklist`,
+                PALISADE_KAFKA_TOPIC_ALERTS: `${name}-alerts`,
+                PALISADE_SPOOL_DIR: spool,
+              });
+            }
+            const s = await startBenchSidecar({ name, root: ROOT, fx, upstream: upstreamHttp, policyText, nodeArgs: flags, env, log });
+            await sleep(SETTLE_S * 1000);
+            rss.push(s.child.rssMiB());
+            await s.child.stop();
+          }
+          rows.push(`  ${`${policyName}, ${sink}, ${settingName}, sink thread ${thread}`.padEnd(58)} ${median(rss).toFixed(1).padStart(6)} MiB   (runs: ${rss.map((x) => x.toFixed(1)).join(', ')})`);
+          log(rows[rows.length - 1] as string);
         }
-        rows.push(`  ${`${policyName}, ${flagName}, sink thread ${thread}`.padEnd(44)} ${median(rss).toFixed(0).padStart(5)} MiB   (runs: ${rss.map((x) => x.toFixed(0)).join(', ')})`);
-        log(rows[rows.length - 1] as string);
       }
     }
   }
