@@ -90,59 +90,121 @@ export class JsonScanner {
     if (this.#violation) return this.#violation;
     const end = buf.length;
     let i = 0;
+    // A string or key the previous chunk left open.
+    if (this.#inString) {
+      i = this.#isKey ? this.#keyBytes(buf, 0, end) : this.#skipString(buf, 0, end);
+      if (this.#violation) return this.#violation;
+      if (this.#inString) return null;
+    }
+    // The state the loop touches most lives in locals, written back before a helper reads it
+    // and when the chunk ends: field reads and writes per byte were most of the scan's cost.
+    const stack = this.#stack;
+    let depth = this.#depth;
+    let keyExpected = this.#keyExpected;
+    let ctorPending = this.#ctorPending;
     while (i < end) {
-      if (this.#inString) {
-        i = this.#isKey ? this.#keyBytes(buf, i, end) : this.#skipString(buf, i, end);
-        if (this.#violation) return this.#violation;
-        continue;
-      }
-      const c = buf[i] as number;
-      i++;
-      switch (c) {
-        case QUOTE:
+      const c = buf[i++] as number;
+      if (c === QUOTE) {
+        if (keyExpected) {
+          keyExpected = false;
+          // The usual key: whole in this chunk, no escapes; hashed while looking for its end.
+          const start = i;
+          let a = SEED1;
+          let b = SEED2;
+          let k = i;
+          let d = 0;
+          for (; k < end; k++) {
+            d = buf[k] as number;
+            if (d === QUOTE || d === BACKSLASH) break;
+            a = Math.imul(a ^ d, FNV_PRIME);
+            b = Math.imul(b ^ d, MIX_PRIME);
+            b ^= b >>> 15;
+          }
+          this.#depth = depth;
+          if (k < end && d === QUOTE) {
+            finishHash(a, b, k - start);
+            if (this.#endKey(keyIn(buf, start, k))) this.#duplicate(Buffer.from(buf.buffer, buf.byteOffset + start, k - start).toString('utf8'));
+            if (this.#violation) return this.#violation;
+            ctorPending = this.#ctorPending;
+            i = k + 1;
+            continue;
+          }
+          // Escaped, or cut by the chunk's end: collected and hashed byte by byte.
           this.#inString = true;
-          this.#isKey = this.#keyExpected;
-          this.#keyExpected = false;
-          if (this.#isKey) {
-            this.#keyLen = 0;
-            this.#keyA = SEED1;
-            this.#keyB = SEED2;
-            this.#keyEscaped = false;
-          } else this.#ctorPending = false;
-          break;
+          this.#isKey = true;
+          this.#escape = false;
+          this.#keyLen = 0;
+          this.#keyA = SEED1;
+          this.#keyB = SEED2;
+          this.#keyEscaped = false;
+          i = this.#keyBytes(buf, start, end);
+          if (this.#violation) return this.#violation;
+          if (this.#inString) break;
+          ctorPending = this.#ctorPending;
+          continue;
+        }
+        // A string value: find its closing quote (a backslash skips the byte after it).
+        ctorPending = false;
+        for (; i < end; i++) {
+          const d = buf[i] as number;
+          if (d === QUOTE) break;
+          if (d === BACKSLASH) i++;
+        }
+        if (i < end) {
+          i++;
+          continue;
+        }
+        // The string goes on in the next chunk; an escape cut at the chunk's end skips the next chunk's first byte.
+        this.#inString = true;
+        this.#isKey = false;
+        this.#escape = i > end;
+        break;
+      }
+      switch (c) {
         case LBRACE:
         case LBRACKET: {
-          if (++this.#depth > this.#maxDepth) return (this.#violation = { kind: 'depth', limit: this.#maxDepth });
-          this.#stack[this.#depth] = c === LBRACKET ? 2 : this.#ctorPending ? 3 : 1;
-          if (c === LBRACE) {
-            this.#objStart[this.#depth] = this.#top;
-            this.#index[this.#depth]?.clear();
+          if (++depth > this.#maxDepth) {
+            this.#depth = depth;
+            return (this.#violation = { kind: 'depth', limit: this.#maxDepth });
           }
-          this.#ctorPending = false;
-          this.#keyExpected = c === LBRACE;
+          stack[depth] = c === LBRACKET ? 2 : ctorPending ? 3 : 1;
+          if (c === LBRACE) {
+            this.#objStart[depth] = this.#top;
+            this.#index[depth]?.clear();
+          }
+          ctorPending = false;
+          keyExpected = c === LBRACE;
           break;
         }
         case RBRACE:
         case RBRACKET:
-          if (c === RBRACE && this.#stack[this.#depth] !== 2) {
+          if (c === RBRACE && stack[depth] !== 2) {
             // The object's keys are no longer needed; its parent's continue after them.
-            this.#top = this.#objStart[this.#depth] ?? 0;
+            this.#top = this.#objStart[depth] ?? 0;
           }
-          if (this.#depth > 0) this.#depth--;
-          this.#keyExpected = false;
-          this.#ctorPending = false;
+          if (depth > 0) depth--;
+          keyExpected = false;
+          ctorPending = false;
           break;
         case COMMA:
-          this.#keyExpected = this.#stack[this.#depth] === 1 || this.#stack[this.#depth] === 3;
-          this.#ctorPending = false;
+          keyExpected = stack[depth] === 1 || stack[depth] === 3;
+          ctorPending = false;
           break;
         case COLON:
+        case 0x20:
+        case 0x0a:
+        case 0x0d:
+        case 0x09:
+          // Whitespace keeps a pending "constructor" value.
           break;
         default:
-          // Whitespace keeps a pending "constructor" value; anything else is a scalar value.
-          if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) this.#ctorPending = false;
+          // Anything else is (part of) a scalar value.
+          ctorPending = false;
       }
     }
+    this.#depth = depth;
+    this.#keyExpected = keyExpected;
+    this.#ctorPending = ctorPending;
     return null;
   }
 
