@@ -19,8 +19,48 @@ export type ReadResult =
   /** The client went away (or timed out) before the end. */
   | { readonly kind: 'aborted' };
 
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The whole body, when the HTTP parser has already buffered all of it (the request is
+ * complete) and nothing has read from it: taken in one synchronous read, with no listener
+ * and no flowing mode (a `data` listener's resume, the flow and the `end` event cost more
+ * than the check of a 1 KB body). Null otherwise: still arriving, or not a parsed request.
+ */
+export function takeComplete(stream: Readable): Buffer | null {
+  if ((stream as IncomingMessage).complete !== true || stream.destroyed || stream.readableFlowing === true || stream.readableEnded) return null;
+  return (stream.read() as Buffer | null) ?? EMPTY;
+}
+
+/** The checks of readBody on a body read whole (takeComplete). */
+export function checkWhole(body: Buffer, maxBytes: number, scanner: JsonScanner | null): ReadResult {
+  if (body.length > maxBytes) return { kind: 'violation', violation: { kind: 'size', limit: maxBytes }, chunks: [body] };
+  const v = scanner?.push(body) ?? null;
+  return v ? { kind: 'violation', violation: v, chunks: [body] } : { kind: 'ok', body };
+}
+
+/**
+ * Reads a body into memory, up to maxBytes and the first JSON violation.
+ *
+ * A request's handler runs inside the HTTP parser's callback for its headers; the body bytes
+ * that came in the same packet (all of a small body, usually) are pushed right after that
+ * callback returns, before the next tick. So the body is looked at on the next tick, and
+ * taken whole if it is complete by then; otherwise it is read as it arrives.
+ */
 export function readBody(stream: Readable, maxBytes: number, scanner: JsonScanner | null): Promise<ReadResult> {
-  return new Promise((resolve) => {
+  return new Promise((resolve) => process.nextTick(readOrListen, stream, maxBytes, scanner, resolve));
+}
+
+function readOrListen(stream: Readable, maxBytes: number, scanner: JsonScanner | null, resolve: (r: ReadResult) => void): void {
+  const whole = takeComplete(stream);
+  if (whole !== null) return resolve(checkWhole(whole, maxBytes, scanner));
+  // Gone before its body was complete: nothing will come.
+  if (stream.destroyed) return resolve({ kind: 'aborted' });
+  listen(stream, maxBytes, scanner, resolve);
+}
+
+function listen(stream: Readable, maxBytes: number, scanner: JsonScanner | null, resolve: (r: ReadResult) => void): void {
+  {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
@@ -55,7 +95,7 @@ export function readBody(stream: Readable, maxBytes: number, scanner: JsonScanne
     stream.once('end', onEnd);
     stream.once('error', onAbort);
     stream.once('close', onClose);
-  });
+  }
 }
 
 /**

@@ -12,7 +12,7 @@
  * remaining checks still run.
  */
 import { CODES, PalisadeError, type Code } from '../errors/codes.ts';
-import { BodyGuard, prefixed, readBody, type BodyViolation } from '../limits/body.ts';
+import { BodyGuard, checkWhole, prefixed, readBody, takeComplete, type BodyViolation, type ReadResult } from '../limits/body.ts';
 import { JsonScanner } from '../limits/json-scan.ts';
 import { compileLimits, contentTypeAllowed, type RouteLimits } from '../limits/limits.ts';
 import { bestRange, isJson, mediaTypeOf } from '../limits/media-type.ts';
@@ -24,6 +24,8 @@ import type { CompiledOperation } from './compile.ts';
 import { fieldErrors, summarize, type FieldError } from './errors.ts';
 import { headerObject, parseQuery, pathObject, queryObject } from './params.ts';
 import { responseTap } from './response-check.ts';
+
+type Validator = ((data: unknown) => boolean) & { errors?: unknown };
 
 /** JSON bodies up to this size (by Content-Length) are read into memory rather than streamed. */
 const SMALL_BODY_BYTES = 64 * 1024;
@@ -113,9 +115,16 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
   }
 
   /** Reads the body (bounded), scans JSON, then parses and validates it when there is a schema. */
-  async function readAndCheck(ctx: RequestContext, f: Findings, rl: RouteLimits, op: CompiledOperation | null, kind: 'json' | 'form', validate: (((data: unknown) => boolean) & { errors?: unknown }) | null): Promise<Verdict> {
+  function readAndCheck(ctx: RequestContext, f: Findings, rl: RouteLimits, op: CompiledOperation | null, kind: 'json' | 'form', validate: Validator | null): Verdict | Promise<Verdict> {
     const stream = ctx.bodyStream as NonNullable<RequestContext['bodyStream']>;
-    const r = await readBody(stream, rl.maxBodyBytes, kind === 'json' ? new JsonScanner(rl.maxJsonDepth, rl.maxJsonKeys) : null);
+    const scanner = kind === 'json' ? new JsonScanner(rl.maxJsonDepth, rl.maxJsonKeys) : null;
+    // Already complete (a stage before this one waited for keys or a signature): checked now, synchronously.
+    const whole = takeComplete(stream);
+    if (whole !== null) return checkBody(ctx, f, rl, op, kind, validate, stream, checkWhole(whole, rl.maxBodyBytes, scanner));
+    return readBody(stream, rl.maxBodyBytes, scanner).then((r) => checkBody(ctx, f, rl, op, kind, validate, stream, r));
+  }
+
+  function checkBody(ctx: RequestContext, f: Findings, rl: RouteLimits, op: CompiledOperation | null, kind: 'json' | 'form', validate: Validator | null, stream: NonNullable<RequestContext['bodyStream']>, r: ReadResult): Verdict {
     if (r.kind === 'aborted') return f.finish(ctx, deny('REQUEST_TIMEOUT', null, { detail: 'the client stopped sending the request body' }));
     if (r.kind === 'violation') {
       const d = f.note(bodyDeny(r.violation, rl.rule), rl.audit);
@@ -131,8 +140,9 @@ export const buildValidationStage: StageBuilder = (doc, cc) => {
     let data: unknown;
     if (kind === 'json') {
       try {
-        // The scanner has already refused __proto__ and constructor.prototype keys.
-        data = JSON.parse(r.body.toString('utf8').replace(/^\uFEFF/, ''));
+        // The scanner has already refused __proto__ and constructor.prototype keys. A byte order mark is allowed (RFC 8259 8.1: may be ignored).
+        const text = r.body.toString('utf8');
+        data = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
       } catch {
         return f.finish(ctx, f.note(deny('BODY_MALFORMED', op?.op.id ?? null, { detail: 'request body is not valid JSON' }), opAudit));
       }
