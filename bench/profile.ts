@@ -4,7 +4,11 @@
  * per thread, the busy time per request by source file and by function,
  * counted only while the load ran (not policy load, warm-up or shutdown).
  *
- *   node bench/profile.ts bare|minimal|full [--seconds 12] [--thread worker|main] [--top 25] [--keep DIR] [--pin]
+ *   node bench/profile.ts bare|minimal|full [--seconds 12] [--thread worker|main] [--top 25] [--keep DIR] [--pin] [--rate 2000]
+ *
+ * --rate N: the measured load is open loop at N req/s (bench/run.ts's fixed-rate CPU
+ * measurement) instead of the closed loop: where the time goes when requests arrive one by
+ * one, each in its own turn of the event loop, rather than in batches at saturation.
  *
  * Read the caveat in bench/lib/cpu-profile.ts: the times are wall-clock, so a
  * second busy thread or process shows up as longer system calls. The CPU per
@@ -18,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { profileWindow } from './lib/cpu-profile.ts';
 import { fullPolicy, makeFixtures, minimalPolicy } from './lib/fixtures.ts';
-import { closedLoop, makePool, type RequestSpec } from './lib/load.ts';
+import { closedLoop, fixedRate, makePool, type RequestSpec } from './lib/load.ts';
 import { freePort, startChild, waitFor, type Child } from './lib/proc.ts';
 import { startBenchSidecar } from './lib/sidecar.ts';
 
@@ -31,8 +35,10 @@ const { values: opts, positionals } = parseArgs({
     top: { type: 'string', default: '25' },
     keep: { type: 'string' },
     pin: { type: 'boolean', default: false },
+    rate: { type: 'string' },
   },
 });
+const RATE = opts.rate === undefined ? null : Number(opts.rate);
 const TARGET = positionals[0];
 if (TARGET !== 'bare' && TARGET !== 'minimal' && TARGET !== 'full') throw new Error('usage: node bench/profile.ts bare|minimal|full [--seconds 12] [--thread worker|main] [--top 25] [--keep DIR]');
 const SECONDS = Number(opts.seconds);
@@ -78,7 +84,7 @@ try {
   await waitFor(async () => (await closedLoop(pool, spec, 1, 0.2)).non2xx === 0, `${TARGET} answering 2xx`);
   await closedLoop(pool, spec, 16, 4); // warm-up
   const [from, cpu0] = [nowUs(), child.cpuSeconds()];
-  const r = await closedLoop(pool, spec, 16, SECONDS);
+  const r = RATE === null ? await closedLoop(pool, spec, 16, SECONDS) : await fixedRate(pool, spec, RATE, SECONDS);
   const [to, cpu1] = [nowUs(), child.cpuSeconds()];
   await pool.close();
   await child.stop(); // writes the profiles
@@ -86,7 +92,7 @@ try {
   if (r.non2xx + r.errors > 0) throw new Error(`${r.non2xx} non-2xx answers, ${r.errors} errors: fix the setup first`);
 
   const f1 = (us: number) => (us / r.requests).toFixed(2).padStart(8);
-  process.stdout.write(`${TARGET}${TARGET === 'bare' ? '' : ` (decision sink on the ${opts.thread} thread)`}: ${r.requests} requests in ${r.seconds.toFixed(1)} s, ${r.rps.toFixed(0)} req/s; CPU (/proc, all threads) ${((1e6 * (cpu1 - cpu0)) / r.requests).toFixed(1)} µs per request\n`);
+  process.stdout.write(`${TARGET}${TARGET === 'bare' ? '' : ` (decision sink on the ${opts.thread} thread)`}${RATE === null ? '' : `, open loop at ${RATE} req/s`}: ${r.requests} requests in ${r.seconds.toFixed(1)} s, ${r.rps.toFixed(0)} req/s; CPU (/proc, all threads) ${((1e6 * (cpu1 - cpu0)) / r.requests).toFixed(1)} µs per request\n`);
   // One file per thread: CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile, thread 0 the main one.
   // `palisade sidecar` re-executes itself once (same pid, src/cli/node-flags.ts): the image
   // before that writes a profile of its own start, with nothing in the measured window.
