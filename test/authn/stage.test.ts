@@ -82,6 +82,23 @@ describe('authn stage in the sidecar', () => {
     expect(JSON.stringify(h.decisions)).not.toContain(t.split('.')[2]);
   });
 
+  it('a keep-alive connection that changes its credential is judged on the new one every time', async () => {
+    const alice = await token({ jti: 'conn-a' });
+    const bob = await token({ sub: 'bob', jti: 'conn-b' });
+    const subjectOf = async (headers: Record<string, string>) => {
+      const r = await get('/jwt/conn', headers);
+      return r.status === 200 ? h.upstream.requests.at(-1)!.headers['x-palisade-identity'] : r.json?.['code'];
+    };
+    expect(await subjectOf(bearer(alice))).toBe('alice');
+    expect(await subjectOf(bearer(alice))).toBe('alice');
+    expect(await subjectOf(bearer(bob))).toBe('bob');
+    expect(await subjectOf({ authorization: `Bearer ${alice}!` })).toBe('AUTHN_TOKEN_MALFORMED');
+    expect(await subjectOf({ authorization: 'Basic YWxpY2U6cHc=' })).toBe('AUTHN_REQUIRED');
+    expect(await subjectOf({})).toBe('AUTHN_REQUIRED');
+    expect(await subjectOf(bearer(alice))).toBe('alice');
+    expect(await subjectOf({ authorization: `bearer ${bob}` })).toBe('bob');
+  });
+
   it('answers 401 AUTHN_REQUIRED with a Bearer challenge when no token is sent', async () => {
     const r = await get('/api/orders');
     expect(r.status).toBe(401);
