@@ -171,7 +171,17 @@ export function createRequestHandler(deps: HandlerDeps): Handler {
     o.trace.beginStages();
     const run = runPipeline(p.stages, ctx);
     if (run instanceof Promise) {
-      run.then((result) => proceed(request, reply, o, ctx, result, np.forward, np.query, hv.method)).catch((err: unknown) => stageFailed(reply, err));
+      // One promise, not two (then + catch): a throw in proceed is caught here as a stage failure is.
+      run.then(
+        (result) => {
+          try {
+            proceed(request, reply, o, ctx, result, np.forward, np.query, hv.method);
+          } catch (err) {
+            stageFailed(reply, err);
+          }
+        },
+        (err: unknown) => stageFailed(reply, err),
+      );
       return;
     }
     proceed(request, reply, o, ctx, run, np.forward, np.query, hv.method);

@@ -61,6 +61,12 @@ declare module 'fastify' {
   }
 }
 
+/** The raw target without its query, cut at TEXT_LIMIT (no array made, as split would). */
+function pathOfTarget(url: string): string {
+  const q = url.indexOf('?');
+  return url.slice(0, Math.min(q < 0 ? url.length : q, TEXT_LIMIT));
+}
+
 /** The outcome of a parsed request, until something decides: an internal error. */
 export function openOutcome(raw: IncomingMessage, id: string, policy: CompiledPolicy | null, trace: RequestTrace, scheme: 'https' | 'http', announced: boolean): Outcome {
   const socket = (raw.socket as Socket | null) ?? null;
@@ -75,7 +81,7 @@ export function openOutcome(raw: IncomingMessage, id: string, policy: CompiledPo
     trace,
     announced,
     policy,
-    path: (raw.url ?? '').split('?')[0]!.slice(0, TEXT_LIMIT),
+    path: pathOfTarget(raw.url ?? ''),
     ctx: null,
     code: 'INTERNAL_ERROR',
     decidedBy: 'request',
