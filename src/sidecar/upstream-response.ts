@@ -39,7 +39,7 @@ export function readsWhole(method: string, status: number, headers: Readonly<Rec
 
 /**
  * Sends `stream` (the upstream body) on `reply`, whole when readsWhole() says
- * so. `onBodyError` gets a failure while reading a whole body (the upstream
+ * so (on the next tick: see sendWhole). `onBodyError` gets a failure while reading a whole body (the upstream
  * reset or timed out mid-body): nothing was sent yet, so it can answer. It is given the reply
  * and the headers back, so that one function serves every request (no closure per request).
  */
@@ -48,7 +48,26 @@ export function sendUpstreamBody<R extends Reply, H extends Readonly<Record<stri
     reply.send(stream);
     return;
   }
-  stream.bytes().then(
+  // The answer's head reaches us inside undici's parser callback; a small body that came in the
+  // same packet is pushed right after it returns. On the next tick it is usually all buffered.
+  process.nextTick(sendWhole, reply, headers, stream, onBodyError);
+}
+
+function sendWhole<R extends Reply, H extends Readonly<Record<string, string | string[] | undefined>>>(reply: R, headers: H, stream: BodyStream, onBodyError: (err: Error, reply: R, headers: H) => void): void {
+  const length = Number(headers['content-length']);
+  // All of it buffered (Content-Length bytes) and nobody reading: taken with one read, without
+  // the whole-body reader's consumer, listeners and promise.
+  if (length > 0 && stream.readableLength === length && !stream.destroyed && stream.readableFlowing !== true) {
+    const body = stream.read() as Buffer | null;
+    if (body !== null && body.length === length) {
+      reply.send(body);
+      return;
+    }
+    // Not expected (read() gives everything buffered): the bytes are gone, so the answer cannot be sent.
+    onBodyError(new Error('the upstream body could not be read whole'), reply, headers);
+    return;
+  }
+  (stream.bytes as NonNullable<BodyStream['bytes']>)().then(
     (body) => void reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength)),
     (err: unknown) => onBodyError(err instanceof Error ? err : new Error(String(err)), reply, headers),
   );

@@ -57,4 +57,30 @@ describe('sendUpstreamBody', () => {
     expect(out).toHaveLength(1);
     expect(failed.map((e) => e.message)).toEqual(['other side closed']);
   });
+
+  /** An upstream body as undici leaves it: the bytes that arrived pushed, and a whole-body reader. */
+  const bodyWith = (chunks: string[], bytes: () => Promise<Uint8Array>) => {
+    const r = Object.assign(new Readable({ read() {} }), { bytes });
+    for (const c of chunks) r.push(c);
+    return r;
+  };
+
+  it('takes a body that is all there (Content-Length bytes buffered) in one read, without the whole-body reader', async () => {
+    const { out, reply } = sent();
+    const failed: Error[] = [];
+    const body = bodyWith(['{"a":', '1}'], async () => Promise.reject(new Error('the reader was not needed')));
+    sendUpstreamBody(reply, 'GET', 200, { ...JSON_TYPE, 'content-length': '7' }, body, (e) => failed.push(e));
+    await new Promise((r) => setImmediate(r));
+    expect(failed).toEqual([]);
+    expect(Buffer.isBuffer(out[0])).toBe(true);
+    expect(String(out[0])).toBe('{"a":1}');
+  });
+
+  it('waits for the rest of a body that is not all there yet', async () => {
+    const { out, reply } = sent();
+    const body = bodyWith(['{"a":'], async () => new TextEncoder().encode('{"a":1}'));
+    sendUpstreamBody(reply, 'GET', 200, { ...JSON_TYPE, 'content-length': '7' }, body, () => undefined);
+    await new Promise((r) => setImmediate(r));
+    expect(String(out[0])).toBe('{"a":1}');
+  });
 });
