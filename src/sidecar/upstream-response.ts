@@ -49,12 +49,15 @@ export function sendUpstreamBody<R extends Reply, H extends Readonly<Record<stri
     return;
   }
   // The answer's head reaches us inside undici's parser callback; a small body that came in the
-  // same packet is pushed right after it returns. On the next tick it is usually all buffered.
-  process.nextTick(sendWhole, reply, headers, stream, onBodyError);
+  // same chunk of input is pushed right after it returns: on the next tick it is usually all
+  // buffered. From a TLS upstream the body may be a record of its own, handed over once the
+  // ticks ran: it is there after that round of I/O (setImmediate), as for a request (limits/body.ts).
+  process.nextTick(sendWhole, reply, headers, stream, onBodyError, true);
 }
 
-function sendWhole<R extends Reply, H extends Readonly<Record<string, string | string[] | undefined>>>(reply: R, headers: H, stream: BodyStream, onBodyError: (err: Error, reply: R, headers: H) => void): void {
+function sendWhole<R extends Reply, H extends Readonly<Record<string, string | string[] | undefined>>>(reply: R, headers: H, stream: BodyStream, onBodyError: (err: Error, reply: R, headers: H) => void, again: boolean): void {
   const length = Number(headers['content-length']);
+  if (again && length > 0 && stream.readableLength < length && !stream.destroyed) return void setImmediate(sendWhole, reply, headers, stream, onBodyError, false);
   // All of it buffered (Content-Length bytes) and nobody reading: taken with one read, without
   // the whole-body reader's consumer, listeners and promise.
   if (length > 0 && stream.readableLength === length && !stream.destroyed && stream.readableFlowing !== true) {
