@@ -7,6 +7,9 @@
  *   node bench/ab.ts /tmp/base [--policy full|minimal] [--rounds 3] [--seconds 10] [--connections 8] [--phases 2] [--warmup 10] [--pin]
  *   git worktree remove --force /tmp/base
  *
+ * --kafka: both sides with the Kafka decision sink as bench/run.ts's sidecar-full-kafka runs it
+ * (bench/lib/kafka-sink.ts: topics and spool of their own; --env-this/--env-base apply over it).
+ *
  * Or one checkout against itself with different settings (BASE = "."):
  *   node bench/ab.ts . --env-this PALISADE_DECISIONS_THREAD=worker --env-base PALISADE_DECISIONS_THREAD=main
  *
@@ -33,6 +36,7 @@ import { request } from 'undici';
 import { fullPolicy, makeFixtures, minimalPolicy, type Fixtures } from './lib/fixtures.ts';
 import { closedLoop, makePool, type RequestSpec } from './lib/load.ts';
 import { freePort, startChild, waitFor, type Child } from './lib/proc.ts';
+import { kafkaSinkEnv } from './lib/kafka-sink.ts';
 import { startBenchSidecar } from './lib/sidecar.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -48,6 +52,7 @@ const { values: opts, positionals } = parseArgs({
     'env-this': { type: 'string', multiple: true, default: [] },
     'env-base': { type: 'string', multiple: true, default: [] },
     pin: { type: 'boolean', default: false },
+    kafka: { type: 'boolean', default: false },
   },
 });
 /** NAME=VALUE options -> an env object. */
@@ -88,7 +93,7 @@ interface Side {
 
 async function startSide(fx: Fixtures, upstream: string, label: Side['label'], root: string, phase: number): Promise<Side> {
   const policyText = opts.policy === 'minimal' ? minimalPolicy() : fullPolicy(fx, `${upstream}/jwks.json`);
-  const s = await startBenchSidecar({ name: `${label}-${phase}`, root, fx, upstream, policyText, env: ENV[label], log });
+  const s = await startBenchSidecar({ name: `${label}-${phase}`, root, fx, upstream, policyText, env: { ...(opts.kafka ? kafkaSinkEnv(fx.dir, `${label}-${phase}`) : {}), ...ENV[label] }, log });
   pin(s.child.proc.pid, 1);
   return { label, child: s.child, pool: makePool(s.origin, { ca: fx.ca, cert: fx.client.cert, key: fx.client.key }, CONNECTIONS) };
 }
@@ -106,7 +111,7 @@ try {
   await waitFor(async () => (await request(`${upstream}/jwks.json`)).statusCode === 200, 'upstream');
   const spec: RequestSpec = { method: 'POST', path: '/orders', body: fx.body, headers: (i) => ({ 'content-type': 'application/json', authorization: `Bearer ${fx.tokens[i % fx.tokens.length]}` }) };
   const envText = (e: Record<string, string>) => (Object.keys(e).length ? ` with ${Object.entries(e).map(([k, v]) => `${k}=${v}`).join(' ')}` : '');
-  log(`A/B, ${opts.policy} policy: this checkout (${ROOT})${envText(ENV.this)} vs base (${resolve(BASE)})${envText(ENV.base)}; ${CONNECTIONS} connections each, ${SECONDS} s rounds`);
+  log(`A/B, ${opts.policy} policy${opts.kafka ? ', Kafka sink' : ''}: this checkout (${ROOT})${envText(ENV.this)} vs base (${resolve(BASE)})${envText(ENV.base)}; ${CONNECTIONS} connections each, ${SECONDS} s rounds`);
   const phases: { cpu: number; rps: number }[] = [];
   const orders = Array.from({ length: PHASES }, (_, i): readonly [number, readonly Side['label'][]] => [i + 1, i % 2 === 0 ? ['this', 'base'] : ['base', 'this']]);
   for (const [phase, order] of orders) {
