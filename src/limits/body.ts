@@ -29,7 +29,12 @@ const EMPTY = Buffer.alloc(0);
  */
 export function takeComplete(stream: Readable): Buffer | null {
   if ((stream as IncomingMessage).complete !== true || stream.destroyed || stream.readableFlowing === true || stream.readableEnded) return null;
-  return (stream.read() as Buffer | null) ?? EMPTY;
+  const body = (stream.read() as Buffer | null) ?? EMPTY;
+  // Node's server "dumps" a request nobody consumed when its response ends (a resume, a tick
+  // and a flow over an empty buffer), and counts as consumed only a read that reached the
+  // socket, which a read of a body already buffered whole never does. This one was read: say so.
+  (stream as { _consuming?: boolean })._consuming = true;
+  return body;
 }
 
 /** The checks of readBody on a body read whole (takeComplete). */
