@@ -121,6 +121,8 @@ export interface Authorizer {
   readonly templates: readonly { template: string; methods: readonly string[] }[];
 }
 
+const NO_TRACE: readonly string[] = Object.freeze([]);
+
 export function compileAuthorization(spec: AuthorizationSpec): Authorizer {
   const roleNames = new Set(spec.roles.map((r) => r.name));
   for (const r of spec.rules) {
@@ -155,7 +157,8 @@ export function compileAuthorization(spec: AuthorizationSpec): Authorizer {
   return {
     templates: spec.rules.flatMap((r) => r.paths.map((template) => ({ template, methods: r.methods }))),
     evaluate(input, explain = false) {
-      const trace: string[] = [];
+      // Only an explanation writes a trace: a request gets the shared empty one.
+      const trace: string[] = explain ? [] : (NO_TRACE as string[]);
       const host = hostOnly(input.host);
       const id = input.identity;
       const roles = resolver.rolesOf(id);

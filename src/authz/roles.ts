@@ -1,6 +1,6 @@
 /**
  * Role bindings: which roles an identity holds. Compiled once per policy into
- * predicates; evaluated once per request.
+ * predicates; evaluated once per identity.
  */
 import type { Identity } from '../pipeline/types.ts';
 import type { AuthorizationSpec, SubjectMatcher } from '../policy/document.ts';
@@ -40,12 +40,20 @@ const NONE: ReadonlySet<string> = new Set();
 
 export function compileRoles(spec: AuthorizationSpec): RoleResolver {
   const roles = spec.roles.map((r) => ({ name: r.name, preds: r.subjects.map(compileMatcher) }));
+  // Roles are a function of the identity alone, and identities are frozen and made once per
+  // verified token or peer (authn/identity.ts): one set per identity and policy, not per request.
+  const held = new WeakMap<Identity, ReadonlySet<string>>();
   return {
     rolesOf(identity) {
       if (!identity || roles.length === 0) return NONE;
-      const held = new Set<string>();
-      for (const r of roles) if (r.preds.some((p) => p(identity))) held.add(r.name);
-      return held;
+      let set = held.get(identity);
+      if (set === undefined) {
+        const names = new Set<string>();
+        for (const r of roles) if (r.preds.some((p) => p(identity))) names.add(r.name);
+        set = names;
+        held.set(identity, set);
+      }
+      return set;
     },
   };
 }

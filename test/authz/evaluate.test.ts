@@ -55,6 +55,19 @@ describe('authorization', () => {
     expect(req('DELETE', '/admin/users/1', id({ claims: { 'org.role': 'viewer' } }))).toMatchObject({ allow: false });
   });
 
+  it('an identity keeps its roles request after request, and another identity gets its own', () => {
+    const reader = Object.freeze(id({ scopes: ['orders:read'], claims: Object.freeze({ tenant: 't1' }) }));
+    const nobody = Object.freeze(id({ claims: Object.freeze({ tenant: 't1' }) }));
+    for (let i = 0; i < 3; i++) {
+      expect(req('GET', '/tenants/t1/orders/9', reader)).toMatchObject({ allow: true, rule: 'tenant-orders' });
+      expect(req('GET', '/tenants/t1/orders/9', nobody)).toMatchObject({ allow: false, code: 'AUTHZ_NO_MATCHING_RULE' });
+    }
+    // The same identity under another policy is judged by that policy's roles.
+    const other = compileAuthorization(spec({ roles: [{ name: 'reader', subjects: [{ subject: 's' }] }], rules: [{ id: 'r', paths: ['/tenants/**'], roles: ['reader'] }] }));
+    expect(other.evaluate({ method: 'GET', path: '/tenants/t1/orders/9', host: 'h', identity: nobody })).toMatchObject({ allow: true, rule: 'r' });
+    expect(req('GET', '/tenants/t1/orders/9', nobody)).toMatchObject({ allow: false });
+  });
+
   it('hosts restrict rules (port ignored, case-insensitive)', () => {
     expect(req('GET', '/admin', id({ groups: ['admins'] }), 'API.SHOP.LOCAL')).toMatchObject({ allow: true });
     expect(req('GET', '/admin', id({ groups: ['admins'] }), 'other.local')).toMatchObject({ allow: false });
