@@ -233,6 +233,7 @@ export class BlockIndex {
   readonly #tV4 = new SlotTable();
   readonly #tV6 = new SlotTable();
   readonly #tId = new SlotTable();
+  #version = 0;
   /** Entries per prefix length, and the lengths in use, longest first. */
   readonly #v4Lens = new Uint32Array(33);
   readonly #v6Lens = new Uint32Array(129);
@@ -266,8 +267,17 @@ export class BlockIndex {
     return this.#tV4.count + this.#tV6.count > 0;
   }
 
+  /**
+   * Counts the changes (an entry set, removed or expired): a lookup's "no match" holds while it
+   * is unchanged, since time alone only ever ends blocks (an entry's expiry), never starts one.
+   */
+  get version(): number {
+    return this.#version;
+  }
+
   /** Adds or replaces the entry for its key; returns the one it replaced. */
   set(e: BlockEntry): BlockEntry | undefined {
+    this.#version++;
     let slot = this.#find(e);
     let replaced: BlockEntry | undefined;
     if (slot >= 0) {
@@ -467,6 +477,7 @@ export class BlockIndex {
   }
 
   #removeSlot(slot: number): void {
+    this.#version++;
     this.#made.delete(slot);
     const meta = this.#meta[slot] as number;
     const bits = this.#bits[slot] as number;

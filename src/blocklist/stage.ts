@@ -90,15 +90,24 @@ export const buildBlocklistIdentityStage: StageBuilder = (doc, cc) => {
   const now = cc.services.now;
   const idx = policyBlocklist(doc, now()).index;
   const store = blockListStore(cc.services);
+  // Per identity (frozen, made once per verified token or peer: authn/identity.ts), the last
+  // "not blocked" with both lists' versions: looked up again only once an entry was added or
+  // removed since (up to four hash probes into the 100,000-entry tables, per request, were the
+  // stage's cost). A match is never remembered: its entry may expire.
+  const clear = new WeakMap<Identity, { readonly idx: number; readonly store: number; readonly peer: string | null }>();
   const stage: Stage = {
     name: 'blocklist',
     run(ctx: RequestContext) {
       const id = ctx.identity;
       if (id === null || (!idx.hasIdentityEntries() && !store.hasIdentityEntries())) return CONTINUE;
-      const t = now();
       const peer = ctx.tls?.peer?.spiffeId ?? null;
+      const last = clear.get(id);
+      if (last !== undefined && last.idx === idx.version && last.store === store.version && last.peer === peer) return CONTINUE;
+      const t = now();
       const hit = stronger(identityMatch(idx, id, peer, t), identityMatch(store, id, peer, t));
-      return hit ? verdict(hit) : CONTINUE;
+      if (hit) return verdict(hit);
+      clear.set(id, { idx: idx.version, store: store.version, peer });
+      return CONTINUE;
     },
     explain: (req) => explainWith({ idx, store, now: now() }, req, true),
   };

@@ -147,6 +147,10 @@ export class BlockListStore {
   hasIdentityEntries(): boolean {
     return this.#index.hasIdentityEntries();
   }
+  /** Changes so far (BlockIndex.version): unchanged, a lookup that found nothing still finds nothing. */
+  get version(): number {
+    return this.#index.version;
+  }
 
   /** Sets the timer for the next expiry (not sooner than SCAN_INTERVAL_MS after the last scan). */
   #schedule(now: number): void {

@@ -75,6 +75,29 @@ describe('block list', () => {
     expect(h.decisions.find((d) => d.rule === 'detector-burst')).toMatchObject({ decidedBy: 'blocklist', code: 'BLOCKED', client: { ip: '127.0.0.1' } });
   });
 
+  it('an identity let through before is blocked by the next request once its entry is added, and let through once it is removed', async () => {
+    const store = blockListStore(h.services);
+    const a = await h.client(GOOD_PEER);
+    // The same connection, so the same identity object, request after request.
+    for (let i = 0; i < 3; i++) expect((await send(a, `${h.base}/ident`)).status).toBe(200);
+    store.add({ kind: 'subject', value: GOOD_PEER, reason: 'identity ban', rule: 'ops-ban' });
+    const r = await send(a, `${h.base}/ident`);
+    expect([r.status, r.json?.['code']]).toEqual([403, 'BLOCKED']);
+    expect((await send(a, `${h.base}/ident`)).status).toBe(403);
+    // An unrelated change to the list does not lift it.
+    store.add({ kind: 'subject', value: 'someone-else', reason: 'other' });
+    expect((await send(a, `${h.base}/ident`)).status).toBe(403);
+    expect(store.remove('subject', GOOD_PEER)).toBe(true);
+    expect((await send(a, `${h.base}/ident`)).status).toBe(200);
+    // A block added after the identity was let through again still applies at once.
+    store.add({ kind: 'subject', value: GOOD_PEER, reason: 'identity ban again', rule: 'ops-ban-2' });
+    expect((await send(a, `${h.base}/ident`)).status).toBe(403);
+    store.remove('subject', GOOD_PEER);
+    store.remove('subject', 'someone-else');
+    await until(() => h.decisions.some((d) => d.rule === 'ops-ban'));
+    expect(h.decisions.find((d) => d.rule === 'ops-ban')).toMatchObject({ decidedBy: 'blocklist', code: 'BLOCKED', detail: 'identity ban' });
+  });
+
   it('drops an entry when it expires (controllable clock), and tells listeners', async () => {
     const store = blockListStore(h.services);
     const changes: BlockChange[] = [];
