@@ -64,6 +64,12 @@ export const buildBlocklistStage: StageBuilder = (doc, cc) => {
   const now = cc.services.now;
   const idx = policyBlocklist(doc, now()).index;
   const store = blockListStore(cc.services);
+  // Per parsed address (one frozen object per address text, cidr.ts) and per mTLS peer (one
+  // object per connection), the last "not blocked" with both lists' versions, as for identities
+  // in the second check below: looked up again only once the lists changed.
+  const clearIps = new WeakMap<object, { readonly idx: number; readonly store: number }>();
+  const clearPeers = new WeakMap<object, { readonly idx: number; readonly store: number }>();
+  const unchanged = (m: { readonly idx: number; readonly store: number } | undefined) => m !== undefined && m.idx === idx.version && m.store === store.version;
   const stage: Stage = {
     name: 'blocklist',
     run(ctx: RequestContext) {
@@ -72,12 +78,18 @@ export const buildBlocklistStage: StageBuilder = (doc, cc) => {
       const t = now();
       let hit: BlockEntry | undefined;
       const ip = parseIp(ctx.clientIp);
-      if (ip) {
+      if (ip && !unchanged(clearIps.get(ip))) {
         if (staticNets) hit = idx.matchIp(ip, t);
         if (!hit || hit.audit) hit = stronger(hit, store.matchIp(ip, t));
+        if (!hit) clearIps.set(ip, { idx: idx.version, store: store.version });
       }
-      const spiffe = ctx.tls?.peer?.spiffeId ?? null;
-      if (spiffe !== null && (!hit || hit.audit)) hit = stronger(hit, stronger(idx.matchId('spiffeId', spiffe, t), store.matchId('spiffeId', spiffe, t)));
+      const peer = ctx.tls?.peer ?? null;
+      const spiffe = peer?.spiffeId ?? null;
+      if (spiffe !== null && (!hit || hit.audit) && !unchanged(clearPeers.get(peer as object))) {
+        const found = stronger(idx.matchId('spiffeId', spiffe, t), store.matchId('spiffeId', spiffe, t));
+        if (!found) clearPeers.set(peer as object, { idx: idx.version, store: store.version });
+        hit = stronger(hit, found);
+      }
       return hit ? verdict(hit) : CONTINUE;
     },
     explain: (req) => explainWith({ idx, store, now: now() }, req, false),

@@ -98,6 +98,20 @@ describe('block list', () => {
     expect(h.decisions.find((d) => d.rule === 'ops-ban')).toMatchObject({ decidedBy: 'blocklist', code: 'BLOCKED', detail: 'identity ban' });
   });
 
+  it('a peer and an address let through before are blocked by the next request once their entry is added', async () => {
+    const store = blockListStore(h.services);
+    const a = await h.client(GOOD_PEER);
+    for (let i = 0; i < 2; i++) expect((await send(a, `${h.base}/peer`)).status).toBe(200);
+    store.add({ kind: 'spiffeId', value: GOOD_PEER, reason: 'peer ban', rule: 'peer-ban' });
+    expect((await send(a, `${h.base}/peer`)).status).toBe(403);
+    store.remove('spiffeId', GOOD_PEER);
+    expect((await send(a, `${h.base}/peer`)).status).toBe(200);
+    store.add({ kind: 'ip', value: '127.0.0.1', reason: 'address ban', rule: 'ip-ban' });
+    expect((await send(a, `${h.base}/peer`)).status).toBe(403);
+    store.remove('ip', '127.0.0.1');
+    expect((await send(a, `${h.base}/peer`)).status).toBe(200);
+  });
+
   it('drops an entry when it expires (controllable clock), and tells listeners', async () => {
     const store = blockListStore(h.services);
     const changes: BlockChange[] = [];
