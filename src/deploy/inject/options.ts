@@ -47,8 +47,8 @@ export const INJECT_OPTIONS = {
   logLevel: { env: 'PALISADE_INJECT_LOG_LEVEL', flag: 'log-level', type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], description: 'PALISADE_LOG_LEVEL of the sidecar.' },
   // Resources, from what the sidecar measured (docs/deploy.md, "Memory settings"): idle RSS 90-110
   // MiB with a small policy and 103-122 MiB with 100,000 block entries (bench/idle-rss.ts; NDJSON
-  // on the request thread the least, the Kafka sink in its thread the most), and 131 (NDJSON) and
-  // 147 MiB (Kafka) at most at saturation inside a 256 MiB cgroup with that policy reloaded midway
+  // on the request thread the least, the Kafka sink in its thread the most), and 131-154 (NDJSON)
+  // and 147-156 MiB (Kafka) at most at saturation inside a 256 MiB cgroup with that policy reloaded midway
   // (test/deploy/memory-limit.test.ts: not killed), so the memory request covers a pod's steady
   // state with a large block list with some room, and 256Mi is the limit. CPU: ~0.3 to 0.4 ms of CPU per
   // request at 2,000 req/s, so the 100m request is ~300 requests a second of steady traffic
