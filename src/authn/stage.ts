@@ -28,6 +28,10 @@ type Attempt = { readonly kind: 'absent' } | { readonly kind: 'ok'; readonly tok
 const ABSENT: Attempt = Object.freeze({ kind: 'absent' });
 const PEER_OK: Attempt = Object.freeze({ kind: 'ok', token: null });
 
+function attemptOf(o: TokenOutcome, token: string): Attempt {
+  return o.ok ? { kind: 'ok', token: o } : { kind: 'failed', failure: o, token };
+}
+
 export const buildAuthnStage: StageBuilder = (doc, cc) => {
   const spec = doc.spec.authentication;
   const problems = authenticationProblems(spec);
@@ -64,14 +68,17 @@ export const buildAuthnStage: StageBuilder = (doc, cc) => {
     return deny(f.code, req.id, { reason: f.reason, headers: { 'www-authenticate': header } });
   }
 
+  // The checks as stage-level functions: two closures made per request before.
+  const verifyJwt = (t: string) => (jwt as JwtVerifier).verify(t);
+  const introspect = (t: string) => (introspector as Introspector).introspect(t);
+
   function tokenAttempt(read: TokenReader, check: (token: string) => TokenOutcome | Promise<TokenOutcome>, ctx: RequestContext): Attempt | Promise<Attempt> {
     const r = read(ctx.headers);
     if (r.kind === 'absent') return ABSENT;
     if (r.kind === 'malformed') return { kind: 'failed', failure: failure('AUTHN_TOKEN_MALFORMED', r.reason), token: null };
     const token = r.token;
-    const toAttempt = (o: TokenOutcome): Attempt => (o.ok ? { kind: 'ok', token: o } : { kind: 'failed', failure: o, token });
     const out = check(token);
-    return out instanceof Promise ? out.then(toAttempt) : toAttempt(out);
+    return out instanceof Promise ? out.then((o) => attemptOf(o, token)) : attemptOf(out, token);
   }
 
   function attempt(method: AuthnMethod, ctx: RequestContext, peer: PeerFacts | AuthnFailure | null): Attempt | Promise<Attempt> {
@@ -79,8 +86,8 @@ export const buildAuthnStage: StageBuilder = (doc, cc) => {
       if (peer === null) return ABSENT;
       return peer.ok ? PEER_OK : { kind: 'failed', failure: peer, token: null };
     }
-    if (method === 'jwt') return tokenAttempt(jwtSource, (t) => (jwt as JwtVerifier).verify(t), ctx);
-    return tokenAttempt(introSource as TokenReader, (t) => (introspector as Introspector).introspect(t), ctx);
+    if (method === 'jwt') return tokenAttempt(jwtSource, verifyJwt, ctx);
+    return tokenAttempt(introSource as TokenReader, introspect, ctx);
   }
 
   /** Per-request progress through the requirement's methods. */
