@@ -2,7 +2,7 @@
 // re-executing the same process, never over a value the user gave.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { missingNodeFlags, SIDECAR_ENV, SIDECAR_NODE_FLAGS } from '../../src/cli/node-flags.ts';
+import { memoryForHeap, missingNodeFlags, SIDECAR_ENV, sidecarNodeFlags } from '../../src/cli/node-flags.ts';
 import { publicItemsPolicy } from '../support/harness.ts';
 import { sidecarProcessBed } from '../support/sidecar-process.ts';
 
@@ -20,6 +20,15 @@ describe('missingNodeFlags', () => {
   });
 });
 
+describe('sidecarNodeFlags', () => {
+  it('caps the young generation only where V8 would make it larger: over 1 GiB of memory', () => {
+    expect(sidecarNodeFlags(256 * 1024 ** 2)).toEqual([]);
+    expect(sidecarNodeFlags(1024 ** 3)).toEqual([]);
+    expect(sidecarNodeFlags(2 * 1024 ** 3)).toEqual(['--max-semi-space-size=16']);
+    expect(sidecarNodeFlags(24 * 1024 ** 3)).toEqual(['--max-semi-space-size=16']);
+  });
+});
+
 describe('palisade sidecar re-executes itself with its Node settings', () => {
   const bed = sidecarProcessBed(publicItemsPolicy('node-flags'));
 
@@ -27,7 +36,7 @@ describe('palisade sidecar re-executes itself with its Node settings', () => {
     const p = await bed.start({ ...bed.env(), PALISADE_LOG_LEVEL: 'info' });
     const pid = p.child.pid!;
     const args = cmdline(pid);
-    for (const f of SIDECAR_NODE_FLAGS) expect(args).toContain(f);
+    for (const f of sidecarNodeFlags(memoryForHeap())) expect(args).toContain(f);
     expect(args.at(-1)).toBe('sidecar');
     expect(args.at(-2)).toMatch(/src\/cli\/main\.ts$/);
     for (const [k, v] of Object.entries(SIDECAR_ENV)) expect(environ(pid)).toContain(`${k}=${v}`);

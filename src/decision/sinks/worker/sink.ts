@@ -82,17 +82,6 @@ const HANDOVER = {
   ndjson: { batchRecords: 128, lingerMs: 10 },
 } as const;
 
-/**
- * The thread's young generation capped at 16 MiB. V8 sizes it from the heap limit, which without a
- * container limit is 4 GB here: at saturation it grew to 32-64 MiB in this thread, beside the
- * request thread's 64-128, all of it resident. Measured with the Kafka sink, 32 connections, side
- * by side (bench/ab.ts): 16 MiB against V8's own size, -23 and -36 MiB peak RSS in two runs and
- * no CPU difference (-0.7% and +1.6%, the phases disagreeing both times); 8 MiB against 16, +2.4% CPU per request (the phases agreeing)
- * and more promoted to the old generation. No old-generation cap: reaching it would end the thread
- * with the records it holds (counted as dropped), which is no better than the kernel's OOM kill.
- */
-const THREAD_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 16 };
-
 export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink> {
   const log = o.logger.child({ thread: 'decisions' });
   const batchRecords = o.batchRecords ?? HANDOVER[o.spec.kind].batchRecords;
@@ -128,7 +117,10 @@ export async function createWorkerSink(o: WorkerSinkOptions): Promise<WorkerSink
 
   function start(): Thread {
     refs = new WeakMap(); // the new thread knows no shared object yet
-    const worker = new Worker(THREAD_URL, { workerData: { spec: o.spec, logLevel: o.logger.level } satisfies ThreadData, resourceLimits: THREAD_RESOURCE_LIMITS });
+    // No resourceLimits: a fixed young generation would raise V8's own size in a small container
+    // (16 MiB of new space against 4.75 in a 256 MiB one), and where V8 would make it large the
+    // process's --max-semi-space-size caps this thread's too (src/cli/node-flags.ts).
+    const worker = new Worker(THREAD_URL, { workerData: { spec: o.spec, logLevel: o.logger.level } satisfies ThreadData });
     // The sidecar's close() stops the thread; it never keeps the process alive by itself.
     worker.unref();
     o.onThread?.(worker);

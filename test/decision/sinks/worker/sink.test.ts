@@ -56,13 +56,10 @@ describe('decision sink in a worker thread', () => {
     for (const r of rs.slice(0, 100)) sink.write(r);
     await sink.flush();
     expect(sink.stats()).toMatchObject({ accepted: 100, delivered: 100, dropped: 0 });
-    // Each thread runs with its young generation capped (sink.ts: the peak RSS under load).
-    expect(threads[0]!.resourceLimits?.maxYoungGenerationSizeMb).toBe(16);
     // Records sent to a thread that then dies before writing them.
     for (const r of rs.slice(100, 150)) sink.write(r);
     await threads[0]!.terminate();
     await until(() => threads.length === 2);
-    expect(threads[1]!.resourceLimits?.maxYoungGenerationSizeMb).toBe(16);
     for (const r of rs.slice(150)) sink.write(r);
     await until(() => sink.stats().buffered === 0 && sink.stats().accepted === 200);
     await sink.flush();
