@@ -21,7 +21,7 @@
  * falling behind shows it as "decision events dropped" lines in the output.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -67,6 +67,22 @@ function pin(pid: number | undefined, core: number): void {
   execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
 }
 
+/** CPU seconds of a process's threads, summed by thread name (MainThread, WorkerThread, V8Worker...). */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(rest[11]) + Number(rest[12])) / 100);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
 interface Target {
   readonly name: 'bare' | 'this' | 'base';
   readonly child: Child;
@@ -74,6 +90,8 @@ interface Target {
   readonly admin?: string;
   readonly rps: number[];
   readonly cpu: number[];
+  /** µs per request at the fixed rate by thread name, one entry per round. */
+  readonly threads: Map<string, number[]>;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'palisade-kafka-ab-'));
@@ -94,12 +112,12 @@ try {
   const bareChild = startChild('bare-proxy', [join(ROOT, 'bench/targets/bare-proxy.ts')], { ...tls, BENCH_PORT: String(barePort), BENCH_UPSTREAM: upstream }, log);
   children.push(bareChild);
   pin(bareChild.proc.pid, 1);
-  const targets: Target[] = [{ name: 'bare', child: bareChild, pool: makePool(`https://127.0.0.1:${barePort}`, tlsOpts, CONNECTIONS), rps: [], cpu: [] }];
+  const targets: Target[] = [{ name: 'bare', child: bareChild, pool: makePool(`https://127.0.0.1:${barePort}`, tlsOpts, CONNECTIONS), rps: [], cpu: [], threads: new Map() }];
   for (const [name, root, env, nodeArgs] of [['this', ROOT, envOf(opts['env-this']), opts['node-this']], ['base', BASE, envOf(opts['env-base']), opts['node-base']]] as const) {
     const s = await startBenchSidecar({ name: `kafka-${name}`, root, fx, upstream, policyText: fullPolicy(fx, `${upstream}/jwks.json`), env: { ...kafkaSinkEnv(dir, name), ...env }, nodeArgs, log });
     children.push(s.child);
     pin(s.child.proc.pid, 1);
-    targets.push({ name, child: s.child, pool: makePool(s.origin, tlsOpts, CONNECTIONS), rps: [], cpu: [] });
+    targets.push({ name, child: s.child, pool: makePool(s.origin, tlsOpts, CONNECTIONS), rps: [], cpu: [], threads: new Map() });
   }
   await waitFor(async () => (await closedLoop(targets[0]!.pool, spec, 1, 0.2)).non2xx === 0, 'bare proxy answering 2xx');
   log(`this: ${ROOT} ${[...opts['node-this'], ...opts['env-this']].join(' ')} | base: ${BASE} ${[...opts['node-base'], ...opts['env-base']].join(' ')}`);
@@ -117,10 +135,11 @@ try {
       log(`round ${r + 1} closed ${CONNECTIONS}: ${t.name} ${res.rps.toFixed(0)} req/s, ${t.cpu.at(-1)!.toFixed(1)} µs/req, p99 ${res.p99.toFixed(1)} ms`);
     }
     for (const t of order) {
-      const c0 = t.child.cpuSeconds();
+      const [c0, th0] = [t.child.cpuSeconds(), threadCpu(t.child.proc.pid!)];
       const res = await fixedRate(t.pool, spec, CPU_RATE, SECONDS);
-      const c1 = t.child.cpuSeconds();
+      const [c1, th1] = [t.child.cpuSeconds(), threadCpu(t.child.proc.pid!)];
       rate[t.name]!.push((1e6 * (c1 - c0)) / res.requests);
+      for (const [name, s] of th1) t.threads.set(name, [...(t.threads.get(name) ?? []), (1e6 * (s - (th0.get(name) ?? 0))) / res.requests]);
       log(`round ${r + 1} at ${CPU_RATE} req/s: ${t.name} ${rate[t.name]!.at(-1)!.toFixed(1)} µs/req, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(1)} ms`);
     }
   }
@@ -132,6 +151,10 @@ try {
   process.stdout.write(`  bare proxy: ${med(bare.rps).toFixed(0)} req/s, ${med(bare.cpu).toFixed(1)} µs/req closed loop, ${med(rate['bare']!).toFixed(1)} µs/req at ${CPU_RATE} req/s\n`);
   for (const t of [self, base]) {
     process.stdout.write(`  ${t.name}: ${med(t.rps).toFixed(0)} req/s (x${ratio(t.rps, bare.rps).toFixed(3)} of bare), ${med(t.cpu).toFixed(1)} µs/req closed loop; at ${CPU_RATE} req/s ${med(rate[t.name]!).toFixed(1)} µs/req (x${ratio(rate[t.name]!, rate['bare']!).toFixed(3)} of bare)\n`);
+  }
+  for (const t of targets) {
+    const parts = [...t.threads].map(([name, xs]) => [name, med(xs)] as const).filter(([, us]) => us >= 0.5).sort((a, b) => b[1] - a[1]);
+    process.stdout.write(`  ${t.name} at ${CPU_RATE} req/s by thread (µs per request, medians): ${parts.map(([n, us]) => `${n} ${us.toFixed(1)}`).join(', ')}\n`);
   }
   process.stdout.write(`  this / base: throughput x${ratio(self.rps, base.rps).toFixed(3)}, CPU at ${CPU_RATE} req/s x${ratio(rate['this']!, rate['base']!).toFixed(3)}\n`);
 } finally {

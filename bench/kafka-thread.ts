@@ -6,7 +6,7 @@
  * everything else (parse, OCSF encoding, kafkajs, compression, the stats
  * reports, its wake-ups); V8's helper threads do both heaps' concurrent GC.
  *
- *   node bench/kafka-thread.ts [--rate 2000] [--seconds 8] [--rounds 3] [--variant NAME:K=V,K=V ...]
+ *   node bench/kafka-thread.ts [--rate 2000] [--seconds 8] [--rounds 3] [--variant NAME:K=V,K=V ...] [--broker-pid PID]
  *   e.g. node bench/kafka-thread.ts --rate 3500 --variant l10:HANDOVER_LINGER_MS=10,HANDOVER_RECORDS=128 --variant l50:
  *
  * Records are the benchmark's allowed request (test/decision/ocsf/records.ts's
@@ -36,6 +36,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '8' },
     rounds: { type: 'string', default: '3' },
     variant: { type: 'string', multiple: true, default: [] },
+    'broker-pid': { type: 'string' },
   },
 });
 const RATE = Number(args.rate);
@@ -53,9 +54,23 @@ const records: DecisionRecord[] = Array.from({ length: 4096 }, (_, i) => {
   return { ...r, identity: base[i % 8]!.identity, tls: base[0]!.tls, policy: base[0]!.policy };
 });
 
+/**
+ * --broker-pid: the broker's CPU too (a local broker's process, e.g. `pgrep -f kafka.Kafka`), as
+ * "broker": what the produce requests cost on the other side (decompressing to validate,
+ * appending), which a broker on the sidecar's machine takes from it. Any other client of the
+ * same broker counts too: read it on a quiet broker.
+ */
+const BROKER_PID = args['broker-pid'];
+function processCpu(pid: string): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / 100;
+}
+
 /** CPU seconds per thread name (summed over threads of the same name). */
 function threadCpu(): Map<string, number> {
   const out = new Map<string, number>();
+  if (BROKER_PID) out.set('broker', processCpu(BROKER_PID));
   for (const tid of readdirSync(`/proc/self/task`)) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
@@ -122,8 +137,8 @@ try {
         const t1 = threadCpu();
         const per = (name: string) => (1e6 * ((t1.get(name) ?? 0) - (t0.get(name) ?? 0))) / (rate === 0 ? SECONDS : n);
         const unit = rate === 0 ? 'µs per second idle' : 'µs per record';
-        const parts = ['MainThread', 'WorkerThread', 'V8Worker', 'libuv-worker'];
-        const total = [...t1.keys()].reduce((a, k) => a + per(k), 0);
+        const parts = ['MainThread', 'WorkerThread', 'V8Worker', 'libuv-worker', ...(BROKER_PID ? ['broker'] : [])];
+        const total = [...t1.keys()].filter((k) => k !== 'broker').reduce((a, k) => a + per(k), 0);
         for (const p of parts) note(v.name, `${rate === 0 ? 'idle' : 'load'} ${p}`, per(p));
         note(v.name, `${rate === 0 ? 'idle' : 'load'} total`, total);
         process.stderr.write(`round ${round + 1} ${v.name} ${rate === 0 ? 'idle' : `${rate}/s`}: ${parts.map((p) => `${p} ${per(p).toFixed(1)}`).join(', ')}, total ${total.toFixed(1)} ${unit}\n`);

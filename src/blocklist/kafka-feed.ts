@@ -26,7 +26,7 @@ export interface BlockListFeedOptions {
   readonly logger: Logger;
   /** Default: "palisade-blocklist-<host>-<uuid>" (one group per process). */
   readonly groupId?: string;
-  /** Longest a fetch waits on the broker for new records, ms: the propagation latency. Default 100. */
+  /** Longest a fetch waits on the broker while there is nothing new, ms (a new record is fetched at once). Default 500 (src/kafka/compacted-follower.ts). */
   readonly maxWaitMs?: number;
   /** Every decoded record, after it was applied to the store. */
   readonly onMessage?: (m: DecodedBlockMessage) => void;

@@ -18,7 +18,7 @@ export interface QuotaFeedOptions {
   readonly topic: string;
   readonly store: QuotaStore;
   readonly logger: Logger;
-  /** Longest a fetch waits on the broker for new records, ms. Default 100. */
+  /** Longest a fetch waits on the broker while there is nothing new, ms (a new record is fetched at once). Default 500 (src/kafka/compacted-follower.ts). */
   readonly maxWaitMs?: number;
   /** Every live record, after it was applied (tests measure the time to enforcement with it). */
   readonly onRecord?: (r: QuotaRecord) => void;
