@@ -23,8 +23,9 @@ import { fileURLToPath } from 'node:url';
  * space in a 512 MiB container, 32 in a 1 GiB one, 64 from 2 GiB on, and under a 32-connection load
  * without a container limit the request thread's reached 64-128 MiB, the decision thread's 32-64,
  * all of it resident at the peak. Measured side by side (bench/ab.ts, Kafka sink, 32 connections,
- * the flag against none): new space 32 against 64 MiB at the peak, -10 MiB peak RSS, and no CPU
- * cost (1.7% less CPU per request, both phases agreeing). Smaller costs CPU: 8 MiB semi-spaces
+ * the flag against V8's own size, three runs): new space 32 against 64 MiB at the peak, peak RSS
+ * 212/208/202 against 222/262/192 MiB, and no CPU cost beyond the noise (-1.7%, +2.2%, +0.9% CPU
+ * per request; with NDJSON on the request thread -3.0%, 154 against 185 MiB). Smaller costs CPU: 8 MiB semi-spaces
  * +2.5% CPU per request, 2 MiB +23% (bench/ab.ts); in a worker thread 8 MiB of young generation
  * against 16, +2.4%. So the flag is added only where the memory (the container's limit, else the
  * machine's) is over 1 GiB: below that V8's own size is already as small or smaller, and a
