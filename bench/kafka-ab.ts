@@ -6,7 +6,7 @@
  * as a ratio to the bare proxy of the same round.
  *
  *   node bench/kafka-ab.ts [BASE_CHECKOUT] [--env-this K=V ...] [--env-base K=V ...] [--node-this=--flag ...] [--node-base=--flag ...]
- *        [--rounds 3] [--seconds 6] [--connections 32] [--cpu-rate 2000] [--warmup 4] [--pin]
+ *        [--rounds 6] [--seconds 6] [--connections 32] [--cpu-rate 2000] [--warmup 4] [--settle 2] [--pin]
  *
  * Why not bench/ab.ts: that one loads both versions at once on one core, so a
  * change in how the decision thread shares the core with the request thread
@@ -14,8 +14,8 @@
  * closed loop over both from one load generator measured the same req/s on
  * both sides. Here each target has the core (--pin: core 1; the load
  * generator and the upstream on core 0) to itself while it is measured, as in
- * bench/run.ts, and the rounds alternate the targets' order so the machine's
- * drift hits all alike. The decision topics and spools are the run's own
+ * bench/run.ts, and the rounds go through every order of the targets (ORDERS
+ * below) so the machine's drift hits all alike. The decision topics and spools are the run's own
  * (bench/lib/kafka-sink.ts; the broker at PALISADE_KAFKA_BROKERS, default
  * 127.0.0.1:19092). The sidecars log at warn: a variant that gains speed by
  * falling behind shows it as "decision events dropped" lines in the output.
@@ -36,11 +36,12 @@ const ROOT = resolve(import.meta.dirname, '..');
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
   options: {
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '6' },
     seconds: { type: 'string', default: '6' },
     connections: { type: 'string', default: '32' },
     'cpu-rate': { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '4' },
+    settle: { type: 'string', default: '2' },
     'env-this': { type: 'string', multiple: true, default: [] },
     'env-base': { type: 'string', multiple: true, default: [] },
     'node-this': { type: 'string', multiple: true, default: [] },
@@ -62,6 +63,16 @@ const CONNECTIONS = Number(opts.connections);
 const CPU_RATE = Number(opts['cpu-rate']);
 const WARMUP = Number(opts.warmup);
 const log = (line: string) => process.stderr.write(line + '\n');
+/**
+ * Each round measures the three targets in another of the six orders: every target as often
+ * first, second and third, after each of the others. With a fixed order the one measured
+ * after another sidecar paid for that sidecar's work after its load ended (its Kafka flush,
+ * V8's GC once idle) on the same pinned core: one variant measured 20-50% lower throughput in
+ * every round, with the same code. --settle seconds of quiet before each measurement as well.
+ */
+const ORDERS = [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 2, 1], [2, 1, 0], [1, 0, 2]] as const;
+const SETTLE_MS = 1000 * Number(opts.settle);
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
 function pin(pid: number | undefined, core: number): void {
   if (!opts.pin || pid === undefined) return;
   execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
@@ -124,8 +135,9 @@ try {
   for (const t of targets) await closedLoop(t.pool, spec, CONNECTIONS, WARMUP);
   const rate: Record<string, number[]> = { bare: [], this: [], base: [] };
   for (let r = 0; r < ROUNDS; r++) {
-    const order = r % 2 === 0 ? targets : [...targets].reverse();
+    const order = ORDERS[r % ORDERS.length]!.map((i) => targets[i]!);
     for (const t of order) {
+      await settle();
       const c0 = t.child.cpuSeconds();
       const res = await closedLoop(t.pool, spec, CONNECTIONS, SECONDS);
       const c1 = t.child.cpuSeconds();
@@ -135,6 +147,7 @@ try {
       log(`round ${r + 1} closed ${CONNECTIONS}: ${t.name} ${res.rps.toFixed(0)} req/s, ${t.cpu.at(-1)!.toFixed(1)} µs/req, p99 ${res.p99.toFixed(1)} ms`);
     }
     for (const t of order) {
+      await settle();
       const [c0, th0] = [t.child.cpuSeconds(), threadCpu(t.child.proc.pid!)];
       const res = await fixedRate(t.pool, spec, CPU_RATE, SECONDS);
       const [c1, th1] = [t.child.cpuSeconds(), threadCpu(t.child.proc.pid!)];
