@@ -303,6 +303,10 @@ async function main() {
   const selected = opts.only ? SCENARIOS.filter((s) => opts.only!.split(',').includes(s.name)) : SCENARIOS.filter((s) => !s.optional);
   if (selected.length === 0) throw new Error(`--only: no such scenario; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
   const log = (line: string) => process.stderr.write(line + '\n');
+  // The sidecars start from a filled compile cache, as in the image (bin/warm-compile-cache.js;
+  // docs/deploy.md "Memory settings"): on a fresh clone the first start would otherwise strip
+  // types and keep the stripper loaded, ~16 MiB of idle RSS that no later start has.
+  execFileSync(process.execPath, [join(ROOT, 'bin/warm-compile-cache.js')], { stdio: 'ignore' });
   const dir = mkdtempSync(join(tmpdir(), 'palisade-bench-'));
   const children: Child[] = [];
   try {
