@@ -6,7 +6,7 @@
  * as a ratio to the bare proxy of the same round.
  *
  *   node bench/kafka-ab.ts [BASE_CHECKOUT] [--env-this K=V ...] [--env-base K=V ...] [--node-this=--flag ...] [--node-base=--flag ...]
- *        [--rounds 6] [--seconds 6] [--connections 32] [--cpu-rate 2000] [--warmup 4] [--settle 2] [--pin]
+ *        [--rounds 6] [--seconds 6] [--connections 32] [--cpu-rate 2000 (0: closed loop only)] [--warmup 4] [--settle 2] [--pin]
  *
  * Why not bench/ab.ts: that one loads both versions at once on one core, so a
  * change in how the decision thread shares the core with the request thread
@@ -146,7 +146,7 @@ try {
       t.cpu.push((1e6 * (c1 - c0)) / res.requests);
       log(`round ${r + 1} closed ${CONNECTIONS}: ${t.name} ${res.rps.toFixed(0)} req/s, ${t.cpu.at(-1)!.toFixed(1)} µs/req, p99 ${res.p99.toFixed(1)} ms`);
     }
-    for (const t of order) {
+    for (const t of CPU_RATE > 0 ? order : []) {
       await settle();
       const [c0, th0] = [t.child.cpuSeconds(), threadCpu(t.child.proc.pid!)];
       const res = await fixedRate(t.pool, spec, CPU_RATE, SECONDS);
@@ -156,20 +156,21 @@ try {
       log(`round ${r + 1} at ${CPU_RATE} req/s: ${t.name} ${rate[t.name]!.at(-1)!.toFixed(1)} µs/req, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(1)} ms`);
     }
   }
-  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const med = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
   // Ratio to the bare proxy of the same round, then the median over rounds.
-  const ratio = (xs: number[], bare: number[]) => med(xs.map((x, i) => x / bare[i]!));
+  const ratio = (xs: number[], bare: number[]) => (xs.length ? med(xs.map((x, i) => x / bare[i]!)) : NaN);
   const [bare, self, base] = targets as [Target, Target, Target];
   process.stdout.write(`\nKafka sink, full policy, ${CONNECTIONS} connections${opts.pin ? ', pinned' : ''}; medians of ${ROUNDS} rounds (ratios per round to the bare proxy):\n`);
-  process.stdout.write(`  bare proxy: ${med(bare.rps).toFixed(0)} req/s, ${med(bare.cpu).toFixed(1)} µs/req closed loop, ${med(rate['bare']!).toFixed(1)} µs/req at ${CPU_RATE} req/s\n`);
+  const atRate = (xs: number[], text: string) => (CPU_RATE > 0 && xs.length ? text : '');
+  process.stdout.write(`  bare proxy: ${med(bare.rps).toFixed(0)} req/s, ${med(bare.cpu).toFixed(1)} µs/req closed loop${atRate(rate['bare']!, `, ${med(rate['bare']!).toFixed(1)} µs/req at ${CPU_RATE} req/s`)}\n`);
   for (const t of [self, base]) {
-    process.stdout.write(`  ${t.name}: ${med(t.rps).toFixed(0)} req/s (x${ratio(t.rps, bare.rps).toFixed(3)} of bare), ${med(t.cpu).toFixed(1)} µs/req closed loop; at ${CPU_RATE} req/s ${med(rate[t.name]!).toFixed(1)} µs/req (x${ratio(rate[t.name]!, rate['bare']!).toFixed(3)} of bare)\n`);
+    process.stdout.write(`  ${t.name}: ${med(t.rps).toFixed(0)} req/s (x${ratio(t.rps, bare.rps).toFixed(3)} of bare), ${med(t.cpu).toFixed(1)} µs/req closed loop${atRate(rate[t.name]!, `; at ${CPU_RATE} req/s ${med(rate[t.name]!).toFixed(1)} µs/req (x${ratio(rate[t.name]!, rate['bare']!).toFixed(3)} of bare)`)}\n`);
   }
-  for (const t of targets) {
+  for (const t of CPU_RATE > 0 ? targets : []) {
     const parts = [...t.threads].map(([name, xs]) => [name, med(xs)] as const).filter(([, us]) => us >= 0.5).sort((a, b) => b[1] - a[1]);
     process.stdout.write(`  ${t.name} at ${CPU_RATE} req/s by thread (µs per request, medians): ${parts.map(([n, us]) => `${n} ${us.toFixed(1)}`).join(', ')}\n`);
   }
-  process.stdout.write(`  this / base: throughput x${ratio(self.rps, base.rps).toFixed(3)}, CPU at ${CPU_RATE} req/s x${ratio(rate['this']!, rate['base']!).toFixed(3)}\n`);
+  process.stdout.write(`  this / base: throughput x${ratio(self.rps, base.rps).toFixed(3)}, CPU per request closed loop x${ratio(self.cpu, base.cpu).toFixed(3)}${atRate(rate['this']!, `, CPU at ${CPU_RATE} req/s x${ratio(rate['this']!, rate['base']!).toFixed(3)}`)}\n`);
 } finally {
   for (const c of children.reverse()) await c.stop();
   rmSync(dir, { recursive: true, force: true });
