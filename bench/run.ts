@@ -27,7 +27,8 @@
  * Three measurements per scenario:
  *  - latency at a fixed rate (--rate, default 1,000 req/s, open loop, after a
  *    warm-up at that rate), to read the latency a target adds when it is not
- *    saturated; --rate-rounds rounds with the scenarios interleaved, each
+ *    saturated; --rate-rounds rounds with the scenarios interleaved (each
+ *    round in an order rotated by one, after every target has gone quiet), each
  *    percentile the median of the rounds' (one hiccup of a shared machine
  *    moves a single 10-second p99 by milliseconds);
  *  - CPU per request at a fixed rate (--cpu-rate, default 2,000 req/s, the
@@ -37,7 +38,8 @@
  *    upstream's too, reached tens of milliseconds in some rounds. When
  *    --rate and --cpu-rate are equal, one set of rounds gives both;
  *  - throughput: a closed loop at a fixed concurrency, repeated --rounds
- *    times with the scenarios interleaved (the median round is reported).
+ *    times with the scenarios interleaved as above (the median round is
+ *    reported).
  *
  * Scenarios are named entries of SCENARIOS below; add one to compare another
  * configuration (a Kafka sink, tracing on...) under the same load.
@@ -299,6 +301,38 @@ function targetLines(measured: readonly Measured[], latencyJudged: boolean): { l
   return { lines, json };
 }
 
+/**
+ * The scenarios in round r's order: each round starts one further along, so that no target is
+ * always the one measured right after a given other (every target is pinned to the same core).
+ */
+function rotated<T>(xs: readonly T[], r: number): T[] {
+  return xs.map((_, i) => xs[(i + r) % xs.length] as T);
+}
+
+/**
+ * Waits until every target is idle (under 5% of a core over 250 ms, for at least 1 s; 15 s at
+ * most). A target keeps working after its load stops (its garbage collection, a Kafka sink
+ * draining what it buffered), on the core the next target is measured on: measured right after
+ * another sidecar, a target's throughput was 20-50% lower in every round than measured after a
+ * quiet pause (the same code, the order swapped).
+ */
+async function quiet(targets: readonly Child[], log: (line: string) => void): Promise<void> {
+  const start = performance.now();
+  let before = targets.map((t) => t.cpuSeconds());
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = targets.map((t) => t.cpuSeconds());
+    const busy = targets.filter((_, i) => now[i]! - before[i]! > 0.0125);
+    before = now;
+    const waited = performance.now() - start;
+    if (busy.length === 0 && waited >= 1000) return;
+    if (waited > 15_000) {
+      log(`still busy after 15 s (${busy.map((t) => t.name).join(', ')}); measuring anyway`);
+      return;
+    }
+  }
+}
+
 async function main() {
   const selected = opts.only ? SCENARIOS.filter((s) => opts.only!.split(',').includes(s.name)) : SCENARIOS.filter((s) => !s.optional);
   if (selected.length === 0) throw new Error(`--only: no such scenario; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
@@ -344,9 +378,11 @@ async function main() {
     // Latency first, at the fixed rate, on targets warmed up at that rate: a
     // saturation test before it would leave heaps grown and GC pauses that a
     // service running at this rate does not have. Then the CPU rounds, at theirs.
+    const targets = [...new Set(measured.map((m) => m.target.child))];
     for (const rate of RATES) {
       for (let r = 0; r < RATE_ROUNDS; r++) {
-        for (const m of measured) {
+        for (const m of rotated(measured, r)) {
+          await quiet(targets, log);
           const pool = pools.get(m.scenario.name)!;
           // Each round starts with a warm-up at the rate: the previous scenario's round left this target idle.
           const w = await fixedRate(pool, spec, rate, WARMUP);
@@ -375,7 +411,8 @@ async function main() {
       log(`warm-up ${m.scenario.name}: ${f1(w.rps)} req/s${w.non2xx || w.errors ? `, ${w.non2xx} non-2xx, ${w.errors} errors` : ''}`);
     }
     for (let r = 0; r < ROUNDS; r++) {
-      for (const m of measured) {
+      for (const m of rotated(measured, r)) {
+        await quiet(targets, log);
         const cpu0 = [m.target.child.cpuSeconds(), upstream.cpuSeconds(), selfCpuSeconds()];
         const result = await closedLoop(pools.get(m.scenario.name)!, spec, CONNECTIONS, SECONDS);
         const cpu1 = [m.target.child.cpuSeconds(), upstream.cpuSeconds(), selfCpuSeconds()];
