@@ -50,11 +50,12 @@
  * idle RSS is read after its start, before any load.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
+import { kafkaSinkEnv } from './lib/kafka-sink.ts';
 import { AUDIENCE, fullPolicy, makeFixtures, minimalPolicy, type Fixtures } from './lib/fixtures.ts';
 import { closedLoop, fixedRate, makePool, type LoadResult, type RequestSpec } from './lib/load.ts';
 import { freePort, selfCpuSeconds, startChild, waitFor, type Child } from './lib/proc.ts';
@@ -179,20 +180,7 @@ const SCENARIOS: readonly Scenario[] = [
     name: thread === 'worker' ? 'sidecar-full-kafka' : 'sidecar-full-kafka-main-thread',
     summary: `sidecar-full with the Kafka sink (spool on disk), decision sink on the ${thread === 'worker' ? 'decision' : 'request'} thread`,
     optional: true,
-    start: (env) => {
-      const run = `bench-${process.pid}-${thread}`;
-      const spool = join(env.fx.dir, `spool-${thread}`);
-      mkdirSync(spool, { recursive: true });
-      return startSidecar(env, `full-kafka-${thread}`, fullPolicy(env.fx, `${env.upstreamHttp}/jwks.json`), {
-        PALISADE_DECISIONS_THREAD: thread,
-        PALISADE_KAFKA_BROKERS: process.env['PALISADE_KAFKA_BROKERS'] || '127.0.0.1:19092',
-        PALISADE_KAFKA_TOPIC_DECISIONS: `${run}-decisions`,
-        PALISADE_KAFKA_TOPIC_BLOCKLIST: `${run}-blocklist`,
-        PALISADE_KAFKA_TOPIC_ALERTS: `${run}-alerts`,
-        PALISADE_SPOOL_DIR: spool,
-        PALISADE_SPOOL_MAX_BYTES: String(4 * 1024 ** 3),
-      });
-    },
+    start: (env) => startSidecar(env, `full-kafka-${thread}`, fullPolicy(env.fx, `${env.upstreamHttp}/jwks.json`), { ...kafkaSinkEnv(env.fx.dir, thread), PALISADE_DECISIONS_THREAD: thread }),
   })),
 ];
 
