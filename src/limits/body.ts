@@ -68,42 +68,40 @@ function readOrListen(stream: Readable, maxBytes: number, scanner: JsonScanner |
 }
 
 function listen(stream: Readable, maxBytes: number, scanner: JsonScanner | null, resolve: (r: ReadResult) => void): void {
-  {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const finish = (r: ReadResult) => {
-      if (settled) return;
-      settled = true;
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('error', onAbort);
-      stream.off('close', onClose);
-      resolve(r);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        stream.pause();
-        return finish({ kind: 'violation', violation: { kind: 'size', limit: maxBytes }, chunks: [...chunks, chunk] });
-      }
-      chunks.push(chunk);
-      const v = scanner?.push(chunk) ?? null;
-      if (v) {
-        stream.pause();
-        finish({ kind: 'violation', violation: v, chunks });
-      }
-    };
-    const onEnd = () => finish({ kind: 'ok', body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size) });
-    const onAbort = () => finish({ kind: 'aborted' });
-    const onClose = () => {
-      if (!(stream as IncomingMessage).complete) finish({ kind: 'aborted' });
-    };
-    stream.on('data', onData);
-    stream.once('end', onEnd);
-    stream.once('error', onAbort);
-    stream.once('close', onClose);
-  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let settled = false;
+  const finish = (r: ReadResult) => {
+    if (settled) return;
+    settled = true;
+    stream.off('data', onData);
+    stream.off('end', onEnd);
+    stream.off('error', onAbort);
+    stream.off('close', onClose);
+    resolve(r);
+  };
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > maxBytes) {
+      stream.pause();
+      return finish({ kind: 'violation', violation: { kind: 'size', limit: maxBytes }, chunks: [...chunks, chunk] });
+    }
+    chunks.push(chunk);
+    const v = scanner?.push(chunk) ?? null;
+    if (v) {
+      stream.pause();
+      finish({ kind: 'violation', violation: v, chunks });
+    }
+  };
+  const onEnd = () => finish({ kind: 'ok', body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size) });
+  const onAbort = () => finish({ kind: 'aborted' });
+  const onClose = () => {
+    if (!(stream as IncomingMessage).complete) finish({ kind: 'aborted' });
+  };
+  stream.on('data', onData);
+  stream.once('end', onEnd);
+  stream.once('error', onAbort);
+  stream.once('close', onClose);
 }
 
 /**
